@@ -1,0 +1,680 @@
+//! Settings: `monitor.toml`, then the environment (and `.env`), then command-line flags.
+//!
+//! Every key is listed once in [`KEYS`]; that table drives the environment names, the
+//! error messages (which always name the key and where its value came from) and the test
+//! that keeps `monitor.toml.example` complete.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The commented example configuration, printed by nothing but checked by tests.
+pub const EXAMPLE: &str = include_str!("../monitor.toml.example");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub scheduler: SchedulerSettings,
+    #[serde(default)]
+    pub smtp: SmtpSettings,
+    #[serde(default)]
+    pub alerts: AlertSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub bind: SocketAddr,
+    #[serde(deserialize_with = "string_list")]
+    pub cors_origins: Vec<String>,
+    pub body_limit_bytes: usize,
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            cors_origins: Vec::new(),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://backup-monitor.db".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerSettings {
+    pub tick: String,
+    pub default_grace_minutes: u32,
+    pub max_catchup_slots: u32,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            tick: "0 * * * * *".to_owned(),
+            default_grace_minutes: 60,
+            max_catchup_slots: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: Option<String>,
+    pub tls: SmtpTls,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            username: None,
+            password: None,
+            from: None,
+            tls: SmtpTls::Starttls,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    #[serde(deserialize_with = "string_list")]
+    pub to: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub rate_limit_per_second: u32,
+    pub rate_limit_burst: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            rate_limit_per_second: 50,
+            rate_limit_burst: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub require_token: bool,
+}
+
+/// A value that must never be printed: `Debug`, `Display` and `Serialize` all redact it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"********\")")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("********")
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            scheduler: SchedulerSettings::default(),
+            smtp: SmtpSettings::default(),
+            alerts: AlertSettings::default(),
+            auth: AuthSettings::default(),
+            metrics: MetricsSettings::default(),
+        }
+    }
+}
+
+/// How a key's value is read from an environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Boolean,
+    List,
+}
+
+/// One configuration key: its section, its name, how to read it from the environment and
+/// the seed's variable name for it, if it had one.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub section: &'static str,
+    pub name: &'static str,
+    pub kind: Kind,
+    pub seed_env: Option<&'static str>,
+}
+
+impl Key {
+    /// `BACKUP_MONITOR_<SECTION>_<KEY>`.
+    pub fn env_name(&self) -> String {
+        format!("BACKUP_MONITOR_{}_{}", self.section, self.name).to_uppercase()
+    }
+    pub fn dotted(&self) -> String {
+        format!("{}.{}", self.section, self.name)
+    }
+}
+
+const fn key(
+    section: &'static str,
+    name: &'static str,
+    kind: Kind,
+    seed_env: Option<&'static str>,
+) -> Key {
+    Key {
+        section,
+        name,
+        kind,
+        seed_env,
+    }
+}
+
+/// Every key the configuration knows.
+pub const KEYS: &[Key] = &[
+    key("server", "bind", Kind::Text, None),
+    key("server", "cors_origins", Kind::List, Some("CORS_ORIGINS")),
+    key("server", "body_limit_bytes", Kind::Integer, None),
+    key("server", "request_timeout_seconds", Kind::Integer, None),
+    key("database", "url", Kind::Text, Some("DATABASE_URL")),
+    key("scheduler", "tick", Kind::Text, None),
+    key("scheduler", "default_grace_minutes", Kind::Integer, None),
+    key("scheduler", "max_catchup_slots", Kind::Integer, None),
+    key("smtp", "host", Kind::Text, Some("SMTP_HOST")),
+    key("smtp", "port", Kind::Integer, Some("SMTP_PORT")),
+    key("smtp", "username", Kind::Text, Some("SMTP_USERNAME")),
+    key("smtp", "password", Kind::Text, Some("SMTP_PASSWORD")),
+    key("smtp", "from", Kind::Text, Some("SMTP_FROM")),
+    key("smtp", "tls", Kind::Text, Some("SMTP_TLS")),
+    key("alerts", "to", Kind::List, None),
+    key("auth", "rate_limit_per_second", Kind::Integer, None),
+    key("auth", "rate_limit_burst", Kind::Integer, None),
+    key("metrics", "require_token", Kind::Boolean, None),
+];
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub bind: Option<String>,
+}
+
+/// A configuration that cannot be used, explained in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Where the configuration file comes from: `--config`, else `BACKUP_MONITOR_CONFIG`.
+pub fn config_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf)
+        .or_else(|| env("BACKUP_MONITOR_CONFIG").map(PathBuf::from))
+}
+
+/// Loads the settings from the process environment (after `.env`), the file and the flags.
+pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let path = config_path(config_file, &env);
+    let file_text = match &path {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?,
+        )),
+        None => None,
+    };
+    let file = file_text
+        .as_ref()
+        .map(|(name, text)| (name.as_str(), text.as_str()));
+    load_from(file, &env, overrides)
+}
+
+/// Layers the three sources; separated from [`load`] so tests need no process state.
+pub fn load_from(
+    file: Option<(&str, &str)>,
+    env: &dyn Fn(&str) -> Option<String>,
+    overrides: &Overrides,
+) -> Result<Settings, ConfigError> {
+    let mut table = toml::Table::new();
+    // Where each key's value came from, for error messages.
+    let mut sources: BTreeMap<String, String> = BTreeMap::new();
+
+    if let Some((name, text)) = file {
+        table = text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError(format!("{name}: {}", one_line(&e.to_string()))))?;
+        for (section, value) in &table {
+            if let Some(keys) = value.as_table() {
+                for key in keys.keys() {
+                    sources.insert(format!("{section}.{key}"), format!("config file {name}"));
+                }
+            }
+        }
+    }
+
+    for key in KEYS {
+        let found = env(&key.env_name())
+            .map(|v| (key.env_name(), v))
+            .or_else(|| key.seed_env.and_then(|n| env(n).map(|v| (n.to_owned(), v))));
+        let Some((var, raw)) = found else { continue };
+        let value = env_value(key, &raw)
+            .map_err(|reason| ConfigError(format!("{} (environment variable {var}): {reason}", key.dotted())))?;
+        set(&mut table, key, value);
+        sources.insert(key.dotted(), format!("environment variable {var}"));
+    }
+
+    if let Some(url) = &overrides.database_url {
+        set(&mut table, &KEYS[4], toml::Value::String(url.clone()));
+        sources.insert("database.url".into(), "flag --database".into());
+    }
+    if let Some(bind) = &overrides.bind {
+        set(&mut table, &KEYS[0], toml::Value::String(bind.clone()));
+        sources.insert("server.bind".into(), "flag --bind".into());
+    }
+
+    let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let origin = sources
+                .get(&path)
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
+            let path = if path == "." { "configuration".to_owned() } else { path };
+            ConfigError(format!("{path}{origin}: {}", one_line(&e.inner().to_string())))
+        })?;
+    validate(&settings, &sources)?;
+    Ok(settings)
+}
+
+fn set(table: &mut toml::Table, key: &Key, value: toml::Value) {
+    let section = table
+        .entry(key.section)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let toml::Value::Table(section) = section {
+        section.insert(key.name.to_owned(), value);
+    } else {
+        // A scalar where a section belongs: replace it; deserialisation would reject it anyway.
+        let mut fresh = toml::Table::new();
+        fresh.insert(key.name.to_owned(), value);
+        *section = toml::Value::Table(fresh);
+    }
+}
+
+fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
+    let raw = raw.trim();
+    Ok(match key.kind {
+        Kind::Text => toml::Value::String(raw.to_owned()),
+        Kind::Integer => toml::Value::Integer(
+            raw.parse::<i64>()
+                .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
+        ),
+        Kind::Boolean => toml::Value::Boolean(parse_bool(raw).ok_or_else(|| {
+            format!("expected true or false, got {raw:?}")
+        })?),
+        Kind::List => toml::Value::Array(
+            parse_list(raw)?
+                .into_iter()
+                .map(toml::Value::String)
+                .collect(),
+        ),
+    })
+}
+
+fn parse_bool(raw: &str) -> Option<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A list from the environment: comma-separated, or a JSON array as pydantic settings take.
+fn parse_list(raw: &str) -> Result<Vec<String>, String> {
+    if raw.starts_with('[') {
+        return serde_json::from_str::<Vec<String>>(raw)
+            .map_err(|e| format!("not a JSON array of strings: {e}"));
+    }
+    Ok(raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Accepts a list, or one string holding a comma-separated list.
+fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => parse_list(&s).map_err(serde::de::Error::custom)?,
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    let fail = |key: &str, reason: String| {
+        let origin = sources
+            .get(key)
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        Err(ConfigError(format!("{key}{origin}: {reason}")))
+    };
+    if s.server.body_limit_bytes == 0 {
+        return fail("server.body_limit_bytes", "must be at least 1".into());
+    }
+    if s.server.request_timeout_seconds == 0 {
+        return fail("server.request_timeout_seconds", "must be at least 1".into());
+    }
+    for origin in &s.server.cors_origins {
+        if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            return fail(
+                "server.cors_origins",
+                format!("{origin:?} is not an origin like https://dashboard.example.com or *"),
+            );
+        }
+    }
+    if let Err(reason) = database_path(&s.database.url) {
+        return fail("database.url", reason);
+    }
+    if s.scheduler.tick.split_whitespace().count() != 6 {
+        return fail(
+            "scheduler.tick",
+            format!(
+                "{:?} is not a 6-field cron expression (seconds first, e.g. \"0 * * * * *\")",
+                s.scheduler.tick
+            ),
+        );
+    }
+    if !(1..=1440).contains(&s.scheduler.default_grace_minutes) {
+        return fail(
+            "scheduler.default_grace_minutes",
+            format!("must be between 1 and 1440, got {}", s.scheduler.default_grace_minutes),
+        );
+    }
+    if s.scheduler.max_catchup_slots == 0 {
+        return fail("scheduler.max_catchup_slots", "must be at least 1".into());
+    }
+    if s.smtp.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
+        return fail("smtp.host", "must not be empty (leave it out to send no email)".into());
+    }
+    if s.smtp.port == 0 {
+        return fail("smtp.port", "must be between 1 and 65535".into());
+    }
+    if let Some(from) = &s.smtp.from {
+        if !crate::domain::email::is_valid(from) {
+            return fail("smtp.from", format!("{from:?} is not an email address"));
+        }
+    }
+    for to in &s.alerts.to {
+        if !crate::domain::email::is_valid(to) {
+            return fail("alerts.to", format!("{to:?} is not an email address"));
+        }
+    }
+    if s.auth.rate_limit_per_second == 0 {
+        return fail("auth.rate_limit_per_second", "must be at least 1".into());
+    }
+    if s.auth.rate_limit_burst == 0 {
+        return fail("auth.rate_limit_burst", "must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// The SQLite file named by a database URL: `sqlite://path`, `sqlite:///abs/path`,
+/// SQLAlchemy's `sqlite:///./relative.db` and `sqlite:////abs/path`, or a plain path.
+pub fn database_path(url: &str) -> Result<PathBuf, String> {
+    let url = url.trim();
+    let rest = match url.strip_prefix("sqlite:") {
+        Some(rest) => rest.strip_prefix("//").unwrap_or(rest),
+        None if url.contains("://") => {
+            return Err(format!(
+                "{url:?} is not a SQLite URL: use sqlite://path or a plain file path"
+            ))
+        }
+        None => url,
+    };
+    let rest = rest.split('?').next().unwrap_or_default();
+    let path = if let Some(abs) = rest.strip_prefix("//") {
+        format!("/{abs}")
+    } else if let Some(rel) = rest.strip_prefix('/').filter(|r| r.starts_with("./") || r.starts_with("../")) {
+        rel.to_owned()
+    } else {
+        rest.to_owned()
+    };
+    if path.is_empty() {
+        return Err("names no file".to_owned());
+    }
+    if path == ":memory:" {
+        return Err("an in-memory database would lose every report at restart: name a file".to_owned());
+    }
+    Ok(PathBuf::from(path))
+}
+
+impl Settings {
+    /// The SQLite file to open; valid once the settings are loaded.
+    pub fn database_path(&self) -> PathBuf {
+        database_path(&self.database.url).unwrap_or_else(|_| PathBuf::from("backup-monitor.db"))
+    }
+
+    /// The effective configuration as TOML, secrets redacted, for `config check`.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn no_configuration_at_all_gives_the_documented_defaults() {
+        let s = load_from(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.server.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.database_path(), PathBuf::from("backup-monitor.db"));
+        assert_eq!(s.server.body_limit_bytes, 1_048_576);
+        assert_eq!(s.scheduler.default_grace_minutes, 60);
+        assert_eq!(s.smtp.tls, SmtpTls::Starttls);
+        assert!(s.server.cors_origins.is_empty());
+    }
+
+    #[test]
+    fn the_example_file_parses_and_documents_every_key() {
+        let s = load_from(Some(("monitor.toml.example", EXAMPLE)), &no_env, &Overrides::default());
+        assert!(s.is_ok(), "example does not load: {:?}", s.err());
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| l.trim_start_matches('#').trim_start())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for key in KEYS {
+            let section = format!("[{}]", key.section);
+            assert!(uncommented.contains(&section), "example lacks section {section}");
+            let line = format!("\n{} =", key.name);
+            assert!(uncommented.contains(&line), "example does not document {}", key.dotted());
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flags_override_environment() {
+        let file = "[database]\nurl = \"sqlite://from-file.db\"\n[server]\nbind = \"0.0.0.0:9000\"\n";
+        let env = env_of(&[("DATABASE_URL", "sqlite://from-env.db")]);
+        let s = load_from(Some(("f.toml", file)), &env, &Overrides::default()).unwrap();
+        assert_eq!(s.database_path(), PathBuf::from("from-env.db"));
+        assert_eq!(s.server.bind.to_string(), "0.0.0.0:9000");
+
+        let flags = Overrides {
+            database_url: Some("flag.db".into()),
+            bind: Some("127.0.0.1:1234".into()),
+        };
+        let s = load_from(Some(("f.toml", file)), &env, &flags).unwrap();
+        assert_eq!(s.database_path(), PathBuf::from("flag.db"));
+        assert_eq!(s.server.bind.port(), 1234);
+    }
+
+    #[test]
+    fn prefixed_names_win_over_the_seed_names() {
+        let env = env_of(&[
+            ("SMTP_HOST", "seed.example.com"),
+            ("BACKUP_MONITOR_SMTP_HOST", "ours.example.com"),
+        ]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(s.smtp.host.as_deref(), Some("ours.example.com"));
+    }
+
+    #[test]
+    fn lists_from_the_environment_are_comma_separated_or_json() {
+        for raw in ["a@x.org, b@x.org", "[\"a@x.org\",\"b@x.org\"]"] {
+            let env = env_of(&[("BACKUP_MONITOR_ALERTS_TO", raw)]);
+            let s = load_from(None, &env, &Overrides::default()).unwrap();
+            assert_eq!(s.alerts.to, vec!["a@x.org", "b@x.org"], "from {raw:?}");
+        }
+        let env = env_of(&[("CORS_ORIGINS", "https://a.example,https://b.example")]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(s.server.cors_origins.len(), 2);
+    }
+
+    #[test]
+    fn a_numeric_password_stays_text_and_is_never_printed() {
+        let env = env_of(&[("SMTP_PASSWORD", "123456")]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(s.smtp.password.as_ref().unwrap().expose(), "123456");
+        let shown = s.to_redacted_toml();
+        assert!(!shown.contains("123456"), "{shown}");
+        assert!(shown.contains("********"));
+        assert!(!format!("{s:?}").contains("123456"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_the_source() {
+        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
+            (None, &[("SMTP_PORT", "abc")], "smtp.port (environment variable SMTP_PORT)"),
+            (None, &[("SMTP_PORT", "70000")], "smtp.port (environment variable SMTP_PORT)"),
+            (Some("[server]\nbind = \"nope\"\n"), &[], "server.bind (config file f.toml)"),
+            (Some("[server]\nbindd = \"x\"\n"), &[], "bindd"),
+            (Some("[nosuch]\nx = 1\n"), &[], "nosuch"),
+            (Some("[smtp]\ntls = \"ssl\"\n"), &[], "smtp.tls"),
+            (None, &[("BACKUP_MONITOR_SCHEDULER_DEFAULT_GRACE_MINUTES", "0")], "scheduler.default_grace_minutes"),
+            (None, &[("BACKUP_MONITOR_SCHEDULER_TICK", "* * * * *")], "scheduler.tick"),
+            (None, &[("DATABASE_URL", "postgres://x/y")], "database.url"),
+            (None, &[("BACKUP_MONITOR_ALERTS_TO", "not-an-address")], "alerts.to"),
+            (None, &[("BACKUP_MONITOR_METRICS_REQUIRE_TOKEN", "maybe")], "metrics.require_token"),
+            (Some("this is = = not toml"), &[], "f.toml"),
+        ];
+        for (file, vars, expected) in cases {
+            let env = env_of(vars);
+            let err = load_from(file.map(|f| ("f.toml", f)), &env, &Overrides::default())
+                .expect_err(&format!("{file:?} {vars:?} should be refused"))
+                .to_string();
+            assert!(err.contains(expected), "{err:?} should name {expected:?}");
+            assert!(!err.contains('\n'), "{err:?} should be one line");
+        }
+    }
+
+    #[test]
+    fn database_urls_of_every_usual_shape_name_the_right_file() {
+        let cases = [
+            ("sqlite://backup-monitor.db", "backup-monitor.db"),
+            ("sqlite:///var/lib/bm/db.sqlite", "/var/lib/bm/db.sqlite"),
+            ("sqlite:///./backup_monitor.db", "./backup_monitor.db"),
+            ("sqlite:////srv/bm.db", "/srv/bm.db"),
+            ("sqlite:data/bm.db", "data/bm.db"),
+            ("sqlite://bm.db?mode=rwc", "bm.db"),
+            ("/abs/plain.db", "/abs/plain.db"),
+            ("plain.db", "plain.db"),
+        ];
+        for (url, path) in cases {
+            assert_eq!(database_path(url).unwrap(), PathBuf::from(path), "{url}");
+        }
+        for bad in ["", "sqlite://", "sqlite://:memory:", "mysql://h/db"] {
+            assert!(database_path(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

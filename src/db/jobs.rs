@@ -1,0 +1,196 @@
+//! Queries on the `jobs` table.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+
+use super::Filters;
+use crate::domain::job::Job;
+use crate::domain::schedule::Frequency;
+use crate::domain::time::{from_micros, to_micros};
+
+const COLUMNS: &str = "id, database_name, agent_id_responsible, company_name, city, \
+    expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
+    expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
+    created_at_us, updated_at_us";
+
+fn conversion_error(column: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        Box::<dyn std::error::Error + Send + Sync>::from(message),
+    )
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+    let frequency: String = row.get(7)?;
+    let emails: String = row.get(13)?;
+    Ok(Job {
+        id: row.get(0)?,
+        database_name: row.get(1)?,
+        agent_id_responsible: row.get(2)?,
+        company_name: row.get(3)?,
+        city: row.get(4)?,
+        expected_hour_utc: row.get(5)?,
+        expected_minute_utc: row.get(6)?,
+        backup_frequency: Frequency::parse(&frequency)
+            .ok_or_else(|| conversion_error(7, format!("unknown frequency {frequency:?}")))?,
+        final_storage_path_template: row.get(8)?,
+        expected_weekday: row.get(9)?,
+        expected_day_of_month: row.get(10)?,
+        grace_minutes: row.get(11)?,
+        is_active: row.get(12)?,
+        notify_emails: serde_json::from_str(&emails)
+            .map_err(|e| conversion_error(13, format!("bad notify_emails: {e}")))?,
+        created_at: from_micros(row.get(14)?),
+        updated_at: from_micros(row.get(15)?),
+    })
+}
+
+fn emails_json(job: &Job) -> String {
+    serde_json::to_string(&job.notify_emails).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Stores a new job (its `id`, `created_at` and `updated_at` are assigned here).
+pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Result<Job> {
+    let now_us = to_micros(now);
+    conn.query_row(
+        &format!(
+            "INSERT INTO jobs (database_name, agent_id_responsible, company_name, city, \
+             expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
+             expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
+             schedule_anchor_us, created_at_us, updated_at_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14) \
+             RETURNING {COLUMNS}"
+        ),
+        params![
+            job.database_name,
+            job.agent_id_responsible,
+            job.company_name,
+            job.city,
+            job.expected_hour_utc,
+            job.expected_minute_utc,
+            job.backup_frequency.as_str(),
+            job.final_storage_path_template,
+            job.expected_weekday,
+            job.expected_day_of_month,
+            job.grace_minutes,
+            job.is_active,
+            emails_json(job),
+            now_us,
+        ],
+        from_row,
+    )
+}
+
+pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+pub fn exists(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT 1 FROM jobs WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// Exact-match filters of the jobs listing.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub company_name: Option<String>,
+    pub city: Option<String>,
+    pub agent_id_responsible: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+/// One page of jobs by id, and the total count after filters.
+pub fn list(
+    conn: &Connection,
+    filter: &JobFilter,
+    skip: i64,
+    limit: i64,
+) -> rusqlite::Result<(Vec<Job>, i64)> {
+    let mut f = Filters::new();
+    if let Some(v) = &filter.company_name {
+        f.add("company_name", "=", v.clone());
+    }
+    if let Some(v) = &filter.city {
+        f.add("city", "=", v.clone());
+    }
+    if let Some(v) = &filter.agent_id_responsible {
+        f.add("agent_id_responsible", "=", v.clone());
+    }
+    if let Some(v) = filter.is_active {
+        f.add("is_active", "=", i64::from(v));
+    }
+    let where_sql = f.where_sql();
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM jobs {where_sql}"),
+        params_from_iter(f.values.iter()),
+        |r| r.get(0),
+    )?;
+    let n = f.values.len();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs {where_sql} ORDER BY id LIMIT ?{} OFFSET ?{}",
+        n + 1,
+        n + 2
+    ))?;
+    let mut values = f.values;
+    values.push(limit.into());
+    values.push(skip.into());
+    let jobs = stmt
+        .query_map(params_from_iter(values.iter()), from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((jobs, total))
+}
+
+/// Writes every field of `job`; moves the schedule anchor to `now` when `restart` is set.
+pub fn update(
+    conn: &Connection,
+    job: &Job,
+    restart: bool,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Job> {
+    conn.query_row(
+        &format!(
+            "UPDATE jobs SET database_name = ?2, agent_id_responsible = ?3, company_name = ?4, \
+             city = ?5, expected_hour_utc = ?6, expected_minute_utc = ?7, backup_frequency = ?8, \
+             final_storage_path_template = ?9, expected_weekday = ?10, expected_day_of_month = ?11, \
+             grace_minutes = ?12, is_active = ?13, notify_emails = ?14, updated_at_us = ?15, \
+             schedule_anchor_us = CASE WHEN ?16 THEN ?15 ELSE schedule_anchor_us END \
+             WHERE id = ?1 RETURNING {COLUMNS}"
+        ),
+        params![
+            job.id,
+            job.database_name,
+            job.agent_id_responsible,
+            job.company_name,
+            job.city,
+            job.expected_hour_utc,
+            job.expected_minute_utc,
+            job.backup_frequency.as_str(),
+            job.final_storage_path_template,
+            job.expected_weekday,
+            job.expected_day_of_month,
+            job.grace_minutes,
+            job.is_active,
+            emails_json(job),
+            to_micros(now),
+            restart,
+        ],
+        from_row,
+    )
+}
+
+/// Deletes a job; its entries go with it (foreign key cascade).
+pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
+    conn.query_row(
+        &format!("DELETE FROM jobs WHERE id = ?1 RETURNING {COLUMNS}"),
+        [id],
+        from_row,
+    )
+    .optional()
+}

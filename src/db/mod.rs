@@ -1,0 +1,159 @@
+//! The SQLite database: an r2d2 pool whose connections all run with WAL, foreign keys,
+//! full sync and a busy timeout, plus the versioned migrations embedded in the binary.
+
+pub mod entries;
+pub mod jobs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::ApiError;
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// The migrations, in order; the database's `user_version` counts those applied.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_jobs_and_entries",
+    include_str!("migrations/0001_jobs_and_entries.sql"),
+)];
+
+/// How long a connection waits for another writer before giving up with "busy".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("path", &self.path).finish()
+    }
+}
+
+fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // FULL: a transaction is on disk when COMMIT returns, so a 201 is never lost.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;",
+    )
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file. Migrations are not applied here.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            anyhow::ensure!(
+                dir.is_dir(),
+                "cannot open database {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            );
+        }
+        let manager = SqliteConnectionManager::file(path).with_init(configure);
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .with_context(|| format!("Failed to open database {}", path.display()))?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {
+        self.pool.get()
+    }
+
+    /// Applies the migrations this database lacks; returns how many were applied. Safe to
+    /// run from two processes at once: each migration runs in an immediate transaction that
+    /// re-reads the version first.
+    pub fn migrate(&self) -> anyhow::Result<usize> {
+        let mut conn = self.pool.get().context("Failed to open a database connection")?;
+        let mut applied = 0;
+        for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+            anyhow::ensure!(
+                current <= known,
+                "database {} has schema version {current}, newer than this binary knows ({known}): upgrade backup-monitor",
+                self.path.display()
+            );
+            if current >= version {
+                continue;
+            }
+            tx.execute_batch(sql)
+                .with_context(|| format!("Failed to apply migration {name}"))?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()?;
+            tracing::info!(migration = name, "applied database migration");
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Runs blocking database work on tokio's blocking pool, inside the caller's span.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Database task failed")))?
+    }
+
+    /// Answers when the database can run a query.
+    pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
+        conn.query_row("SELECT 1", [], |_| Ok(()))
+    }
+}
+
+/// Builds `WHERE a = ?1 AND b = ?2` from the filters that are set.
+pub(crate) struct Filters {
+    clauses: Vec<String>,
+    pub values: Vec<rusqlite::types::Value>,
+}
+
+impl Filters {
+    pub fn new() -> Self {
+        Self {
+            clauses: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds `column <op> ?` (the column and operator are ours, never the client's).
+    pub fn add(&mut self, column: &str, op: &str, value: impl Into<rusqlite::types::Value>) {
+        self.values.push(value.into());
+        self.clauses.push(format!("{column} {op} ?{}", self.values.len()));
+    }
+
+    pub fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}

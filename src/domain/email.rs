@@ -1,0 +1,43 @@
+//! Email addresses as the alert recipients need them: checked once, before they are stored.
+
+/// A pragmatic check: one `@`, a non-empty local part, a dotted domain, no spaces or
+/// angle brackets, at most 254 characters. Mail servers have the final word.
+pub fn is_valid(address: &str) -> bool {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return false;
+    };
+    address.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && address
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '"' | '\\'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_valid;
+
+    #[test]
+    fn ordinary_addresses_are_accepted() {
+        for a in ["ops@example.com", "first.last+tag@sub.example.org", "a@b.co"] {
+            assert!(is_valid(a), "{a} should be valid");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_refused() {
+        for a in [
+            "", "plain", "@example.com", "ops@", "ops@localhost", "ops@@example.com",
+            "ops @example.com", "<ops@example.com>", "ops@example..com", "ops@.example.com",
+            "a,b@example.com",
+        ] {
+            assert!(!is_valid(a), "{a:?} should be refused");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Backup entries: what an agent reported, or what the scheduler found missing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const HASH_MAX: usize = 256;
+pub const ERROR_MESSAGE_MAX: usize = 4096;
+/// Most reports accepted in one batch.
+pub const BATCH_MAX: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatus {
+    Success,
+    Failed,
+    /// Written only by the scheduler, for a slot that passed its due time unreported.
+    Missing,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Success => "success",
+            EntryStatus::Failed => "failed",
+            EntryStatus::Missing => "missing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(EntryStatus::Success),
+            "failed" => Some(EntryStatus::Failed),
+            "missing" => Some(EntryStatus::Missing),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded backup run.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Entry {
+    pub id: i64,
+    pub expected_job_id: i64,
+    pub status: EntryStatus,
+    #[serde(serialize_with = "super::time::serialize")]
+    pub backup_timestamp_utc: DateTime<Utc>,
+    pub backup_hash: Option<String>,
+    pub backup_size_bytes: Option<i64>,
+    pub error_message: Option<String>,
+    #[serde(serialize_with = "super::time::serialize")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A report, validated, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEntry {
+    pub expected_job_id: i64,
+    pub status: EntryStatus,
+    pub backup_timestamp_utc: DateTime<Utc>,
+    pub backup_hash: Option<String>,
+    pub backup_size_bytes: Option<i64>,
+    pub error_message: Option<String>,
+}

@@ -1,0 +1,106 @@
+//! Expected backup jobs: what must happen, for whom, and when.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::schedule::{Frequency, Schedule};
+
+/// Longest accepted name (database, company, city, agent).
+pub const NAME_MAX: usize = 255;
+pub const TEMPLATE_MAX: usize = 1024;
+pub const GRACE_MAX: u32 = 1440;
+pub const NOTIFY_EMAILS_MAX: usize = 50;
+
+/// An expected backup job, as the API returns it. Optional fields always carry their value.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Job {
+    pub id: i64,
+    pub database_name: String,
+    pub agent_id_responsible: String,
+    pub company_name: String,
+    pub city: String,
+    pub expected_hour_utc: u32,
+    pub expected_minute_utc: u32,
+    pub backup_frequency: Frequency,
+    pub final_storage_path_template: String,
+    /// 0 = Monday … 6 = Sunday; used by `weekly` jobs.
+    pub expected_weekday: u32,
+    /// 1..=31; used by `monthly` jobs; a shorter month uses its last day.
+    pub expected_day_of_month: u32,
+    /// Minutes after the expected time before the backup counts as late.
+    pub grace_minutes: u32,
+    pub is_active: bool,
+    pub notify_emails: Vec<String>,
+    #[serde(serialize_with = "super::time::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "super::time::serialize")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Job {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            frequency: self.backup_frequency,
+            hour: self.expected_hour_utc,
+            minute: self.expected_minute_utc,
+            weekday: self.expected_weekday,
+            day_of_month: self.expected_day_of_month,
+            grace_minutes: self.grace_minutes,
+        }
+    }
+
+    /// Whether an update from `before` to `self` moves the schedule (or re-activates the
+    /// job), so that lateness is counted afresh from the moment of the change.
+    pub fn schedule_restarts_from(&self, before: &Job) -> bool {
+        self.schedule() != before.schedule() || (self.is_active && !before.is_active)
+    }
+}
+
+/// The grace a job gets when it does not say: the configured default, or half the
+/// period for a job whose period is not longer than that default (an hourly job with the
+/// default 60 minutes would never be late before its next slot).
+pub fn default_grace(frequency: Frequency, configured: u32) -> u32 {
+    let period = frequency.min_period_minutes();
+    if configured < period {
+        configured
+    } else {
+        period / 2
+    }
+}
+
+/// The windows must tile time, so the grace must be shorter than the period.
+pub fn check_grace(frequency: Frequency, grace: u32) -> Result<(), String> {
+    let period = frequency.min_period_minutes();
+    if grace >= period {
+        Err(format!(
+            "grace_minutes must be shorter than the period of a {} job ({period} minutes)",
+            frequency.as_str()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_grace_is_halved_for_jobs_shorter_than_it() {
+        assert_eq!(default_grace(Frequency::Hourly, 60), 30);
+        assert_eq!(default_grace(Frequency::Hourly, 45), 45);
+        assert_eq!(default_grace(Frequency::Daily, 60), 60);
+        assert_eq!(default_grace(Frequency::Daily, 1440), 720);
+        assert_eq!(default_grace(Frequency::Weekly, 1440), 1440);
+    }
+
+    #[test]
+    fn grace_must_be_shorter_than_the_period() {
+        assert!(check_grace(Frequency::Hourly, 59).is_ok());
+        assert!(check_grace(Frequency::Hourly, 60).is_err());
+        assert!(check_grace(Frequency::Daily, 1439).is_ok());
+        assert!(check_grace(Frequency::Daily, 1440).is_err());
+        assert!(check_grace(Frequency::Monthly, 1440).is_ok());
+    }
+}

@@ -1,0 +1,8 @@
+//! Pure domain values and rules: no I/O and no clock; time is always a parameter.
+
+pub mod email;
+pub mod entry;
+pub mod job;
+pub mod schedule;
+pub mod template;
+pub mod time;

@@ -1,0 +1,223 @@
+//! Storage path templates: where a job's backup file should land, e.g.
+//! `/backups/{company_name}/{city}/{database_name}/%Y/%m/%d.dump`.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 5] = [
+    "database_name",
+    "company_name",
+    "city",
+    "agent_id_responsible",
+    "job_id",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Field(usize),
+    Time(char),
+}
+
+/// A template that has been checked: its placeholders are known and its braces balanced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    parts: Vec<Part>,
+}
+
+/// The values a template is rendered with.
+#[derive(Debug, Clone)]
+pub struct TemplateValues<'a> {
+    pub database_name: &'a str,
+    pub company_name: &'a str,
+    pub city: &'a str,
+    pub agent_id_responsible: &'a str,
+    pub job_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown placeholder {{{0}}}; allowed: {{database_name}}, {{company_name}}, {{city}}, {{agent_id_responsible}}, {{job_id}}")]
+    UnknownPlaceholder(String),
+    #[error("unbalanced braces: a {{ at character {0} is never closed")]
+    Unclosed(usize),
+    #[error("unbalanced braces: a }} at character {0} was never opened")]
+    Unopened(usize),
+    #[error("unknown time field %{0}; allowed: %Y %m %d %H %M (and %% for a literal %)")]
+    UnknownTimeField(char),
+    #[error("a lone % at the end; write %% for a literal %")]
+    TrailingPercent,
+    #[error("'..' path segments are not allowed")]
+    ParentSegment,
+}
+
+impl PathTemplate {
+    pub fn parse(template: &str) -> Result<Self, TemplateError> {
+        if template.split(['/', '\\']).any(|segment| segment == "..") {
+            return Err(TemplateError::ParentSegment);
+        }
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut chars = template.chars().enumerate().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '{' => {
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for (_, n) in chars.by_ref() {
+                        if n == '}' {
+                            closed = true;
+                            break;
+                        }
+                        if n == '{' {
+                            return Err(TemplateError::Unclosed(i + 1));
+                        }
+                        name.push(n);
+                    }
+                    if !closed {
+                        return Err(TemplateError::Unclosed(i + 1));
+                    }
+                    let index = PLACEHOLDERS
+                        .iter()
+                        .position(|p| *p == name)
+                        .ok_or(TemplateError::UnknownPlaceholder(name))?;
+                    flush(&mut text, &mut parts);
+                    parts.push(Part::Field(index));
+                }
+                '}' => return Err(TemplateError::Unopened(i + 1)),
+                '%' => match chars.next() {
+                    Some((_, '%')) => text.push('%'),
+                    Some((_, f @ ('Y' | 'm' | 'd' | 'H' | 'M'))) => {
+                        flush(&mut text, &mut parts);
+                        parts.push(Part::Time(f));
+                    }
+                    Some((_, other)) => return Err(TemplateError::UnknownTimeField(other)),
+                    None => return Err(TemplateError::TrailingPercent),
+                },
+                c => text.push(c),
+            }
+        }
+        flush(&mut text, &mut parts);
+        Ok(Self { parts })
+    }
+
+    /// The path for one slot. Values are made safe for a single path segment: a `/` or `\`
+    /// inside a company name becomes `_`, and a value of `.` or `..` becomes `_`, so a
+    /// rendered path never climbs out of the template's directories.
+    pub fn render(&self, values: &TemplateValues<'_>, slot: DateTime<Utc>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Field(i) => {
+                    let value = match *i {
+                        0 => values.database_name.to_owned(),
+                        1 => values.company_name.to_owned(),
+                        2 => values.city.to_owned(),
+                        3 => values.agent_id_responsible.to_owned(),
+                        _ => values.job_id.to_string(),
+                    };
+                    out.push_str(&segment_safe(&value));
+                }
+                Part::Time(f) => {
+                    let v = match f {
+                        'Y' => format!("{:04}", slot.year()),
+                        'm' => format!("{:02}", slot.month()),
+                        'd' => format!("{:02}", slot.day()),
+                        'H' => format!("{:02}", slot.hour()),
+                        _ => format!("{:02}", slot.minute()),
+                    };
+                    out.push_str(&v);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn flush(text: &mut String, parts: &mut Vec<Part>) {
+    if !text.is_empty() {
+        parts.push(Part::Text(std::mem::take(text)));
+    }
+}
+
+fn segment_safe(value: &str) -> String {
+    if value == "." || value == ".." {
+        return "_".to_owned();
+    }
+    value.replace(['/', '\\'], "_")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn values() -> TemplateValues<'static> {
+        TemplateValues {
+            database_name: "erp",
+            company_name: "acme",
+            city: "Lyon",
+            agent_id_responsible: "agent-7",
+            job_id: 42,
+        }
+    }
+
+    #[test]
+    fn every_placeholder_and_time_field_is_rendered_from_the_slot() {
+        let t = PathTemplate::parse(
+            "/b/{company_name}/{city}/{database_name}-{agent_id_responsible}-{job_id}/%Y/%m/%d_%H%M_100%%.dump",
+        )
+        .unwrap();
+        let slot = Utc.with_ymd_and_hms(2026, 3, 7, 2, 5, 0).unwrap();
+        assert_eq!(
+            t.render(&values(), slot),
+            "/b/acme/Lyon/erp-agent-7-42/2026/03/07_0205_100%.dump"
+        );
+    }
+
+    #[test]
+    fn a_template_without_placeholders_renders_as_itself() {
+        let t = PathTemplate::parse("/srv/backups/latest.sql.gz").unwrap();
+        let slot = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(t.render(&values(), slot), "/srv/backups/latest.sql.gz");
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_the_reason() {
+        let cases = [
+            ("/b/{database}", "unknown placeholder {database}"),
+            ("/b/{}", "unknown placeholder {}"),
+            ("/b/{city", "never closed"),
+            ("/b/{ci{ty}", "never closed"),
+            ("/b/city}", "never opened"),
+            ("/b/%Y/%q", "unknown time field %q"),
+            ("/b/50%", "lone %"),
+            ("/b/../etc/passwd", "'..'"),
+            ("..", "'..'"),
+            ("/b\\..\\x", "'..'"),
+        ];
+        for (template, reason) in cases {
+            let err = PathTemplate::parse(template).expect_err(template).to_string();
+            assert!(err.contains(reason), "{template:?}: {err:?} should contain {reason:?}");
+        }
+    }
+
+    #[test]
+    fn dots_inside_a_name_are_not_a_parent_segment() {
+        assert!(PathTemplate::parse("/b/db..v2/x...y/.hidden").is_ok());
+    }
+
+    #[test]
+    fn values_cannot_climb_out_of_the_template() {
+        let t = PathTemplate::parse("/b/{company_name}/{city}/x").unwrap();
+        let v = TemplateValues {
+            company_name: "..",
+            city: "a/../../etc",
+            ..values()
+        };
+        let slot = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(t.render(&v, slot), "/b/_/a_.._.._etc/x");
+    }
+}

@@ -1,0 +1,83 @@
+//! Instants as the API writes them (RFC 3339, UTC, `Z`) and as the database stores them
+//! (whole microseconds since the Unix epoch, so that ordering and windows are integer ranges).
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::Serializer;
+
+/// The earliest and latest instants accepted from clients: the schedule math and the
+/// storage format are exact across this range.
+pub const MIN_YEAR: i32 = 1970;
+pub const MAX_YEAR: i32 = 9999;
+
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+pub fn format(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// RFC 3339 with any offset (converted to UTC); a value without an offset is taken as UTC,
+/// as pydantic does.
+pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    let t = DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .map(|n| n.and_utc())
+        })?;
+    use chrono::Datelike;
+    (MIN_YEAR..=MAX_YEAR).contains(&t.year()).then_some(t)
+}
+
+pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format(*t))
+}
+
+pub fn serialize_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&format(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_converted_to_utc_and_naive_times_taken_as_utc() {
+        let cases = [
+            ("2026-11-24T02:30:00Z", "2026-11-24T02:30:00Z"),
+            ("2026-11-24T03:30:00+01:00", "2026-11-24T02:30:00Z"),
+            ("2026-11-24T02:30:00", "2026-11-24T02:30:00Z"),
+            ("2026-11-24 02:30:00", "2026-11-24T02:30:00Z"),
+            ("2026-11-24T02:30:00.123456Z", "2026-11-24T02:30:00.123456Z"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(format(parse(input).unwrap()), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn nonsense_and_out_of_range_years_are_refused() {
+        for bad in ["", "yesterday", "2026-13-01T00:00:00Z", "1969-12-31T23:59:59Z", "2026-11-24"] {
+            assert!(parse(bad).is_none(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn micros_round_trip() {
+        let t = parse("2026-11-24T02:30:00.000001Z").unwrap();
+        assert_eq!(from_micros(to_micros(t)), t);
+    }
+}
