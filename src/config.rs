@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize, Serializer};
 /// The commented example configuration, printed by nothing but checked by tests.
 pub const EXAMPLE: &str = include_str!("../monitor.toml.example");
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -179,20 +179,6 @@ impl Serialize for Secret {
     }
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            scheduler: SchedulerSettings::default(),
-            smtp: SmtpSettings::default(),
-            alerts: AlertSettings::default(),
-            auth: AuthSettings::default(),
-            metrics: MetricsSettings::default(),
-        }
-    }
-}
-
 /// How a key's value is read from an environment variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -323,8 +309,12 @@ pub fn load_from(
             .map(|v| (key.env_name(), v))
             .or_else(|| key.seed_env.and_then(|n| env(n).map(|v| (n.to_owned(), v))));
         let Some((var, raw)) = found else { continue };
-        let value = env_value(key, &raw)
-            .map_err(|reason| ConfigError(format!("{} (environment variable {var}): {reason}", key.dotted())))?;
+        let value = env_value(key, &raw).map_err(|reason| {
+            ConfigError(format!(
+                "{} (environment variable {var}): {reason}",
+                key.dotted()
+            ))
+        })?;
         set(&mut table, key, value);
         sources.insert(key.dotted(), format!("environment variable {var}"));
     }
@@ -338,15 +328,22 @@ pub fn load_from(
         sources.insert("server.bind".into(), "flag --bind".into());
     }
 
-    let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
-        .map_err(|e| {
+    let settings: Settings =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let path = e.path().to_string();
             let origin = sources
                 .get(&path)
                 .map(|s| format!(" ({s})"))
                 .unwrap_or_default();
-            let path = if path == "." { "configuration".to_owned() } else { path };
-            ConfigError(format!("{path}{origin}: {}", one_line(&e.inner().to_string())))
+            let path = if path == "." {
+                "configuration".to_owned()
+            } else {
+                path
+            };
+            ConfigError(format!(
+                "{path}{origin}: {}",
+                one_line(&e.inner().to_string())
+            ))
         })?;
     validate(&settings, &sources)?;
     Ok(settings)
@@ -374,9 +371,9 @@ fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
             raw.parse::<i64>()
                 .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
         ),
-        Kind::Boolean => toml::Value::Boolean(parse_bool(raw).ok_or_else(|| {
-            format!("expected true or false, got {raw:?}")
-        })?),
+        Kind::Boolean => toml::Value::Boolean(
+            parse_bool(raw).ok_or_else(|| format!("expected true or false, got {raw:?}"))?,
+        ),
         Kind::List => toml::Value::Array(
             parse_list(raw)?
                 .into_iter()
@@ -438,7 +435,10 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
         return fail("server.body_limit_bytes", "must be at least 1".into());
     }
     if s.server.request_timeout_seconds == 0 {
-        return fail("server.request_timeout_seconds", "must be at least 1".into());
+        return fail(
+            "server.request_timeout_seconds",
+            "must be at least 1".into(),
+        );
     }
     for origin in &s.server.cors_origins {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
@@ -463,14 +463,20 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     if !(1..=1440).contains(&s.scheduler.default_grace_minutes) {
         return fail(
             "scheduler.default_grace_minutes",
-            format!("must be between 1 and 1440, got {}", s.scheduler.default_grace_minutes),
+            format!(
+                "must be between 1 and 1440, got {}",
+                s.scheduler.default_grace_minutes
+            ),
         );
     }
     if s.scheduler.max_catchup_slots == 0 {
         return fail("scheduler.max_catchup_slots", "must be at least 1".into());
     }
     if s.smtp.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
-        return fail("smtp.host", "must not be empty (leave it out to send no email)".into());
+        return fail(
+            "smtp.host",
+            "must not be empty (leave it out to send no email)".into(),
+        );
     }
     if s.smtp.port == 0 {
         return fail("smtp.port", "must be between 1 and 65535".into());
@@ -510,7 +516,10 @@ pub fn database_path(url: &str) -> Result<PathBuf, String> {
     let rest = rest.split('?').next().unwrap_or_default();
     let path = if let Some(abs) = rest.strip_prefix("//") {
         format!("/{abs}")
-    } else if let Some(rel) = rest.strip_prefix('/').filter(|r| r.starts_with("./") || r.starts_with("../")) {
+    } else if let Some(rel) = rest
+        .strip_prefix('/')
+        .filter(|r| r.starts_with("./") || r.starts_with("../"))
+    {
         rel.to_owned()
     } else {
         rest.to_owned()
@@ -519,7 +528,9 @@ pub fn database_path(url: &str) -> Result<PathBuf, String> {
         return Err("names no file".to_owned());
     }
     if path == ":memory:" {
-        return Err("an in-memory database would lose every report at restart: name a file".to_owned());
+        return Err(
+            "an in-memory database would lose every report at restart: name a file".to_owned(),
+        );
     }
     Ok(PathBuf::from(path))
 }
@@ -567,7 +578,11 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_and_documents_every_key() {
-        let s = load_from(Some(("monitor.toml.example", EXAMPLE)), &no_env, &Overrides::default());
+        let s = load_from(
+            Some(("monitor.toml.example", EXAMPLE)),
+            &no_env,
+            &Overrides::default(),
+        );
         assert!(s.is_ok(), "example does not load: {:?}", s.err());
         let uncommented: String = EXAMPLE
             .lines()
@@ -576,15 +591,23 @@ mod tests {
             .join("\n");
         for key in KEYS {
             let section = format!("[{}]", key.section);
-            assert!(uncommented.contains(&section), "example lacks section {section}");
+            assert!(
+                uncommented.contains(&section),
+                "example lacks section {section}"
+            );
             let line = format!("\n{} =", key.name);
-            assert!(uncommented.contains(&line), "example does not document {}", key.dotted());
+            assert!(
+                uncommented.contains(&line),
+                "example does not document {}",
+                key.dotted()
+            );
         }
     }
 
     #[test]
     fn environment_overrides_file_and_flags_override_environment() {
-        let file = "[database]\nurl = \"sqlite://from-file.db\"\n[server]\nbind = \"0.0.0.0:9000\"\n";
+        let file =
+            "[database]\nurl = \"sqlite://from-file.db\"\n[server]\nbind = \"0.0.0.0:9000\"\n";
         let env = env_of(&[("DATABASE_URL", "sqlite://from-env.db")]);
         let s = load_from(Some(("f.toml", file)), &env, &Overrides::default()).unwrap();
         assert_eq!(s.database_path(), PathBuf::from("from-env.db"));
@@ -634,18 +657,47 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_the_source() {
-        let cases: &[(Option<&str>, &[(&str, &str)], &str)] = &[
-            (None, &[("SMTP_PORT", "abc")], "smtp.port (environment variable SMTP_PORT)"),
-            (None, &[("SMTP_PORT", "70000")], "smtp.port (environment variable SMTP_PORT)"),
-            (Some("[server]\nbind = \"nope\"\n"), &[], "server.bind (config file f.toml)"),
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (
+                None,
+                &[("SMTP_PORT", "abc")],
+                "smtp.port (environment variable SMTP_PORT)",
+            ),
+            (
+                None,
+                &[("SMTP_PORT", "70000")],
+                "smtp.port (environment variable SMTP_PORT)",
+            ),
+            (
+                Some("[server]\nbind = \"nope\"\n"),
+                &[],
+                "server.bind (config file f.toml)",
+            ),
             (Some("[server]\nbindd = \"x\"\n"), &[], "bindd"),
             (Some("[nosuch]\nx = 1\n"), &[], "nosuch"),
             (Some("[smtp]\ntls = \"ssl\"\n"), &[], "smtp.tls"),
-            (None, &[("BACKUP_MONITOR_SCHEDULER_DEFAULT_GRACE_MINUTES", "0")], "scheduler.default_grace_minutes"),
-            (None, &[("BACKUP_MONITOR_SCHEDULER_TICK", "* * * * *")], "scheduler.tick"),
+            (
+                None,
+                &[("BACKUP_MONITOR_SCHEDULER_DEFAULT_GRACE_MINUTES", "0")],
+                "scheduler.default_grace_minutes",
+            ),
+            (
+                None,
+                &[("BACKUP_MONITOR_SCHEDULER_TICK", "* * * * *")],
+                "scheduler.tick",
+            ),
             (None, &[("DATABASE_URL", "postgres://x/y")], "database.url"),
-            (None, &[("BACKUP_MONITOR_ALERTS_TO", "not-an-address")], "alerts.to"),
-            (None, &[("BACKUP_MONITOR_METRICS_REQUIRE_TOKEN", "maybe")], "metrics.require_token"),
+            (
+                None,
+                &[("BACKUP_MONITOR_ALERTS_TO", "not-an-address")],
+                "alerts.to",
+            ),
+            (
+                None,
+                &[("BACKUP_MONITOR_METRICS_REQUIRE_TOKEN", "maybe")],
+                "metrics.require_token",
+            ),
             (Some("this is = = not toml"), &[], "f.toml"),
         ];
         for (file, vars, expected) in cases {

@@ -188,7 +188,7 @@ mod tests {
         }
     }
 
-    fn header_of<'a>(response: &'a Response, name: header::HeaderName) -> &'a str {
+    fn header_of(response: &Response, name: header::HeaderName) -> &str {
         response
             .headers()
             .get(&name)
@@ -261,7 +261,10 @@ mod tests {
                     Some(asset) => assets.iter().any(|path| path == asset),
                     None => KNOWN_ROUTES.contains(&link),
                 };
-                assert!(known, "{file}: {link} is neither an embedded asset nor a known route");
+                assert!(
+                    known,
+                    "{file}: {link} is neither an embedded asset nor a known route"
+                );
             }
         }
     }
@@ -275,7 +278,10 @@ mod tests {
                 attribute_values(&html, "style").is_empty(),
                 "{file} has a style attribute"
             );
-            assert!(!html.contains("javascript:"), "{file} has a javascript: URL");
+            assert!(
+                !html.contains("javascript:"),
+                "{file} has a javascript: URL"
+            );
             let event_handler = html.split_whitespace().find(|token| {
                 token.strip_prefix("on").is_some_and(|rest| {
                     rest.split_once('=')
@@ -345,7 +351,11 @@ mod tests {
         ] {
             let response = get(path).await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");
-            assert_eq!(header_of(&response, header::CONTENT_TYPE), expected, "{path}");
+            assert_eq!(
+                header_of(&response, header::CONTENT_TYPE),
+                expected,
+                "{path}"
+            );
         }
     }
 

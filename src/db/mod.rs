@@ -81,7 +81,10 @@ impl Db {
     /// run from two processes at once: each migration runs in an immediate transaction that
     /// re-reads the version first.
     pub fn migrate(&self) -> anyhow::Result<usize> {
-        let mut conn = self.pool.get().context("Failed to open a database connection")?;
+        let mut conn = self
+            .pool
+            .get()
+            .context("Failed to open a database connection")?;
         let mut applied = 0;
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
             let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
@@ -146,7 +149,8 @@ impl Filters {
     /// Adds `column <op> ?` (the column and operator are ours, never the client's).
     pub fn add(&mut self, column: &str, op: &str, value: impl Into<rusqlite::types::Value>) {
         self.values.push(value.into());
-        self.clauses.push(format!("{column} {op} ?{}", self.values.len()));
+        self.clauses
+            .push(format!("{column} {op} ?{}", self.values.len()));
     }
 
     pub fn where_sql(&self) -> String {

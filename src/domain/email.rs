@@ -14,9 +14,9 @@ pub fn is_valid(address: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && address
-            .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '"' | '\\'))
+        && address.chars().all(|c| {
+            c.is_ascii_graphic() && !matches!(c, '<' | '>' | '(' | ')' | ',' | ';' | '"' | '\\')
+        })
 }
 
 #[cfg(test)]
@@ -25,7 +25,11 @@ mod tests {
 
     #[test]
     fn ordinary_addresses_are_accepted() {
-        for a in ["ops@example.com", "first.last+tag@sub.example.org", "a@b.co"] {
+        for a in [
+            "ops@example.com",
+            "first.last+tag@sub.example.org",
+            "a@b.co",
+        ] {
             assert!(is_valid(a), "{a} should be valid");
         }
     }
@@ -33,8 +37,16 @@ mod tests {
     #[test]
     fn malformed_addresses_are_refused() {
         for a in [
-            "", "plain", "@example.com", "ops@", "ops@localhost", "ops@@example.com",
-            "ops @example.com", "<ops@example.com>", "ops@example..com", "ops@.example.com",
+            "",
+            "plain",
+            "@example.com",
+            "ops@",
+            "ops@localhost",
+            "ops@@example.com",
+            "ops @example.com",
+            "<ops@example.com>",
+            "ops@example..com",
+            "ops@.example.com",
             "a,b@example.com",
         ] {
             assert!(!is_valid(a), "{a:?} should be refused");

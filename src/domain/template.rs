@@ -199,8 +199,13 @@ mod tests {
             ("/b\\..\\x", "'..'"),
         ];
         for (template, reason) in cases {
-            let err = PathTemplate::parse(template).expect_err(template).to_string();
-            assert!(err.contains(reason), "{template:?}: {err:?} should contain {reason:?}");
+            let err = PathTemplate::parse(template)
+                .expect_err(template)
+                .to_string();
+            assert!(
+                err.contains(reason),
+                "{template:?}: {err:?} should contain {reason:?}"
+            );
         }
     }
 

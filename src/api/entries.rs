@@ -1,0 +1,372 @@
+//! `/api/v1/entries`: backup runs reported by the agents, one by one or in batches.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use rusqlite::TransactionBehavior;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::input::{Fields, Id, JsonBody, Need, Page, Query};
+use super::{paged, AppState};
+use crate::db::entries::{self as store, EntryFilter};
+use crate::db::jobs;
+use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
+use crate::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/entries", get(list_entries).post(create_entry))
+        .route("/api/v1/entries/batch", post(create_entries))
+        .route("/api/v1/entries/by_job/{job_id}", get(list_job_entries))
+        .route("/api/v1/entries/{entry_id}", get(get_entry))
+}
+
+/// What an agent may report; `missing` is written by the scheduler alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportStatus {
+    Success,
+    Failed,
+}
+
+impl ReportStatus {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(ReportStatus::Success),
+            "failed" => Some(ReportStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+impl From<ReportStatus> for EntryStatus {
+    fn from(s: ReportStatus) -> Self {
+        match s {
+            ReportStatus::Success => EntryStatus::Success,
+            ReportStatus::Failed => EntryStatus::Failed,
+        }
+    }
+}
+
+/// A report of one backup run.
+#[derive(Debug, Clone, ToSchema)]
+pub struct EntryCreate {
+    #[schema(minimum = 1)]
+    pub expected_job_id: i64,
+    pub status: ReportStatus,
+    /// When the backup ran (RFC 3339); default: now.
+    pub backup_timestamp_utc: Option<DateTime<Utc>>,
+    /// `sha256:<64 hex>` recommended.
+    #[schema(max_length = 256)]
+    pub backup_hash: Option<String>,
+    #[schema(minimum = 0)]
+    pub backup_size_bytes: Option<i64>,
+    #[schema(max_length = 4096)]
+    pub error_message: Option<String>,
+}
+
+impl EntryCreate {
+    /// Reads one report found at `loc` (`["body"]`, or `["body", i]` in a batch).
+    fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
+        let mut f = Fields::of(value, loc.clone()).map_err(|e| vec![e])?;
+        let job_id = f.int("expected_job_id", i64::MIN, i64::MAX, Need::Required);
+        let status = f.choice(
+            "status",
+            &["success", "failed"],
+            ReportStatus::parse,
+            Need::Required,
+        );
+        let report = Self {
+            expected_job_id: job_id.unwrap_or_default(),
+            status: status.unwrap_or(ReportStatus::Success),
+            backup_timestamp_utc: f.datetime("backup_timestamp_utc", Need::Nullable),
+            backup_hash: f.text("backup_hash", HASH_MAX, Need::Nullable),
+            backup_size_bytes: f.int("backup_size_bytes", 0, i64::MAX, Need::Nullable),
+            error_message: f.text("error_message", ERROR_MESSAGE_MAX, Need::Nullable),
+        };
+        f.finish()?;
+        Ok(report)
+    }
+
+    fn into_new(self, now: DateTime<Utc>) -> NewEntry {
+        NewEntry {
+            expected_job_id: self.expected_job_id,
+            status: self.status.into(),
+            backup_timestamp_utc: self.backup_timestamp_utc.unwrap_or(now),
+            backup_hash: self.backup_hash,
+            backup_size_bytes: self.backup_size_bytes,
+            error_message: self.error_message,
+        }
+    }
+}
+
+/// Report a backup run
+///
+/// 201 with the new entry; an identical repeat (same job, timestamp, status and hash)
+/// answers 200 with the entry already stored. A 201 means the entry is committed to disk.
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries/",
+    tag = "entries",
+    request_body = EntryCreate,
+    responses(
+        (status = 201, description = "The entry, stored", body = Entry),
+        (status = 200, description = "An identical report was already stored", body = Entry),
+        (status = 404, description = "No such job", body = HttpError),
+        (status = 413, description = "Body too large", body = HttpError),
+        (status = 422, description = "Invalid report", body = ValidationError),
+    )
+)]
+pub(super) async fn create_entry(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let now = Utc::now();
+    let new = EntryCreate::parse(&body, vec!["body".into()])
+        .map_err(ApiError::Validation)?
+        .into_new(now);
+    let (entry, created) = state
+        .db
+        .run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !jobs::exists(&tx, new.expected_job_id)? {
+                return Err(ApiError::job_not_found());
+            }
+            let stored = store::insert(&tx, &new, now)?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await?;
+    let status = if created {
+        tracing::info!(
+            entry_id = entry.id,
+            job_id = entry.expected_job_id,
+            status = entry.status.as_str(),
+            "backup reported"
+        );
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(entry)).into_response())
+}
+
+/// Report many backup runs at once
+///
+/// Up to 1000 reports in one transaction: all are stored, or none. An invalid item, or one
+/// naming a job that does not exist, is a 422 whose `loc` is `["body", index, field]`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/entries/batch",
+    tag = "entries",
+    request_body(content = [EntryCreate], description = "1 to 1000 reports"),
+    responses(
+        (status = 201, description = "The entries, in the order sent", body = [Entry]),
+        (status = 413, description = "Body too large", body = HttpError),
+        (status = 422, description = "An invalid item; nothing was stored", body = ValidationError),
+    )
+)]
+pub(super) async fn create_entries(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let Value::Array(items) = &body else {
+        return Err(ApiError::invalid(
+            vec!["body".into()],
+            "list_type",
+            "Input should be a valid list",
+        ));
+    };
+    if items.is_empty() || items.len() > BATCH_MAX {
+        let (kind, msg) = if items.is_empty() {
+            (
+                "too_short",
+                "List should have at least 1 item after validation, not 0".to_owned(),
+            )
+        } else {
+            (
+                "too_long",
+                format!(
+                    "List should have at most {BATCH_MAX} items after validation, not {}",
+                    items.len()
+                ),
+            )
+        };
+        return Err(ApiError::invalid(vec!["body".into()], kind, msg));
+    }
+    let now = Utc::now();
+    let mut reports = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match EntryCreate::parse(item, vec!["body".into(), LocItem::Index(i)]) {
+            Ok(r) => reports.push(r.into_new(now)),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let entries = state
+        .db
+        .run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let ids: BTreeSet<i64> = reports.iter().map(|r| r.expected_job_id).collect();
+            let mut unknown = BTreeSet::new();
+            for id in ids {
+                if !jobs::exists(&tx, id)? {
+                    unknown.insert(id);
+                }
+            }
+            if !unknown.is_empty() {
+                let errors = reports
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| unknown.contains(&r.expected_job_id))
+                    .map(|(i, _)| {
+                        FieldError::new(
+                            vec!["body".into(), LocItem::Index(i), "expected_job_id".into()],
+                            "value_error",
+                            "Job not found",
+                        )
+                    })
+                    .collect();
+                return Err(ApiError::Validation(errors));
+            }
+            let mut entries = Vec::with_capacity(reports.len());
+            for report in &reports {
+                entries.push(store::insert(&tx, report, now)?.0);
+            }
+            tx.commit()?;
+            Ok(entries)
+        })
+        .await?;
+    tracing::info!(count = entries.len(), "backup batch reported");
+    Ok((StatusCode::CREATED, Json(entries)).into_response())
+}
+
+/// Get an entry
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/{entry_id}",
+    tag = "entries",
+    params(("entry_id" = i64, Path, description = "The entry's id")),
+    responses(
+        (status = 200, description = "The entry", body = Entry),
+        (status = 404, description = "No such entry", body = HttpError),
+        (status = 422, description = "Invalid id", body = ValidationError),
+    )
+)]
+pub(super) async fn get_entry(
+    State(state): State<AppState>,
+    Id(id): Id,
+) -> Result<Json<Entry>, ApiError> {
+    state
+        .db
+        .run(move |conn| {
+            store::get(conn, id)?.ok_or_else(|| ApiError::NotFound("Entry not found".to_owned()))
+        })
+        .await
+        .map(Json)
+}
+
+/// Filters and pagination of the entries listings.
+#[derive(Debug, Clone, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EntryListQuery {
+    pub status: Option<EntryStatus>,
+    /// Only entries with `backup_timestamp_utc` at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries with `backup_timestamp_utc` at or before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Rows to skip (default 0).
+    #[param(minimum = 0)]
+    pub skip: Option<i64>,
+    /// Rows to return, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
+    let mut q = Query::parse(raw);
+    let filter = EntryFilter {
+        job_id: None,
+        status: q.choice(
+            "status",
+            &["success", "failed", "missing"],
+            EntryStatus::parse,
+        ),
+        since: q.datetime("since"),
+        until: q.datetime("until"),
+    };
+    let page = q.page();
+    q.finish()?;
+    Ok((filter, page))
+}
+
+/// List entries
+///
+/// Newest first (by `backup_timestamp_utc`, then id). `X-Total-Count` carries the total
+/// after filters.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/",
+    tag = "entries",
+    params(EntryListQuery),
+    responses(
+        (status = 200, description = "One page of entries", body = [Entry],
+            headers(("X-Total-Count" = i64, description = "Entries matching the filters"))),
+        (status = 422, description = "Invalid query", body = ValidationError),
+    )
+)]
+pub(super) async fn list_entries(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (filter, page) = read_list_query(raw.as_deref())?;
+    let (entries, total) = state
+        .db
+        .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
+        .await?;
+    Ok(paged(entries, total))
+}
+
+/// List a job's entries
+///
+/// Newest first; the same filters and pagination as the entries listing.
+#[utoipa::path(
+    get,
+    path = "/api/v1/entries/by_job/{job_id}",
+    tag = "entries",
+    params(("job_id" = i64, Path, description = "The job's id"), EntryListQuery),
+    responses(
+        (status = 200, description = "One page of the job's entries", body = [Entry],
+            headers(("X-Total-Count" = i64, description = "Entries matching the filters"))),
+        (status = 404, description = "No such job", body = HttpError),
+        (status = 422, description = "Invalid id or query", body = ValidationError),
+    )
+)]
+pub(super) async fn list_job_entries(
+    State(state): State<AppState>,
+    Id(job_id): Id,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let (mut filter, page) = read_list_query(raw.as_deref())?;
+    filter.job_id = Some(job_id);
+    let (entries, total) = state
+        .db
+        .run(move |conn| {
+            if !jobs::exists(conn, job_id)? {
+                return Err(ApiError::job_not_found());
+            }
+            Ok(store::list(conn, &filter, page.skip, page.limit)?)
+        })
+        .await?;
+    Ok(paged(entries, total))
+}

@@ -1,0 +1,53 @@
+//! `GET /healthz`: 200 when the database answers, for load balancers and systemd checks.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use crate::db::Db;
+use crate::error::HttpError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` in a 200.
+    pub status: String,
+    pub version: String,
+}
+
+/// Health check
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    responses(
+        (status = 200, description = "The service and its database answer", body = Health),
+        (status = 503, description = "The database does not answer", body = HttpError),
+    )
+)]
+pub(super) async fn healthz(
+    State(state): State<AppState>,
+) -> Result<Json<Health>, (StatusCode, Json<HttpError>)> {
+    match state.db.run(|conn| Ok(Db::ping(conn)?)).await {
+        Ok(()) => Ok(Json(Health {
+            status: "ok".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(HttpError {
+                    detail: "The database does not answer".to_owned(),
+                }),
+            ))
+        }
+    }
+}

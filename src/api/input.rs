@@ -1,0 +1,594 @@
+//! Reading requests: JSON bodies, query strings and path ids, checked field by field so that
+//! every problem comes back at once as a FastAPI-shaped 422 naming where it is.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::{header, request::Parts, StatusCode};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::domain::{email, time};
+use crate::error::{ApiError, FieldError, LocItem};
+
+/// Whether a field must be there, and whether `null` stands for "not given".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Absent: "Field required"; `null`: a type error.
+    Required,
+    /// Absent: not given; `null`: a type error.
+    Optional,
+    /// Absent or `null`: not given.
+    Nullable,
+}
+
+/// Why one value is refused: pydantic's error type and message.
+type Refusal = (&'static str, String);
+
+/// A JSON request body, parsed. Refuses (422) a missing or non-JSON content type, an empty
+/// body and malformed JSON; answers 413 past the configured body limit.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::invalid(
+                    vec!["body".into()],
+                    "body_read",
+                    "The request body could not be read",
+                )
+            }
+        })?;
+        if !is_json {
+            return Err(ApiError::invalid(
+                vec!["body".into()],
+                "content_type",
+                "Content-Type must be application/json",
+            ));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::invalid(
+                vec!["body".into()],
+                "missing",
+                "Field required",
+            ));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            let position = char_position(&bytes, e.line(), e.column());
+            ApiError::invalid(
+                vec!["body".into(), LocItem::Index(position)],
+                "json_invalid",
+                format!("JSON decode error: {e}"),
+            )
+        })
+    }
+}
+
+/// The character offset of serde_json's 1-based line and column, as FastAPI reports it.
+fn char_position(bytes: &[u8], line: usize, column: usize) -> usize {
+    let text = String::from_utf8_lossy(bytes);
+    let before: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count())
+        .sum();
+    before + column.saturating_sub(1)
+}
+
+/// The fields of one JSON object, read one by one; errors accumulate until [`Fields::finish`].
+pub struct Fields<'a> {
+    object: &'a Map<String, Value>,
+    loc: Vec<LocItem>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    /// `loc` is where the object is (`["body"]`, or `["body", 3]` in a batch).
+    pub fn of(value: &'a Value, loc: Vec<LocItem>) -> Result<Self, FieldError> {
+        match value {
+            Value::Object(object) => Ok(Self {
+                object,
+                loc,
+                errors: Vec::new(),
+            }),
+            _ => Err(FieldError::new(
+                loc,
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            )),
+        }
+    }
+
+    fn refuse(&mut self, key: &str, (kind, msg): Refusal) {
+        let mut loc = self.loc.clone();
+        loc.push(key.into());
+        self.errors.push(FieldError::new(loc, kind, msg));
+    }
+
+    /// Adds an error found outside this reader (a rule across fields).
+    pub fn refuse_field(&mut self, key: &str, kind: &'static str, msg: impl Into<String>) {
+        self.refuse(key, (kind, msg.into()));
+    }
+
+    fn read<T>(
+        &mut self,
+        key: &str,
+        need: Need,
+        convert: impl FnOnce(&Value) -> Result<T, Refusal>,
+    ) -> Option<T> {
+        match self.object.get(key) {
+            None if need == Need::Required => {
+                self.refuse(key, ("missing", "Field required".into()));
+                None
+            }
+            None => None,
+            Some(Value::Null) if need == Need::Nullable => None,
+            Some(value) => match convert(value) {
+                Ok(v) => Some(v),
+                Err(refusal) => {
+                    self.refuse(key, refusal);
+                    None
+                }
+            },
+        }
+    }
+
+    /// A name: trimmed, then 1..=max characters.
+    pub fn name(&mut self, key: &str, max: usize, need: Need) -> Option<String> {
+        self.read(key, need, |v| string(v).and_then(|s| name(&s, max)))
+    }
+
+    /// Free text kept as sent, at most `max` characters.
+    pub fn text(&mut self, key: &str, max: usize, need: Need) -> Option<String> {
+        self.read(key, need, |v| string(v).and_then(|s| at_most(s, max)))
+    }
+
+    pub fn int(&mut self, key: &str, min: i64, max: i64, need: Need) -> Option<i64> {
+        self.read(key, need, |v| {
+            integer(v).and_then(|n| in_range(n, min, max))
+        })
+    }
+
+    pub fn boolean(&mut self, key: &str, need: Need) -> Option<bool> {
+        self.read(key, need, |v| match v {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(("bool_type", "Input should be a valid boolean".into())),
+        })
+    }
+
+    /// One of a fixed set of names.
+    pub fn choice<T>(
+        &mut self,
+        key: &str,
+        allowed: &[&str],
+        parse: fn(&str) -> Option<T>,
+        need: Need,
+    ) -> Option<T> {
+        self.read(key, need, |v| {
+            string(v).and_then(|s| choice(&s, allowed, parse))
+        })
+    }
+
+    pub fn datetime(&mut self, key: &str, need: Need) -> Option<DateTime<Utc>> {
+        self.read(key, need, |v| string(v).and_then(|s| datetime(&s)))
+    }
+
+    /// A list of email addresses, duplicates removed (first occurrence kept).
+    pub fn emails(&mut self, key: &str, max_items: usize, need: Need) -> Option<Vec<String>> {
+        let loc = self.loc.clone();
+        let mut item_errors = Vec::new();
+        let result = self.read(key, need, |v| {
+            let Value::Array(items) = v else {
+                return Err(("list_type", "Input should be a valid list".into()));
+            };
+            if items.len() > max_items {
+                return Err((
+                    "too_long",
+                    format!(
+                        "List should have at most {max_items} items, not {}",
+                        items.len()
+                    ),
+                ));
+            }
+            let mut out: Vec<String> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match string(item).and_then(|s| email_address(&s)) {
+                    Ok(a) if !out.contains(&a) => out.push(a),
+                    Ok(_) => {}
+                    Err((kind, msg)) => {
+                        let mut l = loc.clone();
+                        l.extend([key.into(), LocItem::Index(i)]);
+                        item_errors.push(FieldError::new(l, kind, msg));
+                    }
+                }
+            }
+            Ok(out)
+        });
+        let ok = item_errors.is_empty();
+        self.errors.extend(item_errors);
+        result.filter(|_| ok)
+    }
+
+    /// The errors found, if any.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+fn string(v: &Value) -> Result<String, Refusal> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(("string_type", "Input should be a valid string".into())),
+    }
+}
+
+fn name(s: &str, max: usize) -> Result<String, Refusal> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err((
+            "string_too_short",
+            "String should have at least 1 character".into(),
+        ));
+    }
+    at_most(s.to_owned(), max)
+}
+
+fn at_most(s: String, max: usize) -> Result<String, Refusal> {
+    if s.chars().count() > max {
+        Err((
+            "string_too_long",
+            format!("String should have at most {max} characters"),
+        ))
+    } else {
+        Ok(s)
+    }
+}
+
+fn integer(v: &Value) -> Result<i64, Refusal> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+            .ok_or_else(|| {
+                if n.as_f64().is_some_and(|f| f.fract() != 0.0) {
+                    (
+                        "int_from_float",
+                        "Input should be a valid integer, got a number with a fractional part"
+                            .into(),
+                    )
+                } else {
+                    ("int_type", "Input should be a valid integer".into())
+                }
+            }),
+        _ => Err(("int_type", "Input should be a valid integer".into())),
+    }
+}
+
+fn int_from_str(s: &str) -> Result<i64, Refusal> {
+    s.trim().parse::<i64>().map_err(|_| {
+        (
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer".into(),
+        )
+    })
+}
+
+fn in_range(n: i64, min: i64, max: i64) -> Result<i64, Refusal> {
+    if n < min {
+        Err((
+            "greater_than_equal",
+            format!("Input should be greater than or equal to {min}"),
+        ))
+    } else if n > max {
+        Err((
+            "less_than_equal",
+            format!("Input should be less than or equal to {max}"),
+        ))
+    } else {
+        Ok(n)
+    }
+}
+
+fn choice<T>(s: &str, allowed: &[&str], parse: fn(&str) -> Option<T>) -> Result<T, Refusal> {
+    parse(s).filter(|_| allowed.contains(&s)).ok_or_else(|| {
+        let quoted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
+        let list = match quoted.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => quoted.join(""),
+        };
+        ("enum", format!("Input should be {list}"))
+    })
+}
+
+fn datetime(s: &str) -> Result<DateTime<Utc>, Refusal> {
+    time::parse(s).ok_or_else(|| {
+        (
+            "datetime_parsing",
+            format!(
+                "Input should be a valid RFC 3339 datetime between the years {} and {}, e.g. 2026-11-24T02:30:00Z",
+                time::MIN_YEAR,
+                time::MAX_YEAR
+            ),
+        )
+    })
+}
+
+fn email_address(s: &str) -> Result<String, Refusal> {
+    let s = s.trim();
+    if email::is_valid(s) {
+        Ok(s.to_owned())
+    } else {
+        Err((
+            "value_error",
+            format!("value is not a valid email address: {s:?}"),
+        ))
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, Refusal> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
+        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
+        _ => Err((
+            "bool_parsing",
+            "Input should be a valid boolean, unable to interpret input".into(),
+        )),
+    }
+}
+
+/// A query string, read parameter by parameter (the last of repeated names wins); unknown
+/// parameters are ignored, as FastAPI does.
+pub struct Query {
+    values: HashMap<String, String>,
+    errors: Vec<FieldError>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let values = raw
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        Self {
+            values,
+            errors: Vec::new(),
+        }
+    }
+
+    fn read<T>(
+        &mut self,
+        key: &str,
+        convert: impl FnOnce(&str) -> Result<T, Refusal>,
+    ) -> Option<T> {
+        let raw = self.values.get(key)?;
+        match convert(raw) {
+            Ok(v) => Some(v),
+            Err((kind, msg)) => {
+                self.errors
+                    .push(FieldError::new(vec!["query".into(), key.into()], kind, msg));
+                None
+            }
+        }
+    }
+
+    /// An exact-match text filter (kept as sent).
+    pub fn text(&mut self, key: &str) -> Option<String> {
+        self.read(key, |s| at_most(s.to_owned(), 1024))
+    }
+
+    pub fn int(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
+        self.read(key, |s| int_from_str(s).and_then(|n| in_range(n, min, max)))
+    }
+
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
+        self.read(key, parse_bool)
+    }
+
+    pub fn choice<T>(
+        &mut self,
+        key: &str,
+        allowed: &[&str],
+        parse: fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        self.read(key, |s| choice(s, allowed, parse))
+    }
+
+    pub fn datetime(&mut self, key: &str) -> Option<DateTime<Utc>> {
+        self.read(key, datetime)
+    }
+
+    /// `skip` ≥ 0 (default 0) and `limit` 1..=1000 (default 100).
+    pub fn page(&mut self) -> Page {
+        Page {
+            skip: self.int("skip", 0, i64::MAX).unwrap_or(0),
+            limit: self
+                .int("limit", 1, Page::MAX_LIMIT)
+                .unwrap_or(Page::DEFAULT_LIMIT),
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+/// FastAPI-style pagination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub skip: i64,
+    pub limit: i64,
+}
+
+impl Page {
+    pub const DEFAULT_LIMIT: i64 = 100;
+    pub const MAX_LIMIT: i64 = 1000;
+}
+
+/// A numeric id from the path (`{job_id}`, `{entry_id}`): anything else is a 422 naming it.
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| {
+                ApiError::invalid(
+                    vec!["path".into()],
+                    "path_parsing",
+                    "The path could not be decoded",
+                )
+            })?;
+        let Some((name, value)) = params.iter().next() else {
+            return Err(ApiError::invalid(
+                vec!["path".into()],
+                "missing",
+                "Field required",
+            ));
+        };
+        int_from_str(value)
+            .map(Id)
+            .map_err(|(kind, msg)| ApiError::invalid(vec!["path".into(), name.into()], kind, msg))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_problem_in_an_object_is_reported_at_once() {
+        let body = json!({"a": "  ", "b": 24, "c": "x", "e": 1.5});
+        let mut f = Fields::of(&body, vec!["body".into()]).unwrap();
+        f.name("a", 10, Need::Required);
+        f.int("b", 0, 23, Need::Required);
+        f.choice(
+            "c",
+            &["hourly", "daily"],
+            |s| Some(s.to_owned()),
+            Need::Required,
+        );
+        f.name("d", 10, Need::Required);
+        f.int("e", 0, 10, Need::Required);
+        let errors = f.finish().unwrap_err();
+        let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "string_too_short",
+                "less_than_equal",
+                "enum",
+                "missing",
+                "int_from_float"
+            ]
+        );
+        assert_eq!(errors[2].msg, "Input should be 'hourly' or 'daily'");
+        assert_eq!(
+            errors[0].loc,
+            vec![LocItem::from("body"), LocItem::from("a")]
+        );
+    }
+
+    #[test]
+    fn names_are_trimmed_and_counted_in_characters() {
+        let body = json!({"a": "  Lyon  ", "b": "é".repeat(3)});
+        let mut f = Fields::of(&body, vec![]).unwrap();
+        assert_eq!(f.name("a", 4, Need::Required).as_deref(), Some("Lyon"));
+        assert_eq!(f.name("b", 3, Need::Required).as_deref(), Some("ééé"));
+        assert!(f.finish().is_ok());
+    }
+
+    #[test]
+    fn null_means_not_given_only_where_nullable() {
+        let body = json!({"a": null});
+        let mut f = Fields::of(&body, vec![]).unwrap();
+        assert_eq!(f.int("a", 0, 1, Need::Nullable), None);
+        assert!(f.errors.is_empty());
+        assert_eq!(f.int("a", 0, 1, Need::Optional), None);
+        assert_eq!(f.errors[0].kind, "int_type");
+    }
+
+    #[test]
+    fn email_lists_name_the_bad_item() {
+        let body = json!({"to": ["ok@example.com", "nope", "ok@example.com"]});
+        let mut f = Fields::of(&body, vec!["body".into()]).unwrap();
+        assert_eq!(f.emails("to", 50, Need::Optional), None);
+        let errors = f.finish().unwrap_err();
+        assert_eq!(
+            errors[0].loc,
+            vec![
+                LocItem::from("body"),
+                LocItem::from("to"),
+                LocItem::Index(1)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_non_object_is_refused() {
+        assert!(Fields::of(&json!([1]), vec!["body".into()]).is_err());
+    }
+
+    #[test]
+    fn query_values_are_parsed_and_checked() {
+        let mut q = Query::parse(Some("limit=0&skip=-1&is_active=maybe&company_name=A%26B"));
+        let page = q.page();
+        assert_eq!(
+            page,
+            Page {
+                skip: 0,
+                limit: 100
+            }
+        );
+        assert_eq!(q.boolean("is_active"), None);
+        assert_eq!(q.text("company_name").as_deref(), Some("A&B"));
+        let ApiError::Validation(errors) = q.finish().unwrap_err() else {
+            panic!("expected a validation error")
+        };
+        let names: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
+        assert_eq!(
+            names,
+            vec![
+                LocItem::from("skip"),
+                LocItem::from("limit"),
+                LocItem::from("is_active")
+            ]
+        );
+    }
+
+    #[test]
+    fn json_error_positions_count_characters_across_lines() {
+        assert_eq!(char_position(b"{\n  \"a\": x}", 2, 8), 9);
+    }
+}

@@ -1,0 +1,59 @@
+//! The HTTP API under `/api/v1`, the health check and the OpenAPI document.
+
+pub mod entries;
+pub mod health;
+pub mod input;
+pub mod jobs;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::config::Settings;
+use crate::db::Db;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+}
+
+/// The routes of the API, the health check and the OpenAPI document.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(jobs::router())
+        .merge(entries::router())
+        .merge(health::router())
+        .merge(openapi::router())
+}
+
+pub const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+/// A page of a listing: the items as a JSON array, the total in `X-Total-Count`.
+pub fn paged<T: Serialize>(items: Vec<T>, total: i64) -> Response {
+    let mut response = Json(items).into_response();
+    response
+        .headers_mut()
+        .insert(TOTAL_COUNT, HeaderValue::from(total));
+    response
+}
+
+/// The answer for a path no route matches.
+pub async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()
+}
+
+/// The answer for a known path with a method it does not take.
+pub async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(json!({"detail": "Method Not Allowed"})),
+    )
+        .into_response()
+}

@@ -1,0 +1,170 @@
+//! Building the service (database, migrations, listener, routes and layers) and running it
+//! until a shutdown signal. `Application::build` accepts port 0, which is what tests use.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::normalize_path::NormalizePathLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::api::{self, AppState};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::web;
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the database, applies migrations and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let path = settings.database_path();
+        let db = Db::open(&path)?;
+        let migrating = db.clone();
+        tokio::task::spawn_blocking(move || migrating.migrate())
+            .await
+            .context("Failed to run migrations")??;
+        tracing::info!(database = %path.display(), "database ready");
+        let listener = TcpListener::bind(settings.server.bind)
+            .await
+            .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
+        Ok(Self {
+            listener,
+            state: AppState {
+                db,
+                settings: Arc::new(settings),
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
+        let app = NormalizePathLayer::trim_trailing_slash().layer(router(self.state));
+        axum::serve(
+            self.listener,
+            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("Server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Every route with its layers. Trailing slashes are trimmed before routing (see
+/// `run_until_stopped`), so `/api/v1/jobs/` and `/api/v1/jobs` are the same route.
+pub fn router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or("unmatched");
+        tracing::info_span!("request", method = %request.method(), route, path = %request.uri().path())
+    })
+    .on_response(DefaultOnResponse::new().level(Level::INFO));
+    let mut router = Router::new()
+        .merge(api::router())
+        .merge(web::router())
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(settings.server.request_timeout_seconds),
+        ))
+        .layer(trace)
+        .with_state(state);
+    if let Some(cors) = cors(&settings.server.cors_origins) {
+        router = router.layer(cors);
+    }
+    router
+}
+
+/// CORS for the configured origins; none configured, no CORS headers at all. Credentials
+/// are never allowed: the API takes bearer tokens, not cookies.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([api::TOTAL_COUNT])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

@@ -1,0 +1,60 @@
+//! The command line. The doc comments below are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// Know, every morning, that every database backup of every company and site really
+/// happened.
+///
+/// With no configuration at all, `backup-monitor serve` listens on 127.0.0.1:8000 and keeps
+/// its data in ./backup-monitor.db.
+#[derive(Debug, Parser)]
+#[command(name = "backup-monitor", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML); see monitor.toml.example. Also BACKUP_MONITOR_CONFIG.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL or path (sqlite://backup-monitor.db); overrides DATABASE_URL and the file.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: REST API, API docs (/docs, /redoc) and health check.
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8000; overrides server.bind.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Create the database if needed and apply pending migrations, then exit.
+    Migrate,
+    /// Print the OpenAPI document (JSON) on stdout.
+    Openapi,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and check the configuration, then print it (TOML) with secrets redacted.
+    /// Exits 1 with one line naming the bad key if it is invalid.
+    Check,
+}
