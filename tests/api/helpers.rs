@@ -1,0 +1,210 @@
+//! `spawn_app`: the real service on 127.0.0.1:0 with a temporary database, and a client.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use backup_monitor::app::Application;
+use backup_monitor::config::Settings;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub db_path: PathBuf,
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the service with default settings changed by `configure`.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db_path = dir.path().join("test.db");
+    let mut settings = Settings::default();
+    settings.database.url = format!("sqlite://{}", db_path.display());
+    settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    configure(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let addr = app.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        db_path,
+        dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+/// A job body with every field the seed requires, and nothing else.
+pub fn valid_job() -> Value {
+    json!({
+        "database_name": "erp",
+        "agent_id_responsible": "agent-lyon-1",
+        "company_name": "acme",
+        "city": "Lyon",
+        "expected_hour_utc": 2,
+        "expected_minute_utc": 30,
+        "backup_frequency": "daily",
+        "final_storage_path_template": "/backups/{company_name}/{city}/{database_name}/%Y-%m-%d.dump"
+    })
+}
+
+/// `base` with the fields of `changes` set (a `null` in `changes` removes the field).
+pub fn with(base: Value, changes: Value) -> Value {
+    let mut out = base;
+    if let (Some(o), Some(c)) = (out.as_object_mut(), changes.as_object()) {
+        for (k, v) in c {
+            if v.is_null() {
+                o.remove(k);
+            } else {
+                o.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends raw bytes with the given content type (None: no Content-Type header).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut req = self.client.post(self.url(path)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// Creates a job from `valid_job()` with `changes`; panics unless 201.
+    pub async fn create_job(&self, changes: Value) -> Value {
+        let response = self
+            .post_json("/api/v1/jobs/", &with(valid_job(), changes))
+            .await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "job creation failed: {body}");
+        body
+    }
+
+    /// Reports a success for `job_id` at `at`; panics unless 201.
+    pub async fn report(&self, job_id: i64, status: &str, at: &str) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/entries/",
+                &json!({"expected_job_id": job_id, "status": status, "backup_timestamp_utc": at}),
+            )
+            .await;
+        let code = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(code, 201, "report failed: {body}");
+        body
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+/// The `detail` items of a 422, as (loc, type) pairs, for compact assertions.
+pub fn errors(body: &Value) -> Vec<(Value, String)> {
+    body["detail"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no detail array in {body}"))
+        .iter()
+        .map(|e| {
+            (
+                e["loc"].clone(),
+                e["type"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts a FastAPI-shaped 422 whose errors include one at `loc` of type `kind`.
+pub async fn assert_422(response: reqwest::Response, loc: Value, kind: &str, case: &str) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 422, "{case}: expected 422, got {status}: {body}");
+    for item in body["detail"].as_array().unwrap_or(&vec![]) {
+        assert!(
+            item["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "{case}: empty msg in {body}"
+        );
+    }
+    assert!(
+        errors(&body).contains(&(loc.clone(), kind.to_owned())),
+        "{case}: expected an error at {loc} of type {kind}, got {body}"
+    );
+}

@@ -1,0 +1,285 @@
+//! The binary itself: zero-config `serve`, signals, `migrate`, `openapi`, `config check`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
+
+/// The binary in `dir`, with no configuration inherited from this process.
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    command(dir).args(args).output().expect("binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Drains the server's stderr on a thread (a closed pipe would break its logging) and
+/// returns the address it listens on, with the lines logged until then.
+fn wait_for_listening(child: &mut Child) -> (String, Vec<String>) {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                // Nobody listens any more; keep draining.
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        lines.push(line.clone());
+        if let Some(i) = line.find("listening on http://") {
+            let rest = &line[i + "listening on http://".len()..];
+            let addr = rest
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .trim_end_matches('"')
+                .to_owned();
+            return (addr, lines);
+        }
+    }
+    panic!("server did not start: {lines:?}");
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not stop within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_listens_on_port_8000_and_creates_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, _) = wait_for_listening(&mut child);
+    assert_eq!(addr, "127.0.0.1:8000");
+    let response = reqwest::get("http://127.0.0.1:8000/healthz").await;
+    terminate(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    let response = response.expect("healthz answers");
+    assert_eq!(response.status(), 200);
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(dir.path().join("backup-monitor.db").is_file());
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (addr, lines) = wait_for_listening(&mut child);
+    for line in &lines {
+        let parsed: Result<Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok(),
+            "--log-format json wrote a non-JSON line: {line}"
+        );
+    }
+    let client = reqwest::Client::new();
+    let created = client
+        .post(format!("http://{addr}/api/v1/jobs/"))
+        .json(&serde_json::json!({
+            "database_name": "erp", "agent_id_responsible": "a", "company_name": "acme",
+            "city": "Lyon", "expected_hour_utc": 2, "expected_minute_utc": 30,
+            "backup_frequency": "daily", "final_storage_path_template": "/b/x.dump"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    terminate(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    // The job survived the stop.
+    let out = run(dir.path(), &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn migrate_creates_the_database_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(dir.path(), &["--database", "sqlite://data.db", "migrate"]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stderr).contains("applied database migration"));
+    assert!(dir.path().join("data.db").is_file());
+    let second = run(dir.path(), &["--database", "data.db", "migrate"]);
+    assert!(second.status.success());
+    assert!(!text(&second.stderr).contains("applied database migration"));
+}
+
+#[test]
+fn migrate_into_a_missing_directory_fails_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["--database", "sqlite://no/such/dir/x.db", "migrate"],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error:") && last.contains("does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn openapi_prints_the_same_document_the_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["openapi"]);
+    assert!(out.status.success());
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON document");
+    assert!(doc["paths"]["/api/v1/entries/batch"]["post"].is_object());
+    assert!(doc["paths"]["/api/v1/jobs/{job_id}"]["put"].is_object());
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("monitor.toml"),
+        "[smtp]\nhost = \"smtp.example.com\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\n",
+    )
+    .unwrap();
+    let out = command(dir.path())
+        .args(["--config", "monitor.toml", "config", "check"])
+        .env("SMTP_USERNAME", "mailer")
+        .env(
+            "BACKUP_MONITOR_ALERTS_TO",
+            "ops@example.com,dba@example.com",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let parsed: toml::Table = shown.parse().expect("config check prints TOML");
+    assert_eq!(parsed["server"]["bind"].as_str(), Some("0.0.0.0:9000"));
+    assert_eq!(parsed["smtp"]["username"].as_str(), Some("mailer"));
+    assert_eq!(parsed["alerts"]["to"].as_array().unwrap().len(), 2);
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!text(&out.stderr).contains("hunter2"));
+    assert_eq!(parsed["smtp"]["password"].as_str(), Some("********"));
+}
+
+#[test]
+fn a_bad_value_stops_start_up_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .arg("serve")
+        .env("SMTP_PORT", "not-a-port")
+        .env("SMTP_PASSWORD", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected: {err}");
+    assert!(
+        lines[0].contains("smtp.port") && lines[0].contains("SMTP_PORT"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"));
+    assert!(
+        !dir.path().join("backup-monitor.db").exists(),
+        "nothing may start on a bad config"
+    );
+}
+
+#[test]
+fn a_dotenv_file_in_the_working_directory_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=sqlite://from-dotenv.db\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("sqlite://from-dotenv.db"));
+    // A real variable wins over .env.
+    let out = command(dir.path())
+        .args(["config", "check"])
+        .env("DATABASE_URL", "sqlite://from-env.db")
+        .output()
+        .unwrap();
+    assert!(text(&out.stdout).contains("sqlite://from-env.db"));
+}
+
+#[test]
+fn the_config_file_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.toml"),
+        "[scheduler]\ndefault_grace_minutes = 15\n",
+    )
+    .unwrap();
+    let out = command(dir.path())
+        .args(["config", "check"])
+        .env("BACKUP_MONITOR_CONFIG", "m.toml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("default_grace_minutes = 15"));
+}
+
+#[test]
+fn every_subcommand_has_complete_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["openapi", "--help"],
+        vec!["config", "check", "--help"],
+    ] {
+        let out = run(dir.path(), &args);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        for flag in ["--config", "--database", "--log-format"] {
+            assert!(help.contains(flag), "{args:?} help lacks {flag}: {help}");
+        }
+    }
+    let serve = text(&run(dir.path(), &["serve", "--help"]).stdout);
+    assert!(serve.contains("--bind"));
+}
