@@ -87,7 +87,10 @@ impl EntryCreate {
             expected_job_id: job_id.unwrap_or_default(),
             status: status.unwrap_or(ReportStatus::Success),
             backup_timestamp_utc: f.datetime("backup_timestamp_utc", Need::Nullable),
-            backup_hash: f.text("backup_hash", HASH_MAX, Need::Nullable),
+            // An empty hash is no hash: the two are the same report when repeated.
+            backup_hash: f
+                .text("backup_hash", HASH_MAX, Need::Nullable)
+                .filter(|h| !h.is_empty()),
             backup_size_bytes: f.int("backup_size_bytes", 0, i64::MAX, Need::Nullable),
             error_message: f.text("error_message", ERROR_MESSAGE_MAX, Need::Nullable),
         };

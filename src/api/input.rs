@@ -71,7 +71,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             ));
         }
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            let position = char_position(&bytes, e.line(), e.column());
+            // At a premature end Python's json module points past the last character.
+            let position = if e.is_eof() {
+                String::from_utf8_lossy(&bytes).chars().count()
+            } else {
+                char_position(&bytes, e.line(), e.column())
+            };
             ApiError::invalid(
                 vec!["body".into(), LocItem::Index(position)],
                 "json_invalid",
