@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
@@ -21,6 +22,9 @@ use tracing::Level;
 use crate::api::{self, AppState};
 use crate::config::Settings;
 use crate::db::Db;
+use crate::notify::email::Mailer;
+use crate::notify::outbox::Outbox;
+use crate::scheduler::Scheduler;
 use crate::web;
 
 pub struct Application {
@@ -46,6 +50,7 @@ impl Application {
             state: AppState {
                 db,
                 settings: Arc::new(settings),
+                alerts_queued: Arc::new(Notify::new()),
             },
         })
     }
@@ -58,23 +63,55 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Starts the scheduler and the alert delivery, serves until `shutdown` completes, then
+    /// finishes the requests in flight, the current tick and the delivery round.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
+        let state = self.state;
+        let settings = state.settings.clone();
+
+        let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
+        if mailer.is_none() {
+            tracing::warn!("no SMTP server configured (smtp.host): alerts are recorded in the outbox and logged, not emailed");
+        }
+        let outbox = Outbox::new(
+            state.db.clone(),
+            mailer,
+            settings.alerts.to.clone(),
+            state.alerts_queued.clone(),
+        );
+        let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
+        let delivery = tokio::spawn(outbox.run(async {
+            let _ = delivery_stopped.await;
+        }));
+        let scheduler = Scheduler::start(
+            state.db.clone(),
+            &settings.scheduler.tick,
+            usize::try_from(settings.scheduler.max_catchup_slots).unwrap_or(usize::MAX),
+            state.alerts_queued.clone(),
+        )
+        .await?;
+
         tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
-        let app = NormalizePathLayer::trim_trailing_slash().layer(router(self.state));
-        axum::serve(
+        let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+        let served = axum::serve(
             self.listener,
             axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
         )
         .with_graceful_shutdown(shutdown)
         .await
-        .context("Server failed")?;
+        .context("Server failed");
+
+        scheduler.stop().await;
+        let _ = stop_delivery.send(());
+        if let Err(e) = delivery.await {
+            tracing::error!(error = %e, "alert delivery ended abnormally");
+        }
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 

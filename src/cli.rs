@@ -43,6 +43,21 @@ pub enum Command {
     },
     /// Create the database if needed and apply pending migrations, then exit.
     Migrate,
+    /// Evaluate every job once against the database (no server needed), for Nagios,
+    /// Icinga or a cron mail. Exit codes: 0 OK, 1 WARNING (a slot is within its grace and
+    /// not reported yet), 2 CRITICAL (a job is late or failed), 3 UNKNOWN (cannot tell).
+    /// The first line is a one-line summary.
+    Check {
+        /// Print a JSON document instead of text (same exit codes).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a test email through the configured SMTP server, to check the settings by hand.
+    SendTestEmail {
+        /// The recipient.
+        #[arg(long, value_name = "ADDR")]
+        to: String,
+    },
     /// Print the OpenAPI document (JSON) on stdout.
     Openapi,
     /// Inspect the configuration.

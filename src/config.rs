@@ -451,14 +451,8 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     if let Err(reason) = database_path(&s.database.url) {
         return fail("database.url", reason);
     }
-    if s.scheduler.tick.split_whitespace().count() != 6 {
-        return fail(
-            "scheduler.tick",
-            format!(
-                "{:?} is not a 6-field cron expression (seconds first, e.g. \"0 * * * * *\")",
-                s.scheduler.tick
-            ),
-        );
+    if let Err(reason) = crate::scheduler::check_expression(&s.scheduler.tick) {
+        return fail("scheduler.tick", reason);
     }
     if !(1..=1440).contains(&s.scheduler.default_grace_minutes) {
         return fail(
@@ -480,6 +474,12 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     }
     if s.smtp.port == 0 {
         return fail("smtp.port", "must be between 1 and 65535".into());
+    }
+    if s.smtp.host.is_some() && s.smtp.from.is_none() {
+        return fail(
+            "smtp.from",
+            "is required when smtp.host is set (the sender address of alerts)".into(),
+        );
     }
     if let Some(from) = &s.smtp.from {
         if !crate::domain::email::is_valid(from) {
@@ -627,6 +627,7 @@ mod tests {
         let env = env_of(&[
             ("SMTP_HOST", "seed.example.com"),
             ("BACKUP_MONITOR_SMTP_HOST", "ours.example.com"),
+            ("SMTP_FROM", "monitor@example.com"),
         ]);
         let s = load_from(None, &env, &Overrides::default()).unwrap();
         assert_eq!(s.smtp.host.as_deref(), Some("ours.example.com"));
@@ -688,6 +689,12 @@ mod tests {
                 "scheduler.tick",
             ),
             (None, &[("DATABASE_URL", "postgres://x/y")], "database.url"),
+            (None, &[("SMTP_HOST", "smtp.example.com")], "smtp.from"),
+            (
+                None,
+                &[("BACKUP_MONITOR_SCHEDULER_TICK", "0 61 * * * *")],
+                "scheduler.tick",
+            ),
             (
                 None,
                 &[("BACKUP_MONITOR_ALERTS_TO", "not-an-address")],

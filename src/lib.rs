@@ -3,10 +3,13 @@
 
 pub mod api;
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod notify;
+pub mod scheduler;
 pub mod telemetry;
 pub mod web;

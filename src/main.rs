@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backup_monitor::app::{shutdown_signal, Application};
-use backup_monitor::cli::{Cli, Command, ConfigCommand};
+use backup_monitor::cli::{Cli, Command, ConfigCommand, GlobalArgs};
 use backup_monitor::config::{self, Overrides};
 use backup_monitor::db::Db;
-use backup_monitor::{api, telemetry};
+use backup_monitor::notify::email::Mailer;
+use backup_monitor::{api, check, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -19,6 +20,9 @@ fn main() -> ExitCode {
         if !e.not_found() {
             tracing::warn!(error = %e, "ignoring unreadable .env file");
         }
+    }
+    if let Command::Check { json } = cli.command {
+        return check(&cli.global, json);
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -34,6 +38,34 @@ fn one_line(e: &anyhow::Error) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(": ")
+}
+
+/// `check` answers with Nagios exit codes, 3 (UNKNOWN) for anything that went wrong.
+fn check(global: &GlobalArgs, json: bool) -> ExitCode {
+    let overrides = Overrides {
+        database_url: global.database.clone(),
+        bind: None,
+    };
+    let report = config::load(global.config.as_deref(), &overrides)
+        .map_err(anyhow::Error::from)
+        .and_then(|settings| check::evaluate(&settings.database_path(), chrono::Utc::now()));
+    match report {
+        Ok(report) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_else(|e| e.to_string())
+                );
+            } else {
+                print!("{}", check::render_text(&report));
+            }
+            ExitCode::from(report.code)
+        }
+        Err(e) => {
+            println!("{}", check::unknown(&e, json));
+            ExitCode::from(3)
+        }
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -58,6 +90,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", settings.to_redacted_toml());
             Ok(())
         }
+        Command::SendTestEmail { to } => {
+            let settings = load()?;
+            let mailer = Mailer::from_settings(&settings.smtp)?.context(
+                "no SMTP server is configured: set smtp.host (SMTP_HOST) and smtp.from (SMTP_FROM)",
+            )?;
+            let runtime = tokio::runtime::Runtime::new().context("Failed to start the runtime")?;
+            runtime.block_on(mailer.send(
+                std::slice::from_ref(&to),
+                "[backup-monitor] test email",
+                &format!(
+                    "This is a test email from backup-monitor, sent through {}.\nAlerts will arrive like this one.\n",
+                    mailer.describe()
+                ),
+            ))
+            .map_err(|hint| anyhow::anyhow!("the test email was not sent: {hint}"))?;
+            println!("sent a test email to {to} through {}", mailer.describe());
+            Ok(())
+        }
+        Command::Check { .. } => unreachable!("handled before"),
         Command::Migrate => {
             let settings = load()?;
             let path = settings.database_path();

@@ -1,6 +1,6 @@
 //! `/api/v1/entries`: backup runs reported by the agents, one by one or in batches.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -19,6 +19,7 @@ use crate::db::entries::{self as store, EntryFilter};
 use crate::db::jobs;
 use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
 use crate::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
+use crate::scheduler;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -135,18 +136,20 @@ pub(super) async fn create_entry(
     let new = EntryCreate::parse(&body, vec!["body".into()])
         .map_err(ApiError::Validation)?
         .into_new(now);
-    let (entry, created) = state
+    let (entry, created, alerted) = state
         .db
         .run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if !jobs::exists(&tx, new.expected_job_id)? {
-                return Err(ApiError::job_not_found());
-            }
-            let stored = store::insert(&tx, &new, now)?;
+            let job = jobs::get(&tx, new.expected_job_id)?.ok_or_else(ApiError::job_not_found)?;
+            let (entry, created) = store::insert(&tx, &new, now)?;
+            let alerted = created && scheduler::on_report(&tx, &job, &entry, now)?.is_some();
             tx.commit()?;
-            Ok(stored)
+            Ok((entry, created, alerted))
         })
         .await?;
+    if alerted {
+        state.alerts_queued.notify_one();
+    }
     let status = if created {
         tracing::info!(
             entry_id = entry.id,
@@ -216,15 +219,21 @@ pub(super) async fn create_entries(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let entries = state
+    let (entries, alerted) = state
         .db
         .run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let ids: BTreeSet<i64> = reports.iter().map(|r| r.expected_job_id).collect();
+            let mut known = BTreeMap::new();
             let mut unknown = BTreeSet::new();
             for id in ids {
-                if !jobs::exists(&tx, id)? {
-                    unknown.insert(id);
+                match jobs::get(&tx, id)? {
+                    Some(job) => {
+                        known.insert(id, job);
+                    }
+                    None => {
+                        unknown.insert(id);
+                    }
                 }
             }
             if !unknown.is_empty() {
@@ -243,13 +252,21 @@ pub(super) async fn create_entries(
                 return Err(ApiError::Validation(errors));
             }
             let mut entries = Vec::with_capacity(reports.len());
+            let mut alerted = false;
             for report in &reports {
-                entries.push(store::insert(&tx, report, now)?.0);
+                let (entry, created) = store::insert(&tx, report, now)?;
+                if let (true, Some(job)) = (created, known.get(&entry.expected_job_id)) {
+                    alerted |= scheduler::on_report(&tx, job, &entry, now)?.is_some();
+                }
+                entries.push(entry);
             }
             tx.commit()?;
-            Ok(entries)
+            Ok((entries, alerted))
         })
         .await?;
+    if alerted {
+        state.alerts_queued.notify_one();
+    }
     tracing::info!(count = entries.len(), "backup batch reported");
     Ok((StatusCode::CREATED, Json(entries)).into_response())
 }

@@ -1,12 +1,16 @@
 //! The HTTP API under `/api/v1`, the health check and the OpenAPI document.
 
+pub mod alerts;
 pub mod entries;
 pub mod health;
 pub mod input;
 pub mod jobs;
 pub mod openapi;
+pub mod status;
 
 use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +26,8 @@ use crate::db::Db;
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
+    /// Woken when an alert is queued, so that delivery starts at once.
+    pub alerts_queued: Arc<Notify>,
 }
 
 /// The routes of the API, the health check and the OpenAPI document.
@@ -29,6 +35,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(jobs::router())
         .merge(entries::router())
+        .merge(status::router())
+        .merge(alerts::router())
         .merge(health::router())
         .merge(openapi::router())
 }

@@ -5,10 +5,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
-use super::{entries, health, jobs, AppState};
+use super::{alerts, entries, health, jobs, status, AppState};
+use crate::db::status::JobStatus;
+use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::entry::{Entry, EntryStatus};
 use crate::domain::job::Job;
 use crate::domain::schedule::Frequency;
+use crate::domain::status::JobState;
 use crate::error::{FieldError, HttpError, LocItem, ValidationError};
 
 #[derive(OpenApi)]
@@ -30,15 +33,20 @@ use crate::error::{FieldError, HttpError, LocItem, ValidationError};
         entries::get_entry,
         entries::list_job_entries,
         health::healthz,
+        status::list_status,
+        alerts::list_alerts,
     ),
     components(schemas(
         Job, jobs::JobCreate, jobs::JobUpdate, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
+        JobStatus, JobState, Alert, AlertKind,
     )),
     tags(
         (name = "jobs", description = "Expected backup jobs"),
         (name = "entries", description = "Backup runs reported by agents"),
+        (name = "status", description = "Each job's state"),
+        (name = "alerts", description = "The alert outbox"),
         (name = "health", description = "Liveness"),
     )
 )]

@@ -7,10 +7,11 @@ use super::Filters;
 use crate::domain::entry::{Entry, EntryStatus, NewEntry};
 use crate::domain::time::{from_micros, to_micros};
 
-const COLUMNS: &str = "id, job_id, status, backup_timestamp_us, backup_hash, backup_size_bytes, \
+pub(crate) const COLUMNS: &str =
+    "id, job_id, status, backup_timestamp_us, backup_hash, backup_size_bytes, \
     error_message, created_at_us";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
+pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
     let status: String = row.get(2)?;
     Ok(Entry {
         id: row.get(0)?,

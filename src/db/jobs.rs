@@ -8,7 +8,7 @@ use crate::domain::job::Job;
 use crate::domain::schedule::Frequency;
 use crate::domain::time::{from_micros, to_micros};
 
-const COLUMNS: &str = "id, database_name, agent_id_responsible, company_name, city, \
+pub(crate) const COLUMNS: &str = "id, database_name, agent_id_responsible, company_name, city, \
     expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
     expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
     created_at_us, updated_at_us";
@@ -21,7 +21,7 @@ fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     )
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
+pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     let frequency: String = row.get(7)?;
     let emails: String = row.get(13)?;
     Ok(Job {

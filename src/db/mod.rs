@@ -1,8 +1,10 @@
 //! The SQLite database: an r2d2 pool whose connections all run with WAL, foreign keys,
 //! full sync and a busy timeout, plus the versioned migrations embedded in the binary.
 
+pub mod alerts;
 pub mod entries;
 pub mod jobs;
+pub mod status;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,10 +18,16 @@ use crate::error::ApiError;
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// The migrations, in order; the database's `user_version` counts those applied.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_jobs_and_entries",
-    include_str!("migrations/0001_jobs_and_entries.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_jobs_and_entries",
+        include_str!("migrations/0001_jobs_and_entries.sql"),
+    ),
+    (
+        "0002_scheduler_and_alerts",
+        include_str!("migrations/0002_scheduler_and_alerts.sql"),
+    ),
+];
 
 /// How long a connection waits for another writer before giving up with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,6 +115,22 @@ impl Db {
             applied += 1;
         }
         Ok(applied)
+    }
+
+    /// Fails unless every migration this binary knows is applied (for read-only commands).
+    pub fn ensure_current(&self) -> anyhow::Result<()> {
+        let conn = self
+            .pool
+            .get()
+            .context("Failed to open a database connection")?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        anyhow::ensure!(
+            version == known,
+            "database {} has schema version {version}, this binary expects {known}: run `backup-monitor migrate`",
+            self.path.display()
+        );
+        Ok(())
     }
 
     /// Runs blocking database work on tokio's blocking pool, inside the caller's span.

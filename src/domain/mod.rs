@@ -1,8 +1,10 @@
 //! Pure domain values and rules: no I/O and no clock; time is always a parameter.
 
+pub mod alert;
 pub mod email;
 pub mod entry;
 pub mod job;
 pub mod schedule;
+pub mod status;
 pub mod template;
 pub mod time;

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use backup_monitor::app::Application;
 use backup_monitor::config::Settings;
+use backup_monitor::db::Db;
+use backup_monitor::scheduler::{self, TickOutcome};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -30,7 +33,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
     settings.database.url = format!("sqlite://{}", db_path.display());
     settings.server.bind = "127.0.0.1:0".parse().unwrap();
+    // Tests drive the tick themselves with an explicit `now`; the cron fires on 29 February
+    // only, so that it cannot race them.
+    settings.scheduler.tick = "0 0 0 29 2 *".to_owned();
     configure(&mut settings);
+    let db_path = settings.database_path();
     let app = Application::build(settings).await.expect("app builds");
     let addr = app.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -164,6 +171,30 @@ impl TestApp {
         let body: Value = response.json().await.expect("json");
         assert_eq!(code, 201, "report failed: {body}");
         body
+    }
+
+    /// The service's database, opened beside it (as a second process would).
+    pub fn db(&self) -> Db {
+        Db::open(&self.db_path).expect("database opens")
+    }
+
+    /// One scheduler tick at `now`, on the service's database.
+    pub fn tick(&self, now: DateTime<Utc>) -> TickOutcome {
+        let db = self.db();
+        let mut conn = db.conn().unwrap();
+        scheduler::tick(&mut conn, now, 100).expect("tick")
+    }
+
+    /// Moves a job's anchor (creation, for lateness) back to `at`, as if it had been
+    /// created then.
+    pub fn backdate(&self, job_id: i64, at: DateTime<Utc>) {
+        let db = self.db();
+        let conn = db.conn().unwrap();
+        conn.execute(
+            "UPDATE jobs SET schedule_anchor_us = ?2, created_at_us = ?2 WHERE id = ?1",
+            (job_id, at.timestamp_micros()),
+        )
+        .unwrap();
     }
 
     /// Stops the server gracefully and waits for it.

@@ -2,8 +2,11 @@
 //! and talks to it through a real socket.
 
 mod helpers;
+mod smtp;
 
+mod alerts;
 mod docs;
 mod entries;
 mod jobs;
+mod scheduler;
 mod service;

@@ -1,0 +1,55 @@
+//! `GET /api/v1/alerts`: the alert outbox, delivered or not, newest first.
+
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use utoipa::IntoParams;
+
+use super::input::Query;
+use super::{paged, AppState};
+use crate::db::alerts;
+use crate::domain::alert::Alert;
+use crate::error::{ApiError, ValidationError};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/alerts", get(list_alerts))
+}
+
+#[derive(Debug, Clone, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertListQuery {
+    #[param(minimum = 0)]
+    pub skip: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// The alert outbox
+///
+/// Newest first. `sent_at` is null until the SMTP server accepted the email; `attempts`
+/// and `last_error` tell why it has not been yet.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    params(AlertListQuery),
+    responses(
+        (status = 200, description = "One page of alerts", body = [Alert],
+            headers(("X-Total-Count" = i64, description = "All alerts"))),
+        (status = 422, description = "Invalid query", body = ValidationError),
+    )
+)]
+pub(super) async fn list_alerts(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut q = Query::parse(raw.as_deref());
+    let page = q.page();
+    q.finish()?;
+    let (items, total) = state
+        .db
+        .run(move |conn| Ok(alerts::list(conn, None, page.skip, page.limit)?))
+        .await?;
+    Ok(paged(items, total))
+}

@@ -1,0 +1,181 @@
+//! Queries on the `alerts` table: the outbox that makes alerts survive SMTP outages and
+//! restarts.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::time::{from_micros, to_micros};
+
+const COLUMNS: &str =
+    "id, job_id, kind, slot_us, created_at_us, attempts, sent_at_us, last_error, entry_id";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
+    let kind: String = row.get(2)?;
+    Ok(Alert {
+        id: row.get(0)?,
+        job_id: row.get(1)?,
+        kind: AlertKind::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                format!("unknown alert kind {kind:?}").into(),
+            )
+        })?,
+        slot_utc: from_micros(row.get(3)?),
+        created_at: from_micros(row.get(4)?),
+        attempts: row.get(5)?,
+        sent_at: row.get::<_, Option<i64>>(6)?.map(from_micros),
+        last_error: row.get(7)?,
+        entry_id: row.get(8)?,
+    })
+}
+
+/// Queues an alert unless one of the same kind exists for the job and slot. Returns it if
+/// it is new.
+pub fn queue(
+    conn: &Connection,
+    job_id: i64,
+    kind: AlertKind,
+    slot: DateTime<Utc>,
+    entry_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Alert>> {
+    conn.query_row(
+        &format!(
+            "INSERT INTO alerts (job_id, kind, slot_us, entry_id, created_at_us, next_attempt_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+        ),
+        params![
+            job_id,
+            kind.as_str(),
+            to_micros(slot),
+            entry_id,
+            to_micros(now)
+        ],
+        from_row,
+    )
+    .optional()
+}
+
+/// The slot of the job's latest `late` or `failed` alert that no `recovered` alert has
+/// answered yet, if any.
+pub fn open_problem(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    conn.query_row(
+        "SELECT slot_us FROM alerts WHERE job_id = ?1 AND kind IN ('late', 'failed') \
+         AND id > ifnull((SELECT max(id) FROM alerts WHERE job_id = ?1 AND kind = 'recovered'), 0) \
+         ORDER BY id DESC LIMIT 1",
+        [job_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|slot| slot.map(from_micros))
+}
+
+/// Takes up to `limit` undelivered alerts whose time has come and leases them to the
+/// caller until `now + lease`, so that another sender (a second process) leaves them alone.
+/// A sender that dies while holding them gives them back when the lease runs out.
+pub fn claim_due(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: usize,
+) -> rusqlite::Result<Vec<Alert>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let alerts = {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE sent_at_us IS NULL AND next_attempt_us <= ?1 \
+             ORDER BY next_attempt_us, id LIMIT ?2"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![to_micros(now), limit], from_row)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    for alert in &alerts {
+        tx.execute(
+            "UPDATE alerts SET next_attempt_us = ?2 WHERE id = ?1",
+            params![alert.id, to_micros(now + lease)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(alerts)
+}
+
+pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE alerts SET sent_at_us = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+        params![id, to_micros(now)],
+    )
+    .map(|_| ())
+}
+
+/// Records a failed attempt and when to try again.
+pub fn mark_failed(
+    conn: &Connection,
+    id: i64,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_attempt_us = ?3 WHERE id = ?1",
+        params![id, error, to_micros(retry_at)],
+    )
+    .map(|_| ())
+}
+
+/// Leaves an alert undelivered without counting an attempt (nothing to deliver it with).
+pub fn postpone(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    retry_at: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE alerts SET last_error = ?2, next_attempt_us = ?3 WHERE id = ?1",
+        params![id, reason, to_micros(retry_at)],
+    )
+    .map(|_| ())
+}
+
+pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Alert>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+/// One page of the outbox, newest first, and the total.
+pub fn list(
+    conn: &Connection,
+    job_ids: Option<&[i64]>,
+    skip: i64,
+    limit: i64,
+) -> rusqlite::Result<(Vec<Alert>, i64)> {
+    let filter = job_ids
+        .map(|ids| {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            format!("WHERE job_id IN ({})", list.join(","))
+        })
+        .unwrap_or_default();
+    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM alerts {filter}"), [], |r| {
+        r.get(0)
+    })?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM alerts {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+    ))?;
+    let alerts = stmt
+        .query_map(params![limit, skip], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((alerts, total))
+}
+
+/// Alerts not yet delivered.
+pub fn pending_count(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM alerts WHERE sent_at_us IS NULL",
+        [],
+        |r| r.get(0),
+    )
+}

@@ -1,0 +1,118 @@
+//! What the status API, `check` and the scheduler need to know of a job's entries.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::entries::{from_row, COLUMNS};
+use crate::domain::entry::Entry;
+use crate::domain::job::Job;
+use crate::domain::status::{state, JobState, Observation};
+use crate::domain::time::{self, from_micros, to_micros};
+
+/// One job's state, as `GET /api/v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JobStatus {
+    pub job_id: i64,
+    pub database_name: String,
+    pub company_name: String,
+    pub city: String,
+    pub agent_id_responsible: String,
+    pub state: JobState,
+    /// The newest entry, whatever its status.
+    pub last_entry: Option<Entry>,
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub last_success_utc: Option<DateTime<Utc>>,
+    /// When the next slot falls due (its time plus the grace); null for a paused job.
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub next_due_utc: Option<DateTime<Utc>>,
+    /// A slot has started and its report is awaited, within its grace.
+    #[serde(skip)]
+    pub awaiting_report: bool,
+}
+
+fn latest(conn: &Connection, job_id: i64, status_sql: &str) -> rusqlite::Result<Option<Entry>> {
+    conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM entries WHERE job_id = ?1 {status_sql} \
+             ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1"
+        ),
+        [job_id],
+        from_row,
+    )
+    .optional()
+}
+
+/// The status of the `success`/`failed` entries in `[start, end)`: (any, any success).
+pub fn reported_in(
+    conn: &Connection,
+    job_id: i64,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+) -> rusqlite::Result<(bool, bool)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*), ifnull(sum(status = 'success'), 0) FROM entries \
+         WHERE job_id = ?1 AND backup_timestamp_us >= ?2 AND backup_timestamp_us < ?3 \
+         AND status IN ('success', 'failed')",
+    )?;
+    stmt.query_row(params![job_id, to_micros(start), to_micros(end)], |r| {
+        Ok((r.get::<_, i64>(0)? > 0, r.get::<_, i64>(1)? > 0))
+    })
+}
+
+/// The instant after which the job's slots count (creation, re-activation, reschedule).
+pub fn anchor(conn: &Connection, job_id: i64) -> rusqlite::Result<DateTime<Utc>> {
+    conn.query_row(
+        "SELECT schedule_anchor_us FROM jobs WHERE id = ?1",
+        [job_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(from_micros)
+}
+
+/// A job's state at `now`.
+pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Result<JobStatus> {
+    let schedule = job.schedule();
+    let anchor = anchor(conn, job.id)?;
+    let last_entry = latest(conn, job.id, "")?;
+    let last_report = latest(conn, job.id, "AND status IN ('success', 'failed')")?;
+    let last_success = latest(conn, job.id, "AND status = 'success'")?;
+    let latest_due = schedule.latest_due_slot(now);
+    let latest_due_counts = schedule.due(latest_due) > anchor;
+    let (latest_due_reported, latest_due_succeeded) = if latest_due_counts {
+        reported_in(conn, job.id, schedule.window(latest_due))?
+    } else {
+        (false, false)
+    };
+    let observation = Observation {
+        is_active: job.is_active,
+        last_report: last_report.as_ref().map(|e| e.status),
+        latest_due_counts,
+        latest_due_reported,
+        latest_due_succeeded,
+    };
+    let next_due = schedule.next_due_after(now);
+    // The slot that has started but is not due yet, if its report has not come.
+    let current_slot = schedule.next_slot(latest_due);
+    let awaiting_report = job.is_active
+        && current_slot <= now
+        && schedule.due(current_slot) > anchor
+        && !reported_in(conn, job.id, schedule.window(current_slot))?.0;
+    Ok(JobStatus {
+        job_id: job.id,
+        database_name: job.database_name.clone(),
+        company_name: job.company_name.clone(),
+        city: job.city.clone(),
+        agent_id_responsible: job.agent_id_responsible.clone(),
+        state: state(&observation),
+        last_entry,
+        last_success_utc: last_success.map(|e| e.backup_timestamp_utc),
+        next_due_utc: job.is_active.then_some(next_due),
+        awaiting_report,
+    })
+}
+
+/// When the job's latest success ran, if ever.
+pub fn last_success(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(latest(conn, job_id, "AND status = 'success'")?.map(|e| e.backup_timestamp_utc))
+}

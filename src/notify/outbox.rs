@@ -1,0 +1,196 @@
+//! Delivering the alert outbox: claim due alerts, email them, record the outcome, retry
+//! failures with exponential backoff. An SMTP outage delays alerts; it never loses them.
+//!
+//! Delivery is at least once: an alert is marked sent right after the SMTP server accepts
+//! it, so only a crash between those two steps can send it twice.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Notify;
+
+use super::email::Mailer;
+use crate::api::jobs::render_path;
+use crate::db::{alerts, entries, jobs, status, Db};
+use crate::domain::alert::{self, Alert, AlertContext};
+use crate::domain::job::Job;
+use crate::error::ApiError;
+
+/// How long a sender holds the alerts it claimed before another may take them.
+pub const LEASE: Duration = Duration::minutes(5);
+/// Alerts claimed per round.
+const BATCH: usize = 20;
+const FIRST_RETRY: Duration = Duration::seconds(30);
+const LONGEST_RETRY: Duration = Duration::hours(1);
+/// How often the loop looks for due alerts when nothing wakes it.
+const POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The wait before attempt `attempts + 1`: 30 s, 1 min, 2 min, … at most 1 h.
+pub fn backoff(attempts: i64) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let wait = FIRST_RETRY * 2_i32.pow(doublings);
+    wait.min(LONGEST_RETRY)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dispatched {
+    pub sent: usize,
+    pub failed: usize,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    db: Db,
+    mailer: Option<Arc<Mailer>>,
+    recipients: Vec<String>,
+    wake: Arc<Notify>,
+}
+
+/// Everything an email about one alert needs, read in one go.
+struct Letter {
+    alert: Alert,
+    job: Job,
+    context: AlertContext,
+}
+
+impl Outbox {
+    pub fn new(
+        db: Db,
+        mailer: Option<Arc<Mailer>>,
+        recipients: Vec<String>,
+        wake: Arc<Notify>,
+    ) -> Self {
+        Self {
+            db,
+            mailer,
+            recipients,
+            wake,
+        }
+    }
+
+    /// Sends every alert due at `now` (in rounds of a few), and returns what happened.
+    pub async fn dispatch_pending(&self, now: DateTime<Utc>) -> Result<Dispatched, ApiError> {
+        let mut total = Dispatched::default();
+        loop {
+            let round = self.dispatch_round(now).await?;
+            total.sent += round.sent;
+            total.failed += round.failed;
+            if round.sent + round.failed < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn dispatch_round(&self, now: DateTime<Utc>) -> Result<Dispatched, ApiError> {
+        let Some(mailer) = self.mailer.clone() else {
+            return Ok(Dispatched::default());
+        };
+        let letters = self
+            .db
+            .run(move |conn| {
+                let claimed = alerts::claim_due(conn, now, LEASE, BATCH)?;
+                let mut letters = Vec::with_capacity(claimed.len());
+                for alert in claimed {
+                    // A job deleted meanwhile takes its alerts with it (cascade).
+                    if let Some(job) = jobs::get(conn, alert.job_id)? {
+                        let context = context_of(conn, &alert, &job)?;
+                        letters.push(Letter {
+                            alert,
+                            job,
+                            context,
+                        });
+                    }
+                }
+                Ok(letters)
+            })
+            .await?;
+        let mut outcome = Dispatched::default();
+        for letter in letters {
+            let mut to = self.recipients.clone();
+            for extra in &letter.job.notify_emails {
+                if !to.contains(extra) {
+                    to.push(extra.clone());
+                }
+            }
+            let subject = alert::subject(&letter.alert, &letter.job);
+            let result = if to.is_empty() {
+                Err("no recipients: set alerts.to or the job's notify_emails".to_owned())
+            } else {
+                let body = alert::body(&letter.alert, &letter.job, &letter.context);
+                mailer.send(&to, &subject, &body).await
+            };
+            let id = letter.alert.id;
+            let attempts = letter.alert.attempts + 1;
+            match &result {
+                Ok(()) => {
+                    tracing::info!(alert_id = id, job_id = letter.job.id, %subject, recipients = to.len(), "alert sent");
+                    outcome.sent += 1;
+                }
+                Err(reason) => {
+                    tracing::warn!(alert_id = id, job_id = letter.job.id, %subject, attempts, error = %reason, "alert not sent; will retry");
+                    outcome.failed += 1;
+                }
+            }
+            let retry_at = now + backoff(attempts);
+            self.db
+                .run(move |conn| {
+                    match result {
+                        Ok(()) => alerts::mark_sent(conn, id, now)?,
+                        Err(reason) => alerts::mark_failed(conn, id, &reason, retry_at)?,
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Delivers until `stop` completes: at once when woken (an alert was queued in this
+    /// process), otherwise every few seconds (alerts queued by another process, retries).
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let Some(mailer) = &self.mailer else {
+            return;
+        };
+        tracing::info!(smtp = %mailer.describe(), "alert delivery started");
+        tokio::pin!(stop);
+        loop {
+            if let Err(e) = self.dispatch_pending(Utc::now()).await {
+                tracing::error!(error = %e, "alert delivery round failed");
+            }
+            tokio::select! {
+                () = &mut stop => break,
+                () = self.wake.notified() => {},
+                () = tokio::time::sleep(POLL) => {},
+            }
+        }
+        tracing::info!("alert delivery stopped");
+    }
+}
+
+fn context_of(
+    conn: &rusqlite::Connection,
+    alert: &Alert,
+    job: &Job,
+) -> Result<AlertContext, ApiError> {
+    let entry = match alert.entry_id {
+        Some(id) => entries::get(conn, id)?,
+        None => None,
+    };
+    Ok(AlertContext {
+        entry,
+        last_success: status::last_success(conn, job.id)?,
+        expected_path: render_path(job, alert.slot_utc).ok().map(|p| p.path),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        let waits: Vec<i64> = (1..=10).map(|a| backoff(a).num_seconds()).collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        assert_eq!(backoff(i64::MAX).num_seconds(), 3600);
+    }
+}

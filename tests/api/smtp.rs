@@ -1,0 +1,137 @@
+//! A real SMTP server on 127.0.0.1 (mailin-embedded) that keeps what it receives.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io;
+use std::net::{IpAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mailin_embedded::response::{INVALID_CREDENTIALS, OK};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
+
+#[derive(Debug, Clone, Default)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+impl Mail {
+    pub fn subject(&self) -> String {
+        self.data
+            .lines()
+            .find_map(|l| l.strip_prefix("Subject: "))
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+#[derive(Clone)]
+struct Collector {
+    received: Arc<Mutex<Vec<Mail>>>,
+    current: Mail,
+    password: Option<String>,
+}
+
+impl Handler for Collector {
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+        self.current = Mail {
+            from: from.to_owned(),
+            ..Mail::default()
+        };
+        OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        self.current.to.push(to.to_owned());
+        OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.current.data.push_str(&String::from_utf8_lossy(buf));
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.received.lock().unwrap().push(self.current.clone());
+        OK
+    }
+
+    fn auth_plain(&mut self, _authz: &str, _user: &str, password: &str) -> Response {
+        if self.password.as_deref() == Some(password) {
+            mailin_embedded::response::AUTH_OK
+        } else {
+            INVALID_CREDENTIALS
+        }
+    }
+}
+
+pub struct SmtpServer {
+    pub port: u16,
+    received: Arc<Mutex<Vec<Mail>>>,
+}
+
+/// A port on 127.0.0.1 where nothing listens (yet).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl SmtpServer {
+    /// Starts a plain SMTP server on a free port.
+    pub fn start() -> Self {
+        Self::start_on(0, None)
+    }
+
+    /// Starts it on `port` (0: any free port); with a password, it offers AUTH PLAIN and
+    /// takes only that password.
+    pub fn start_on(port: u16, password: Option<&str>) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP port");
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let handler = Collector {
+            received: received.clone(),
+            current: Mail::default(),
+            password: password.map(str::to_owned),
+        };
+        let mut server = Server::new(handler);
+        server
+            .with_name("smtp.test")
+            .with_ssl(SslConfig::None)
+            .expect("no TLS")
+            .with_tcp_listener(listener);
+        if password.is_some() {
+            server.with_auth(AuthMechanism::Plain);
+        }
+        // Serves until the test process ends.
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        Self { port, received }
+    }
+
+    pub fn received(&self) -> Vec<Mail> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` messages have arrived (the server under test delivers in the
+    /// background), at most 10 s.
+    pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mails = self.received();
+            if mails.len() >= n {
+                return mails;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} emails, got {}: {mails:?}",
+                mails.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
