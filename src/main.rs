@@ -92,21 +92,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SendTestEmail { to } => {
             let settings = load()?;
-            let mailer = Mailer::from_settings(&settings.smtp)?.context(
-                "no SMTP server is configured: set smtp.host (SMTP_HOST) and smtp.from (SMTP_FROM)",
-            )?;
             let runtime = tokio::runtime::Runtime::new().context("Failed to start the runtime")?;
-            runtime.block_on(mailer.send(
-                std::slice::from_ref(&to),
-                "[backup-monitor] test email",
-                &format!(
+            // The mailer's connection pool lives and dies inside the runtime.
+            runtime.block_on(async {
+                let mailer = Mailer::from_settings(&settings.smtp)?.context(
+                    "no SMTP server is configured: set smtp.host (SMTP_HOST) and smtp.from (SMTP_FROM)",
+                )?;
+                let body = format!(
                     "This is a test email from backup-monitor, sent through {}.\nAlerts will arrive like this one.\n",
                     mailer.describe()
-                ),
-            ))
-            .map_err(|hint| anyhow::anyhow!("the test email was not sent: {hint}"))?;
-            println!("sent a test email to {to} through {}", mailer.describe());
-            Ok(())
+                );
+                mailer
+                    .send(std::slice::from_ref(&to), "[backup-monitor] test email", &body)
+                    .await
+                    .map_err(|hint| anyhow::anyhow!("the test email was not sent: {hint}"))?;
+                println!("sent a test email to {to} through {}", mailer.describe());
+                Ok(())
+            })
         }
         Command::Check { .. } => unreachable!("handled before"),
         Command::Migrate => {

@@ -117,6 +117,8 @@ impl Mailer {
             } else {
                 format!("the server refused the message ({code_text})")
             }
+        } else if lower.contains("authentication mechanism") {
+            format!("{at} offers no login method for smtp.username here (servers hide AUTH on plain connections): use tls = \"starttls\" or \"tls\", or leave smtp.username out for a relay that needs no login")
         } else if lower.contains("connection refused") {
             format!("nothing listens on {at}: check smtp.host and smtp.port")
         } else if lower.contains("starttls") || lower.contains("not supported") {

@@ -1,1 +1,417 @@
+//! Alerts end to end: the running service emails a real SMTP server on 127.0.0.1; the
+//! outbox is also driven a step at a time with an explicit `now` for outages and restarts.
+#![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
+use backup_monitor::config::{Settings, SmtpSettings, SmtpTls};
+use backup_monitor::db::alerts as outbox_table;
+use backup_monitor::notify::email::Mailer;
+use backup_monitor::notify::outbox::{Outbox, LEASE};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::helpers::{spawn_app, spawn_app_with, TestApp};
+use crate::smtp::{free_port, SmtpServer};
+
+fn smtp_settings(port: u16) -> SmtpSettings {
+    SmtpSettings {
+        host: Some("127.0.0.1".to_owned()),
+        port,
+        username: None,
+        password: None,
+        from: Some("monitor@example.com".to_owned()),
+        tls: SmtpTls::None,
+    }
+}
+
+fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
+    move |s| {
+        s.smtp = smtp_settings(port);
+        s.alerts.to = vec!["ops@example.com".to_owned()];
+    }
+}
+
+/// An outbox on the app's database that sends through `port`, driven by hand.
+fn outbox(app: &TestApp, port: u16) -> Outbox {
+    let mailer = Mailer::from_settings(&smtp_settings(port))
+        .unwrap()
+        .map(Arc::new);
+    Outbox::new(
+        app.db(),
+        mailer,
+        vec!["ops@example.com".to_owned()],
+        Arc::new(Notify::new()),
+    )
+}
+
+async fn alerts(app: &TestApp) -> Vec<Value> {
+    app.get("/api/v1/alerts").await.json().await.unwrap()
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+#[tokio::test]
+async fn a_failed_report_is_emailed_at_once_with_what_to_act_on() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(emailing(smtp.port)).await;
+    let job = app
+        .create_job(json!({"notify_emails": ["dba@acme.example"], "company_name": "acme", "city": "Lyon", "database_name": "erp"}))
+        .await;
+    let response = app
+        .post_json(
+            "/api/v1/entries/",
+            &json!({"expected_job_id": job["id"], "status": "failed",
+                    "backup_timestamp_utc": "2026-11-24T02:31:00Z",
+                    "error_message": "pg_dump: error: connection to server failed: FATAL: password authentication failed"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+
+    let mails = smtp.wait_for(1).await;
+    let mail = &mails[0];
+    assert_eq!(
+        mail.subject(),
+        "[backup-monitor] FAILED acme/Lyon db=erp for 02:30 UTC"
+    );
+    assert_eq!(mail.from, "monitor@example.com");
+    let mut to = mail.to.clone();
+    to.sort();
+    assert_eq!(to, ["dba@acme.example", "ops@example.com"]);
+    for expected in [
+        "Company:       acme",
+        "City:          Lyon",
+        "Database:      erp",
+        "Agent:         agent-lyon-1",
+        "Expected slot: 2026-11-24 02:30:00 UTC",
+        "Last success:  never",
+        "Expected file: /backups/acme/Lyon/erp/2026-11-24.dump",
+        "password authentication failed",
+    ] {
+        assert!(
+            mail.body().contains(expected),
+            "body lacks {expected:?}:\n{}",
+            mail.body()
+        );
+    }
+    // The outbox records the delivery.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = alerts(&app).await;
+        if rows[0]["sent_at"].is_string() {
+            assert_eq!(rows[0]["kind"], "failed");
+            assert_eq!(rows[0]["attempts"], 1);
+            assert_eq!(rows[0]["last_error"], Value::Null);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never marked sent: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn late_then_recovered_are_each_emailed_once() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app_with(emailing(smtp.port)).await;
+    let job = app.create_job(json!({})).await;
+    let id = job["id"].as_i64().unwrap();
+    app.backdate(id, at("2026-11-20T00:00:00Z"));
+    let sender = outbox(&app, smtp.port);
+
+    let tick = app.tick(at("2026-11-21T03:31:00Z"));
+    assert_eq!(tick.alerts_queued, 1);
+    let sent = sender
+        .dispatch_pending(at("2026-11-21T03:31:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(sent.sent, 1);
+    let mails = smtp.wait_for(1).await;
+    assert_eq!(
+        mails[0].subject(),
+        "[backup-monitor] LATE acme/Lyon db=erp expected 02:30 UTC"
+    );
+    assert!(mails[0].body().contains("No backup was reported"));
+
+    app.report(id, "success", "2026-11-21T04:00:00Z").await;
+    let mails = smtp.wait_for(2).await;
+    assert_eq!(
+        mails[1].subject(),
+        "[backup-monitor] RECOVERED acme/Lyon db=erp for 02:30 UTC"
+    );
+    assert!(
+        mails[1]
+            .body()
+            .contains("Last success:  2026-11-21 04:00:00 UTC"),
+        "{}",
+        mails[1].body()
+    );
+
+    // A second success does not recover twice; nothing else is sent.
+    app.report(id, "success", "2026-11-22T02:35:00Z").await;
+    let again = sender
+        .dispatch_pending(Utc::now() + Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(again.sent, 0);
+    assert_eq!(smtp.received().len(), 2);
+    let kinds: Vec<Value> = alerts(&app)
+        .await
+        .iter()
+        .map(|a| a["kind"].clone())
+        .collect();
+    assert_eq!(kinds, vec![json!("recovered"), json!("late")]);
+}
+
+#[tokio::test]
+async fn failures_in_one_slot_alert_once_and_every_new_slot_alerts_again() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    let id = job["id"].as_i64().unwrap();
+    app.report(id, "failed", "2026-11-24T02:31:00Z").await;
+    app.report(id, "failed", "2026-11-24T03:10:00Z").await;
+    assert_eq!(alerts(&app).await.len(), 1, "same slot: one alert");
+    app.report(id, "failed", "2026-11-25T02:31:00Z").await;
+    let rows = alerts(&app).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["slot_utc"], "2026-11-25T02:30:00Z");
+    // An identical repeat of a report is not a new failure.
+    let repeat = app
+        .post_json("/api/v1/entries/", &json!({"expected_job_id": id, "status": "failed", "backup_timestamp_utc": "2026-11-25T02:31:00Z"}))
+        .await;
+    assert_eq!(repeat.status(), 200);
+    assert_eq!(alerts(&app).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_batch_with_failures_queues_their_alerts() {
+    let app = spawn_app().await;
+    let a = app.create_job(json!({"database_name": "a"})).await;
+    let b = app.create_job(json!({"database_name": "b"})).await;
+    let response = app
+        .post_json(
+            "/api/v1/entries/batch",
+            &json!([
+                {"expected_job_id": a["id"], "status": "failed", "backup_timestamp_utc": "2026-11-24T02:31:00Z"},
+                {"expected_job_id": b["id"], "status": "success", "backup_timestamp_utc": "2026-11-24T02:31:00Z"},
+            ]),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let rows = alerts(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["job_id"], a["id"]);
+    assert_eq!(rows[0]["kind"], "failed");
+}
+
+#[tokio::test]
+async fn an_smtp_outage_delays_alerts_with_backoff_and_loses_none() {
+    let port = free_port();
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        "2026-11-24T02:31:00Z",
+    )
+    .await;
+    let sender = outbox(&app, port);
+    let t0 = at("2030-01-01T00:00:00Z");
+
+    let down = sender.dispatch_pending(t0).await.unwrap();
+    assert_eq!((down.sent, down.failed), (0, 1));
+    let rows = alerts(&app).await;
+    assert_eq!(rows[0]["attempts"], 1);
+    assert_eq!(rows[0]["sent_at"], Value::Null);
+    let error = rows[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("nothing listens on 127.0.0.1"), "{error}");
+
+    // Backoff: not retried before 30 s.
+    let early = sender
+        .dispatch_pending(t0 + Duration::seconds(29))
+        .await
+        .unwrap();
+    assert_eq!((early.sent, early.failed), (0, 0));
+    let second = sender
+        .dispatch_pending(t0 + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(second.failed, 1, "retried after 30 s");
+    let third = sender
+        .dispatch_pending(t0 + Duration::seconds(30 + 59))
+        .await
+        .unwrap();
+    assert_eq!(third.failed, 0, "then after 60 s");
+
+    let smtp = SmtpServer::start_on(port, None);
+    let up = sender
+        .dispatch_pending(t0 + Duration::seconds(90))
+        .await
+        .unwrap();
+    assert_eq!((up.sent, up.failed), (1, 0));
+    assert_eq!(smtp.received().len(), 1);
+    let rows = alerts(&app).await;
+    assert_eq!(rows[0]["attempts"], 3);
+    assert_eq!(rows[0]["last_error"], Value::Null);
+    assert!(rows[0]["sent_at"].is_string());
+
+    let later = sender
+        .dispatch_pending(t0 + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!((later.sent, later.failed), (0, 0), "nothing is sent twice");
+    assert_eq!(smtp.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_sender_that_dies_mid_delivery_hands_its_alerts_over_after_the_lease() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        "2026-11-24T02:31:00Z",
+    )
+    .await;
+    let t0 = at("2030-01-01T00:00:00Z");
+
+    // A first process claims the alert, then dies before sending it.
+    {
+        let db = app.db();
+        let mut conn = db.conn().unwrap();
+        let claimed = outbox_table::claim_due(&mut conn, t0, LEASE, 10).unwrap();
+        assert_eq!(claimed.len(), 1);
+    }
+    // After a restart, the new sender leaves it alone while the lease holds…
+    let restarted = outbox(&app, smtp.port);
+    let during = restarted
+        .dispatch_pending(t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(during.sent, 0);
+    // …and delivers it, once, when the lease has run out.
+    let after = restarted.dispatch_pending(t0 + LEASE).await.unwrap();
+    assert_eq!(after.sent, 1);
+    let again = restarted.dispatch_pending(t0 + LEASE * 3).await.unwrap();
+    assert_eq!(again.sent, 0);
+    assert_eq!(smtp.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_restarted_service_delivers_what_was_queued_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("kept.db").display());
+    // Queued while no SMTP server was configured: recorded, not sent.
+    let first = spawn_app_with(|s| s.database.url = url.clone()).await;
+    let job = first.create_job(json!({})).await;
+    first
+        .report(
+            job["id"].as_i64().unwrap(),
+            "failed",
+            "2026-11-24T02:31:00Z",
+        )
+        .await;
+    let rows = alerts(&first).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["sent_at"], Value::Null);
+    first.stop().await;
+
+    let smtp = SmtpServer::start();
+    let second = spawn_app_with(|s| {
+        s.database.url = url.clone();
+        emailing(smtp.port)(s);
+    })
+    .await;
+    let mails = smtp.wait_for(1).await;
+    assert!(mails[0].subject().starts_with("[backup-monitor] FAILED"));
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_without_any_recipient_keeps_its_alert_with_the_reason() {
+    let smtp = SmtpServer::start();
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        "2026-11-24T02:31:00Z",
+    )
+    .await;
+    let mailer = Mailer::from_settings(&smtp_settings(smtp.port))
+        .unwrap()
+        .map(Arc::new);
+    let sender = Outbox::new(app.db(), mailer, Vec::new(), Arc::new(Notify::new()));
+    let outcome = sender
+        .dispatch_pending(Utc::now() + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(outcome.failed, 1);
+    let rows = alerts(&app).await;
+    assert!(rows[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("no recipients"));
+    assert!(smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_job_takes_its_alerts_along() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        "2026-11-24T02:31:00Z",
+    )
+    .await;
+    assert_eq!(alerts(&app).await.len(), 1);
+    assert_eq!(
+        app.delete(&format!("/api/v1/jobs/{}", job["id"]))
+            .await
+            .status(),
+        200
+    );
+    let response = app.get("/api/v1/alerts/").await;
+    assert_eq!(response.headers()["x-total-count"], "0");
+}
+
+#[tokio::test]
+async fn the_alerts_listing_pages_newest_first() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    let id = job["id"].as_i64().unwrap();
+    for day in 20..25 {
+        app.report(id, "failed", &format!("2026-11-{day}T02:31:00Z"))
+            .await;
+    }
+    let response = app.get("/api/v1/alerts?skip=1&limit=2").await;
+    assert_eq!(response.headers()["x-total-count"], "5");
+    let rows: Vec<Value> = response.json().await.unwrap();
+    let slots: Vec<&str> = rows
+        .iter()
+        .map(|r| r["slot_utc"].as_str().unwrap())
+        .collect();
+    assert_eq!(slots, ["2026-11-23T02:30:00Z", "2026-11-22T02:30:00Z"]);
+    for row in &rows {
+        for key in [
+            "id",
+            "job_id",
+            "kind",
+            "slot_utc",
+            "created_at",
+            "attempts",
+            "sent_at",
+            "last_error",
+        ] {
+            assert!(row.get(key).is_some(), "alert lacks {key}: {row}");
+        }
+    }
+    assert_eq!(app.get("/api/v1/alerts?limit=0").await.status(), 422);
+}

@@ -5,6 +5,7 @@ mod helpers;
 mod smtp;
 
 mod alerts;
+mod commands;
 mod docs;
 mod entries;
 mod jobs;

@@ -24,6 +24,35 @@ impl Mail {
             .unwrap_or_default()
             .to_owned()
     }
+
+    /// The body, decoded from quoted-printable when the message says so.
+    pub fn body(&self) -> String {
+        let normalized = self.data.replace("\r\n", "\n");
+        let (headers, body) = normalized.split_once("\n\n").unwrap_or(("", &normalized));
+        if !headers.contains("quoted-printable") {
+            return body.to_owned();
+        }
+        let joined = body.replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'=', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
 }
 
 #[derive(Clone)]
