@@ -179,7 +179,7 @@ fn config_check_prints_the_effective_configuration_without_secrets() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("monitor.toml"),
-        "[smtp]\nhost = \"smtp.example.com\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\n",
+        "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"monitor@example.com\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\n",
     )
     .unwrap();
     let out = command(dir.path())
@@ -272,6 +272,8 @@ fn every_subcommand_has_complete_help() {
         vec!["migrate", "--help"],
         vec!["openapi", "--help"],
         vec!["config", "check", "--help"],
+        vec!["check", "--help"],
+        vec!["send-test-email", "--help"],
     ] {
         let out = run(dir.path(), &args);
         assert!(out.status.success(), "{args:?}");
@@ -282,4 +284,8 @@ fn every_subcommand_has_complete_help() {
     }
     let serve = text(&run(dir.path(), &["serve", "--help"]).stdout);
     assert!(serve.contains("--bind"));
+    let check = text(&run(dir.path(), &["check", "--help"]).stdout);
+    assert!(check.contains("--json") && check.contains("3 UNKNOWN"), "{check}");
+    let email = text(&run(dir.path(), &["send-test-email", "--help"]).stdout);
+    assert!(email.contains("--to"), "{email}");
 }
