@@ -285,7 +285,10 @@ fn every_subcommand_has_complete_help() {
     let serve = text(&run(dir.path(), &["serve", "--help"]).stdout);
     assert!(serve.contains("--bind"));
     let check = text(&run(dir.path(), &["check", "--help"]).stdout);
-    assert!(check.contains("--json") && check.contains("3 UNKNOWN"), "{check}");
+    assert!(
+        check.contains("--json") && check.contains("3 UNKNOWN"),
+        "{check}"
+    );
     let email = text(&run(dir.path(), &["send-test-email", "--help"]).stdout);
     assert!(email.contains("--to"), "{email}");
 }
