@@ -20,6 +20,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::api::{self, AppState};
+use crate::auth::{self, Limiter};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::notify::email::Mailer;
@@ -42,15 +43,22 @@ impl Application {
             .await
             .context("Failed to run migrations")??;
         tracing::info!(database = %path.display(), "database ready");
+        let bootstrapping = db.clone();
+        let admin_token = settings.auth.admin_token.clone();
+        tokio::task::spawn_blocking(move || auth::bootstrap(&bootstrapping, admin_token.as_ref()))
+            .await
+            .context("Failed to set up the first admin token")??;
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
+        let limiter = Arc::new(Limiter::new(&settings.auth));
         Ok(Self {
             listener,
             state: AppState {
                 db,
                 settings: Arc::new(settings),
                 alerts_queued: Arc::new(Notify::new()),
+                limiter,
             },
         })
     }
@@ -87,6 +95,7 @@ impl Application {
         let delivery = tokio::spawn(outbox.run(async {
             let _ = delivery_stopped.await;
         }));
+        let forgetting = tokio::spawn(auth::forget_idle_keys(state.limiter.clone()));
         let scheduler = Scheduler::start(
             state.db.clone(),
             &settings.scheduler.tick,
@@ -105,6 +114,7 @@ impl Application {
         .await
         .context("Server failed");
 
+        forgetting.abort();
         scheduler.stop().await;
         let _ = stop_delivery.send(());
         if let Err(e) = delivery.await {
@@ -133,6 +143,10 @@ pub fn router(state: AppState) -> Router {
         .merge(web::router())
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

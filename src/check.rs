@@ -71,7 +71,7 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
     let db = Db::open(path)?;
     db.ensure_current()?;
     let conn = db.conn().context("Failed to open a database connection")?;
-    let jobs = all(&conn, None, None, now).context("Failed to evaluate the jobs")?;
+    let jobs = all(&conn, None, None, None, now).context("Failed to evaluate the jobs")?;
     let mut counts = Counts::default();
     for job in &jobs {
         match job.state {

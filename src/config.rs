@@ -130,6 +130,8 @@ pub struct AlertSettings {
 pub struct AuthSettings {
     pub rate_limit_per_second: u32,
     pub rate_limit_burst: u32,
+    /// An admin token given by the environment (BACKUP_MONITOR_ADMIN_TOKEN), for automation.
+    pub admin_token: Option<Secret>,
 }
 
 impl Default for AuthSettings {
@@ -137,6 +139,7 @@ impl Default for AuthSettings {
         Self {
             rate_limit_per_second: 50,
             rate_limit_burst: 100,
+            admin_token: None,
         }
     }
 }
@@ -242,6 +245,12 @@ pub const KEYS: &[Key] = &[
     key("auth", "rate_limit_per_second", Kind::Integer, None),
     key("auth", "rate_limit_burst", Kind::Integer, None),
     key("metrics", "require_token", Kind::Boolean, None),
+    key(
+        "auth",
+        "admin_token",
+        Kind::Text,
+        Some("BACKUP_MONITOR_ADMIN_TOKEN"),
+    ),
 ];
 
 /// Values given on the command line; they override everything else.
@@ -493,6 +502,17 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     }
     if s.auth.rate_limit_per_second == 0 {
         return fail("auth.rate_limit_per_second", "must be at least 1".into());
+    }
+    if s.auth
+        .admin_token
+        .as_ref()
+        .is_some_and(|t| t.expose().trim().len() < 16)
+    {
+        return fail(
+            "auth.admin_token",
+            "must be at least 16 characters (use `backup-monitor token create` for a random one)"
+                .into(),
+        );
     }
     if s.auth.rate_limit_burst == 0 {
         return fail("auth.rate_limit_burst", "must be at least 1".into());

@@ -67,6 +67,13 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many requests; retry after this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(u64),
     #[error("database busy")]
     Busy,
     #[error(transparent)]
@@ -115,6 +122,28 @@ impl IntoResponse for ApiError {
                 Json(json!({ "detail": errors })),
             )
                 .into_response(),
+            ApiError::Unauthorized(detail) => {
+                let mut response =
+                    (StatusCode::UNAUTHORIZED, Json(json!({ "detail": detail }))).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            ApiError::Forbidden(detail) => {
+                (StatusCode::FORBIDDEN, Json(json!({ "detail": detail }))).into_response()
+            }
+            ApiError::TooManyRequests(seconds) => {
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "detail": "Too many requests: slow down" })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                response
+            }
             ApiError::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 Json(json!({ "detail": "Request body too large" })),

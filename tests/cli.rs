@@ -116,9 +116,36 @@ async fn sigterm_lets_a_request_in_flight_finish_and_exits_cleanly() {
             "--log-format json wrote a non-JSON line: {line}"
         );
     }
+    // First start: an admin token was written beside the database, mode 0600.
+    let token_file = dir.path().join("backup-monitor.admin-token");
+    let token = std::fs::read_to_string(&token_file).expect("admin token file");
+    let token = token.trim();
+    assert!(token.starts_with("bm_") && token.len() == 67, "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    for line in &lines {
+        assert!(!line.contains(token), "the token was logged: {line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("backup-monitor.admin-token")),
+        "the file's path is logged: {lines:?}"
+    );
     let client = reqwest::Client::new();
+    let anonymous = client
+        .get(format!("http://{addr}/api/v1/jobs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
     let created = client
         .post(format!("http://{addr}/api/v1/jobs/"))
+        .bearer_auth(token)
         .json(&serde_json::json!({
             "database_name": "erp", "agent_id_responsible": "a", "company_name": "acme",
             "city": "Lyon", "expected_hour_utc": 2, "expected_minute_utc": 30,

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 
 use super::input::Query;
 use super::{paged, AppState};
+use crate::auth::Reader;
 use crate::db::alerts;
 use crate::domain::alert::Alert;
 use crate::error::{ApiError, ValidationError};
@@ -41,6 +42,7 @@ pub struct AlertListQuery {
     )
 )]
 pub(super) async fn list_alerts(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -49,7 +51,7 @@ pub(super) async fn list_alerts(
     q.finish()?;
     let (items, total) = state
         .db
-        .run(move |conn| Ok(alerts::list(conn, None, page.skip, page.limit)?))
+        .run(move |conn| Ok(alerts::list(conn, caller.agent(), page.skip, page.limit)?))
         .await?;
     Ok(paged(items, total))
 }

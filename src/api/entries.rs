@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{Fields, Id, JsonBody, Need, Page, Query};
 use super::{paged, AppState};
+use crate::auth::{ensure_access, Reader, Reporter};
 use crate::db::entries::{self as store, EntryFilter};
 use crate::db::jobs;
 use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
@@ -129,6 +130,7 @@ impl EntryCreate {
     )
 )]
 pub(super) async fn create_entry(
+    Reporter(caller): Reporter,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -141,6 +143,7 @@ pub(super) async fn create_entry(
         .run(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let job = jobs::get(&tx, new.expected_job_id)?.ok_or_else(ApiError::job_not_found)?;
+            ensure_access(&caller, job.id, &job.agent_id_responsible)?;
             let (entry, created) = store::insert(&tx, &new, now)?;
             let alerted = created && scheduler::on_report(&tx, &job, &entry, now)?.is_some();
             tx.commit()?;
@@ -180,6 +183,7 @@ pub(super) async fn create_entry(
     )
 )]
 pub(super) async fn create_entries(
+    Reporter(caller): Reporter,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -236,6 +240,19 @@ pub(super) async fn create_entries(
                     }
                 }
             }
+            // One report for another agent's job refuses the whole batch.
+            for (i, report) in reports.iter().enumerate() {
+                if let Some(job) = known.get(&report.expected_job_id) {
+                    ensure_access(&caller, job.id, &job.agent_id_responsible).map_err(
+                        |e| match e {
+                            ApiError::Forbidden(detail) => {
+                                ApiError::Forbidden(format!("Item {i}: {detail}"))
+                            }
+                            other => other,
+                        },
+                    )?;
+                }
+            }
             if !unknown.is_empty() {
                 let errors = reports
                     .iter()
@@ -284,13 +301,19 @@ pub(super) async fn create_entries(
     )
 )]
 pub(super) async fn get_entry(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<Entry>, ApiError> {
     state
         .db
         .run(move |conn| {
-            store::get(conn, id)?.ok_or_else(|| ApiError::NotFound("Entry not found".to_owned()))
+            let entry = store::get(conn, id)?
+                .ok_or_else(|| ApiError::NotFound("Entry not found".to_owned()))?;
+            if let Some(job) = jobs::get(conn, entry.expected_job_id)? {
+                ensure_access(&caller, job.id, &job.agent_id_responsible)?;
+            }
+            Ok(entry)
         })
         .await
         .map(Json)
@@ -317,6 +340,7 @@ fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     let mut q = Query::parse(raw);
     let filter = EntryFilter {
         job_id: None,
+        agent: None,
         status: q.choice(
             "status",
             &["success", "failed", "missing"],
@@ -346,10 +370,12 @@ fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     )
 )]
 pub(super) async fn list_entries(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (filter, page) = read_list_query(raw.as_deref())?;
+    let (mut filter, page) = read_list_query(raw.as_deref())?;
+    filter.agent = caller.agent().map(str::to_owned);
     let (entries, total) = state
         .db
         .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
@@ -373,6 +399,7 @@ pub(super) async fn list_entries(
     )
 )]
 pub(super) async fn list_job_entries(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     Id(job_id): Id,
     RawQuery(raw): RawQuery,
@@ -382,9 +409,8 @@ pub(super) async fn list_job_entries(
     let (entries, total) = state
         .db
         .run(move |conn| {
-            if !jobs::exists(conn, job_id)? {
-                return Err(ApiError::job_not_found());
-            }
+            let job = jobs::get(conn, job_id)?.ok_or_else(ApiError::job_not_found)?;
+            ensure_access(&caller, job.id, &job.agent_id_responsible)?;
             Ok(store::list(conn, &filter, page.skip, page.limit)?)
         })
         .await?;

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{Fields, Id, JsonBody, Need, Query};
 use super::{paged, AppState};
+use crate::auth::{ensure_access, Admin, Reader};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::domain::job::{self, Job, GRACE_MAX, NAME_MAX, NOTIFY_EMAILS_MAX, TEMPLATE_MAX};
 use crate::domain::schedule::Frequency;
@@ -272,6 +273,7 @@ pub struct JobListQuery {
     )
 )]
 pub(super) async fn create_job(
+    _: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
@@ -299,14 +301,16 @@ pub(super) async fn create_job(
     )
 )]
 pub(super) async fn get_job(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<Job>, ApiError> {
-    state
+    let job = state
         .db
         .run(move |conn| store::get(conn, id)?.ok_or_else(ApiError::job_not_found))
-        .await
-        .map(Json)
+        .await?;
+    ensure_access(&caller, job.id, &job.agent_id_responsible)?;
+    Ok(Json(job))
 }
 
 /// List jobs
@@ -324,11 +328,12 @@ pub(super) async fn get_job(
     )
 )]
 pub(super) async fn list_jobs(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref());
-    let filter = JobFilter {
+    let mut filter = JobFilter {
         company_name: q.text("company_name"),
         city: q.text("city"),
         agent_id_responsible: q.text("agent_id_responsible"),
@@ -336,6 +341,17 @@ pub(super) async fn list_jobs(
     };
     let page = q.page();
     q.finish()?;
+    // An agent token lists its own jobs only.
+    if let Some(agent) = caller.agent() {
+        if filter
+            .agent_id_responsible
+            .as_deref()
+            .is_some_and(|asked| asked != agent)
+        {
+            return Ok(paged(Vec::<Job>::new(), 0));
+        }
+        filter.agent_id_responsible = Some(agent.to_owned());
+    }
     let (jobs, total) = state
         .db
         .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
@@ -344,11 +360,12 @@ pub(super) async fn list_jobs(
 }
 
 async fn update_job_put(
+    admin: Admin,
     state: State<AppState>,
     id: Id,
     body: JsonBody,
 ) -> Result<Json<Job>, ApiError> {
-    update_job(state, id, body).await
+    update_job(admin, state, id, body).await
 }
 
 /// Update a job (PUT or PATCH)
@@ -369,6 +386,7 @@ async fn update_job_put(
     )
 )]
 pub(super) async fn update_job(
+    _: Admin,
     State(state): State<AppState>,
     Id(id): Id,
     JsonBody(body): JsonBody,
@@ -405,6 +423,7 @@ pub(super) async fn update_job(
     )
 )]
 pub(super) async fn delete_job(
+    _: Admin,
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<Job>, ApiError> {
@@ -447,6 +466,7 @@ pub struct ExpectedPathQuery {
     )
 )]
 pub(super) async fn expected_path(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     Id(id): Id,
     RawQuery(raw): RawQuery,
@@ -461,6 +481,7 @@ pub(super) async fn expected_path(
         .db
         .run(move |conn| store::get(conn, id)?.ok_or_else(ApiError::job_not_found))
         .await?;
+    ensure_access(&caller, job.id, &job.agent_id_responsible)?;
     Ok(Json(render_path(&job, at)?))
 }
 

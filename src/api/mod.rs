@@ -28,6 +28,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Woken when an alert is queued, so that delivery starts at once.
     pub alerts_queued: Arc<Notify>,
+    pub limiter: Arc<crate::auth::Limiter>,
 }
 
 /// The routes of the API, the health check and the OpenAPI document.

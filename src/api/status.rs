@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 
 use super::input::Query;
 use super::{paged, AppState};
+use crate::auth::Reader;
 use crate::db::jobs::{self, JobFilter};
 use crate::db::status::{evaluate, JobStatus};
 use crate::domain::status::JobState;
@@ -36,11 +37,13 @@ pub struct StatusQuery {
 pub fn all(
     conn: &Connection,
     company_name: Option<String>,
+    agent: Option<String>,
     state: Option<JobState>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Vec<JobStatus>> {
     let filter = JobFilter {
         company_name,
+        agent_id_responsible: agent,
         ..JobFilter::default()
     };
     let mut out = Vec::new();
@@ -78,6 +81,7 @@ pub fn all(
     )
 )]
 pub(super) async fn list_status(
+    Reader(caller): Reader,
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -97,7 +101,10 @@ pub(super) async fn list_status(
     let now = Utc::now();
     let statuses = state
         .db
-        .run(move |conn| Ok(all(conn, query.company_name, query.state, now)?))
+        .run(move |conn| {
+            let agent = caller.agent().map(str::to_owned);
+            Ok(all(conn, query.company_name, agent, query.state, now)?)
+        })
         .await?;
     let total = i64::try_from(statuses.len()).unwrap_or(i64::MAX);
     let page: Vec<JobStatus> = statuses

@@ -146,27 +146,25 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Alert>> {
     .optional()
 }
 
-/// One page of the outbox, newest first, and the total.
+/// One page of the outbox, newest first, and the total; only `agent`'s jobs if given.
 pub fn list(
     conn: &Connection,
-    job_ids: Option<&[i64]>,
+    agent: Option<&str>,
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Alert>, i64)> {
-    let filter = job_ids
-        .map(|ids| {
-            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-            format!("WHERE job_id IN ({})", list.join(","))
-        })
-        .unwrap_or_default();
-    let total: i64 = conn.query_row(&format!("SELECT count(*) FROM alerts {filter}"), [], |r| {
-        r.get(0)
-    })?;
+    let filter =
+        "WHERE ?1 IS NULL OR job_id IN (SELECT id FROM jobs WHERE agent_id_responsible = ?1)";
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM alerts {filter}"),
+        [agent],
+        |r| r.get(0),
+    )?;
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM alerts {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+        "SELECT {COLUMNS} FROM alerts {filter} ORDER BY id DESC LIMIT ?2 OFFSET ?3"
     ))?;
     let alerts = stmt
-        .query_map(params![limit, skip], from_row)?
+        .query_map(params![agent, limit, skip], from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((alerts, total))
 }

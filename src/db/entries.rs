@@ -95,6 +95,8 @@ pub struct EntryFilter {
     pub since: Option<DateTime<Utc>>,
     /// Inclusive upper bound on `backup_timestamp_utc`.
     pub until: Option<DateTime<Utc>>,
+    /// Only the jobs of this agent (an agent token's view).
+    pub agent: Option<String>,
 }
 
 /// One page of entries, newest first (by backup time, then id), and the total after filters.
@@ -116,6 +118,12 @@ pub fn list(
     }
     if let Some(v) = filter.until {
         f.add("backup_timestamp_us", "<=", to_micros(v));
+    }
+    if let Some(agent) = &filter.agent {
+        f.add_sql(
+            "job_id IN (SELECT id FROM jobs WHERE agent_id_responsible = {})",
+            agent.clone(),
+        );
     }
     let where_sql = f.where_sql();
     let total: i64 = conn.query_row(

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod entries;
 pub mod jobs;
 pub mod status;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_scheduler_and_alerts",
         include_str!("migrations/0002_scheduler_and_alerts.sql"),
     ),
+    ("0003_tokens", include_str!("migrations/0003_tokens.sql")),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".
@@ -175,6 +177,13 @@ impl Filters {
         self.values.push(value.into());
         self.clauses
             .push(format!("{column} {op} ?{}", self.values.len()));
+    }
+
+    /// Adds a clause written by us, `{}` standing for the value's placeholder.
+    pub fn add_sql(&mut self, template: &str, value: impl Into<rusqlite::types::Value>) {
+        self.values.push(value.into());
+        let placeholder = format!("?{}", self.values.len());
+        self.clauses.push(template.replace("{}", &placeholder));
     }
 
     pub fn where_sql(&self) -> String {

@@ -1,6 +1,7 @@
 //! Pure domain values and rules: no I/O and no clock; time is always a parameter.
 
 pub mod alert;
+pub mod auth;
 pub mod email;
 pub mod entry;
 pub mod job;

@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use backup_monitor::app::Application;
-use backup_monitor::config::Settings;
+use backup_monitor::auth;
+use backup_monitor::config::{Secret, Settings};
 use backup_monitor::db::Db;
+use backup_monitor::domain::auth::Role;
 use backup_monitor::scheduler::{self, TickOutcome};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -36,6 +38,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     // Tests drive the tick themselves with an explicit `now`; the cron fires on 29 February
     // only, so that it cannot race them.
     settings.scheduler.tick = "0 0 0 29 2 *".to_owned();
+    // Every request of the default client carries this admin token; rate limits are out
+    // of the way unless a test sets them.
+    settings.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    settings.auth.rate_limit_per_second = 1_000_000;
+    settings.auth.rate_limit_burst = 1_000_000;
     configure(&mut settings);
     let db_path = settings.database_path();
     let app = Application::build(settings).await.expect("app builds");
@@ -46,15 +53,31 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }));
     TestApp {
         addr,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        client: client_with(Some(ADMIN_TOKEN)),
         db_path,
         dir,
         stop: Some(stop),
         server: Some(server),
     }
+}
+
+/// The admin token every test app accepts (as BACKUP_MONITOR_ADMIN_TOKEN).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A client that sends `token` as a bearer token (None: no Authorization header).
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// A job body with every field the seed requires, and nothing else.
@@ -195,6 +218,13 @@ impl TestApp {
             (job_id, at.timestamp_micros()),
         )
         .unwrap();
+    }
+
+    /// Creates a token in the service's database; returns its secret.
+    pub fn token(&self, role: Role, agent: Option<&str>) -> String {
+        let db = self.db();
+        let conn = db.conn().unwrap();
+        auth::create_token(&conn, "test", role, agent).unwrap().1
     }
 
     /// Stops the server gracefully and waits for it.
