@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::auth::Role;
 use crate::telemetry::LogFormat;
 
 /// Know, every morning, that every database backup of every company and site really
@@ -58,12 +59,45 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         to: String,
     },
+    /// Manage API tokens (admin, agent, viewer).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Print the OpenAPI document (JSON) on stdout.
     Openapi,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token. Its secret is printed alone on the first line of stdout, once: it is
+    /// stored only as a hash.
+    Create {
+        /// admin: everything; agent: reports and reads its own jobs; viewer: reads everything.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The agent an agent token is bound to (its jobs' agent_id_responsible).
+        #[arg(long, value_name = "AGENT")]
+        agent_id: Option<String>,
+        /// A name to recognise the token by in `token list`.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens: ids, roles, agents, names, dates. Never the secrets.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// The token's id, from `token list`.
+        id: i64,
     },
 }
 

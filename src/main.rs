@@ -4,11 +4,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backup_monitor::app::{shutdown_signal, Application};
-use backup_monitor::cli::{Cli, Command, ConfigCommand, GlobalArgs};
+use backup_monitor::cli::{Cli, Command, ConfigCommand, GlobalArgs, TokenCommand};
 use backup_monitor::config::{self, Overrides};
+use backup_monitor::db::tokens as db_tokens;
 use backup_monitor::db::Db;
+use backup_monitor::domain::time;
 use backup_monitor::notify::email::Mailer;
-use backup_monitor::{api, check, telemetry};
+use backup_monitor::{api, auth, check, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -68,6 +70,62 @@ fn check(global: &GlobalArgs, json: bool) -> ExitCode {
     }
 }
 
+fn tokens(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
+    let conn = db.conn().context("Failed to open a database connection")?;
+    match command {
+        TokenCommand::Create {
+            role,
+            agent_id,
+            name,
+        } => {
+            let agent_id = agent_id
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty());
+            let (info, secret) = auth::create_token(&conn, name.trim(), role, agent_id.as_deref())?;
+            println!("{secret}");
+            eprintln!(
+                "created {} token {} ({}); the secret above is shown only once",
+                info.role.as_str(),
+                info.id,
+                info.agent_id
+                    .map(|a| format!("agent {a}"))
+                    .unwrap_or_else(|| "all jobs".to_owned())
+            );
+        }
+        TokenCommand::List { json } => {
+            let list = db_tokens::list(&conn)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!(
+                    "{:<5} {:<7} {:<24} {:<24} {:<21} REVOKED",
+                    "ID", "ROLE", "AGENT", "NAME", "CREATED"
+                );
+                for t in list {
+                    println!(
+                        "{:<5} {:<7} {:<24} {:<24} {:<21} {}",
+                        t.id,
+                        t.role.as_str(),
+                        t.agent_id.as_deref().unwrap_or("-"),
+                        if t.name.is_empty() { "-" } else { &t.name },
+                        time::format(t.created_at),
+                        t.revoked_at
+                            .map(time::format)
+                            .unwrap_or_else(|| "-".to_owned()),
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let revoked = db_tokens::revoke(&conn, id, chrono::Utc::now())?.with_context(|| {
+                format!("no live token with id {id} (see `backup-monitor token list`)")
+            })?;
+            println!("revoked {} token {}", revoked.role.as_str(), revoked.id);
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let bind = match &cli.command {
         Command::Serve { bind } => bind.clone(),
@@ -111,6 +169,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Check { .. } => unreachable!("handled before"),
+        Command::Token { command } => {
+            let settings = load()?;
+            let db = Db::open(&settings.database_path())?;
+            db.migrate()?;
+            tokens(&db, command)
+        }
         Command::Migrate => {
             let settings = load()?;
             let path = settings.database_path();

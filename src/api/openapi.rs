@@ -3,6 +3,12 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::OpenApi;
 
 use super::{alerts, entries, health, jobs, status, AppState};
@@ -52,7 +58,8 @@ use crate::error::{FieldError, HttpError, LocItem, ValidationError};
 )]
 struct ApiDoc;
 
-/// The whole document. PUT on a job is documented beside PATCH (same handler).
+/// The whole document. PUT on a job is documented beside PATCH (same handler); every
+/// `/api/v1` operation needs a bearer token and may answer 401, 403 or 429.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     if let Some(item) = doc.paths.paths.get_mut("/api/v1/jobs/{job_id}") {
@@ -63,7 +70,103 @@ pub fn document() -> utoipa::openapi::OpenApi {
             item.put = Some(put);
         }
     }
+    secure(&mut doc);
     doc
+}
+
+fn error_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("HttpError")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn secure(doc: &mut utoipa::openapi::OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A token from `backup-monitor token create` (or the first-start admin token file)",
+                ))
+                .build(),
+        ),
+    );
+    let unauthorized = RefOr::T(
+        ResponseBuilder::new()
+            .description("No valid token (the answer carries `WWW-Authenticate: Bearer`)")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("HttpError")))
+                    .build(),
+            )
+            .header(
+                "WWW-Authenticate",
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            )
+            .build(),
+    );
+    let too_many = RefOr::T(
+        ResponseBuilder::new()
+            .description("Rate limit exceeded; retry after the given seconds")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("HttpError")))
+                    .build(),
+            )
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                    .build(),
+            )
+            .build(),
+    );
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let protected = path.starts_with("/api/");
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.responses
+                .responses
+                .insert("429".to_owned(), too_many.clone());
+            if protected {
+                op.security = Some(vec![SecurityRequirement::new(
+                    "bearer",
+                    Vec::<String>::new(),
+                )]);
+                op.responses
+                    .responses
+                    .insert("401".to_owned(), unauthorized.clone());
+                op.responses.responses.insert(
+                    "403".to_owned(),
+                    error_response(
+                        "The token's role may not do this, or the job belongs to another agent",
+                    ),
+                );
+            }
+        }
+    }
 }
 
 pub fn to_json() -> String {
