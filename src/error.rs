@@ -71,6 +71,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     /// Too many requests; retry after this many seconds.
     #[error("too many requests")]
     TooManyRequests(u64),
@@ -132,6 +134,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(detail) => {
                 (StatusCode::FORBIDDEN, Json(json!({ "detail": detail }))).into_response()
+            }
+            ApiError::Conflict(detail) => {
+                (StatusCode::CONFLICT, Json(json!({ "detail": detail }))).into_response()
             }
             ApiError::TooManyRequests(seconds) => {
                 let mut response = (

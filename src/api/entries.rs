@@ -74,6 +74,13 @@ pub struct EntryCreate {
     pub error_message: Option<String>,
 }
 
+fn body_field_is_empty_string(value: &Value, key: &str) -> bool {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.trim().is_empty())
+}
+
 impl EntryCreate {
     /// Reads one report found at `loc` (`["body"]`, or `["body", i]` in a batch).
     fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
@@ -88,7 +95,12 @@ impl EntryCreate {
         let report = Self {
             expected_job_id: job_id.unwrap_or_default(),
             status: status.unwrap_or(ReportStatus::Success),
-            backup_timestamp_utc: f.datetime("backup_timestamp_utc", Need::Nullable),
+            // Absent, null or empty: the backup ran now.
+            backup_timestamp_utc: if body_field_is_empty_string(value, "backup_timestamp_utc") {
+                None
+            } else {
+                f.datetime("backup_timestamp_utc", Need::Nullable)
+            },
             // An empty hash is no hash: the two are the same report when repeated.
             backup_hash: f
                 .text("backup_hash", HASH_MAX, Need::Nullable)

@@ -53,8 +53,13 @@ pub struct JobCreate {
     pub expected_minute_utc: u32,
     pub backup_frequency: Frequency,
     /// Where the file should land: placeholders `{database_name}`, `{company_name}`,
-    /// `{city}`, `{agent_id_responsible}`, `{job_id}` and `%Y %m %d %H %M` from the slot.
-    #[schema(min_length = 1, max_length = 1024, pattern = r"\S")]
+    /// `{city}`, `{agent_id_responsible}`, `{job_id}` and `%Y %m %d %H %M` from the slot
+    /// (`%%` for a literal %); no `..` segment. The pattern states this grammar.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$"
+    )]
     pub final_storage_path_template: String,
     /// 0 = Monday … 6 = Sunday, for weekly jobs (default 0).
     #[schema(minimum = 0, maximum = 6)]
@@ -69,36 +74,48 @@ pub struct JobCreate {
     /// Default true; an inactive job is never late.
     pub is_active: Option<bool>,
     /// Extra recipients of this job's alerts.
-    #[schema(max_items = 50)]
+    #[schema(max_items = 50, value_type = Option<Vec<EmailAddress>>)]
     pub notify_emails: Option<Vec<String>>,
 }
+
+/// An email address (as documentation: the lists hold plain strings).
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Email, max_length = 254)]
+pub struct EmailAddress(pub String);
 
 /// A partial update: any subset of the job's fields, validated as on create.
 #[derive(Debug, Clone, Default, ToSchema)]
 pub struct JobUpdate {
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
     pub database_name: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
     pub agent_id_responsible: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
     pub company_name: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
     pub city: Option<String>,
-    #[schema(minimum = 0, maximum = 23)]
+    #[schema(minimum = 0, maximum = 23, nullable = false)]
     pub expected_hour_utc: Option<u32>,
-    #[schema(minimum = 0, maximum = 59)]
+    #[schema(minimum = 0, maximum = 59, nullable = false)]
     pub expected_minute_utc: Option<u32>,
+    #[schema(nullable = false)]
     pub backup_frequency: Option<Frequency>,
-    #[schema(min_length = 1, max_length = 1024, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$",
+        nullable = false
+    )]
     pub final_storage_path_template: Option<String>,
-    #[schema(minimum = 0, maximum = 6)]
+    #[schema(minimum = 0, maximum = 6, nullable = false)]
     pub expected_weekday: Option<u32>,
-    #[schema(minimum = 1, maximum = 31)]
+    #[schema(minimum = 1, maximum = 31, nullable = false)]
     pub expected_day_of_month: Option<u32>,
-    #[schema(minimum = 1, maximum = 1440)]
+    #[schema(minimum = 1, maximum = 1440, nullable = false)]
     pub grace_minutes: Option<u32>,
+    #[schema(nullable = false)]
     pub is_active: Option<bool>,
-    #[schema(max_items = 50)]
+    #[schema(max_items = 50, nullable = false, value_type = Option<Vec<EmailAddress>>)]
     pub notify_emails: Option<Vec<String>>,
 }
 
@@ -216,7 +233,12 @@ impl JobUpdate {
     }
 
     /// `job` with this update applied, the grace checked against the (new) period.
+    /// A body that breaks the rule by itself is invalid (422); one that breaks it only
+    /// together with what the job already holds conflicts with the job (409).
     pub fn apply(self, job: &Job) -> Result<Job, ApiError> {
+        if let (Some(frequency), Some(grace)) = (self.backup_frequency, self.grace_minutes) {
+            job::check_grace(frequency, grace).map_err(grace_error)?;
+        }
         let mut j = job.clone();
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { j.$field = v; } )* };
@@ -236,7 +258,14 @@ impl JobUpdate {
             is_active,
             notify_emails
         );
-        job::check_grace(j.backup_frequency, j.grace_minutes).map_err(grace_error)?;
+        job::check_grace(j.backup_frequency, j.grace_minutes).map_err(|reason| {
+            ApiError::Conflict(format!(
+                "Job {} would have grace_minutes {} and backup_frequency {}: {reason}; send both fields together",
+                job.id,
+                j.grace_minutes,
+                j.backup_frequency.as_str()
+            ))
+        })?;
         Ok(j)
     }
 }
@@ -381,6 +410,7 @@ async fn update_job_put(
     responses(
         (status = 200, description = "The job, updated", body = Job),
         (status = 404, description = "No such job", body = HttpError),
+        (status = 409, description = "The update is valid but, with the job's other fields, breaks the rule that the grace is shorter than the period", body = HttpError),
         (status = 413, description = "Body too large", body = HttpError),
         (status = 422, description = "Invalid update", body = ValidationError),
     )

@@ -43,7 +43,7 @@ use crate::error::{FieldError, HttpError, LocItem, ValidationError};
         alerts::list_alerts,
     ),
     components(schemas(
-        Job, jobs::JobCreate, jobs::JobUpdate, jobs::ExpectedPath, Frequency,
+        Job, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
         JobStatus, JobState, Alert, AlertKind,
@@ -169,12 +169,43 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The document as JSON, with what utoipa cannot say: the grace of an hourly job must be
+/// under 60 minutes and that of a daily job under 1440 (JSON Schema `if`/`then`).
+pub fn document_json() -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    let rules = serde_json::json!([
+        {
+            "if": {"properties": {"backup_frequency": {"const": "hourly"}}, "required": ["backup_frequency"]},
+            "then": {"properties": {"grace_minutes": {"maximum": 59}}}
+        },
+        {
+            "if": {"properties": {"backup_frequency": {"const": "daily"}}, "required": ["backup_frequency"]},
+            "then": {"properties": {"grace_minutes": {"maximum": 1439}}}
+        }
+    ]);
+    for name in ["JobCreate", "JobUpdate"] {
+        if let Some(schema) = doc
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            schema.insert("allOf".to_owned(), rules.clone());
+        }
+    }
+    doc
+}
+
 pub fn to_json() -> String {
-    document()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&document_json())
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+    let doc = std::sync::Arc::new(document_json());
+    Router::new().route(
+        "/openapi.json",
+        get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
 }

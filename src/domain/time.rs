@@ -4,11 +4,6 @@
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::Serializer;
 
-/// The earliest and latest instants accepted from clients: the schedule math and the
-/// storage format are exact across this range.
-pub const MIN_YEAR: i32 = 1970;
-pub const MAX_YEAR: i32 = 9999;
-
 pub fn to_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -25,7 +20,8 @@ pub fn format(t: DateTime<Utc>) -> String {
 /// as pydantic does.
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
-    let t = DateTime::parse_from_rfc3339(s)
+    // Any instant chrono represents fits the microsecond column (±262,000 years).
+    DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .ok()
         .or_else(|| {
@@ -37,9 +33,7 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
             .iter()
             .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
             .map(|n| n.and_utc())
-        })?;
-    use chrono::Datelike;
-    (MIN_YEAR..=MAX_YEAR).contains(&t.year()).then_some(t)
+        })
 }
 
 pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -73,15 +67,28 @@ mod tests {
     }
 
     #[test]
-    fn nonsense_and_out_of_range_years_are_refused() {
+    fn nonsense_is_refused() {
         for bad in [
             "",
             "yesterday",
             "2026-13-01T00:00:00Z",
-            "1969-12-31T23:59:59Z",
+            "2026-02-30T00:00:00Z",
             "2026-11-24",
         ] {
             assert!(parse(bad).is_none(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn any_year_an_rfc_3339_date_time_can_carry_is_accepted() {
+        for old in [
+            "0214-11-15T07:33:13.802-12:16",
+            "1019-12-15T22:43:11.07Z",
+            "1969-12-31T23:59:59Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            let t = parse(old).unwrap();
+            assert_eq!(from_micros(to_micros(t)), t, "{old}");
         }
     }
 
