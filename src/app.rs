@@ -24,9 +24,11 @@ use crate::api::{self, AppState};
 use crate::auth::{self, Limiter};
 use crate::config::Settings;
 use crate::db::Db;
+use crate::metrics;
 use crate::notify::email::Mailer;
 use crate::notify::outbox::Outbox;
 use crate::scheduler::Scheduler;
+use crate::systemd;
 use crate::web;
 
 pub struct Application {
@@ -37,6 +39,8 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        metrics::init();
+        crate::install_crypto_provider();
         let path = settings.database_path();
         let db = Db::open(&path)?;
         let migrating = db.clone();
@@ -53,6 +57,13 @@ impl Application {
             .await
             .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
         let limiter = Arc::new(Limiter::new(&settings.auth));
+        let secrets = db.clone();
+        let badge_secret: Arc<str> = tokio::task::spawn_blocking(move || {
+            secrets.installation_value("badge_secret", auth::generate_secret)
+        })
+        .await
+        .context("Failed to read the badge secret")??
+        .into();
         Ok(Self {
             listener,
             state: AppState {
@@ -60,6 +71,7 @@ impl Application {
                 settings: Arc::new(settings),
                 alerts_queued: Arc::new(Notify::new()),
                 limiter,
+                badge_secret,
             },
         })
     }
@@ -105,6 +117,8 @@ impl Application {
         )
         .await?;
 
+        systemd::ready(addr);
+        let watchdog = systemd::watchdog(state.db.clone());
         tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
         let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
         let served = axum::serve(
@@ -115,7 +129,11 @@ impl Application {
         .await
         .context("Server failed");
 
+        systemd::stopping();
         forgetting.abort();
+        if let Some(watchdog) = watchdog {
+            watchdog.abort();
+        }
         scheduler.stop().await;
         let _ = stop_delivery.send(());
         if let Err(e) = delivery.await {
@@ -141,6 +159,7 @@ pub fn router(state: AppState) -> Router {
     .on_response(DefaultOnResponse::new().level(Level::INFO));
     let mut router = Router::new()
         .merge(api::router())
+        .merge(metrics::router(settings.metrics.require_token))
         .merge(
             web::router()
                 .layer(SetResponseHeaderLayer::overriding(
@@ -162,6 +181,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -10,7 +10,15 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod metrics;
 pub mod notify;
 pub mod scheduler;
+pub mod systemd;
 pub mod telemetry;
 pub mod web;
+
+/// rustls needs one process-wide crypto provider; ours is ring (no OpenSSL, no aws-lc).
+/// Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

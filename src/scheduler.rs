@@ -149,6 +149,7 @@ async fn run_tick(db: &Db, running: &Mutex<()>, max_catchup: usize, wake: &Notif
     let result = db
         .run(move |conn| Ok(tick(conn, Utc::now(), max_catchup)?))
         .await;
+    crate::metrics::tick_took(started.elapsed().as_secs_f64());
     match result {
         Ok(outcome) => {
             if outcome.alerts_queued > 0 {

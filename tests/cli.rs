@@ -90,6 +90,7 @@ async fn serve_with_no_configuration_listens_on_port_8000_and_creates_its_databa
         .unwrap();
     let (addr, _) = wait_for_listening(&mut child);
     assert_eq!(addr, "127.0.0.1:8000");
+    backup_monitor::install_crypto_provider();
     let response = reqwest::get("http://127.0.0.1:8000/healthz").await;
     terminate(&child);
     let status = wait_with_timeout(&mut child, Duration::from_secs(10));
@@ -136,6 +137,7 @@ async fn sigterm_lets_a_request_in_flight_finish_and_exits_cleanly() {
             .any(|l| l.contains("backup-monitor.admin-token")),
         "the file's path is logged: {lines:?}"
     );
+    backup_monitor::install_crypto_provider();
     let client = reqwest::Client::new();
     let anonymous = client
         .get(format!("http://{addr}/api/v1/jobs/"))

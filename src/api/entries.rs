@@ -165,6 +165,9 @@ pub(super) async fn create_entry(
     if alerted {
         state.alerts_queued.notify_one();
     }
+    if created {
+        crate::metrics::entry_received(entry.status.as_str());
+    }
     let status = if created {
         tracing::info!(
             entry_id = entry.id,
@@ -282,14 +285,21 @@ pub(super) async fn create_entries(
             }
             let mut entries = Vec::with_capacity(reports.len());
             let mut alerted = false;
+            let mut received = Vec::new();
             for report in &reports {
                 let (entry, created) = store::insert(&tx, report, now)?;
+                if created {
+                    received.push(entry.status.as_str());
+                }
                 if let (true, Some(job)) = (created, known.get(&entry.expected_job_id)) {
                     alerted |= scheduler::on_report(&tx, job, &entry, now)?.is_some();
                 }
                 entries.push(entry);
             }
             tx.commit()?;
+            for status in received {
+                crate::metrics::entry_received(status);
+            }
             Ok((entries, alerted))
         })
         .await?;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::input::{Fields, Id, JsonBody, Need, Query};
-use super::{paged, AppState};
+use super::{badges, paged, AppState};
 use crate::auth::{ensure_access, Admin, Reader};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::domain::job::{self, Job, GRACE_MAX, NAME_MAX, NOTIFY_EMAILS_MAX, TEMPLATE_MAX};
@@ -270,6 +270,22 @@ impl JobUpdate {
     }
 }
 
+/// A job as the API shows it: its fields and the URL of its status badge.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobOut {
+    #[serde(flatten)]
+    pub job: Job,
+    /// A shields-style SVG of the job's state, shareable without a token.
+    pub badge_url: String,
+}
+
+impl JobOut {
+    pub fn new(job: Job, state: &AppState) -> Self {
+        let badge_url = badges::job_badge_url(&state.badge_secret, job.id);
+        Self { job, badge_url }
+    }
+}
+
 /// Filters and pagination of the jobs listing.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -296,7 +312,7 @@ pub struct JobListQuery {
     tag = "jobs",
     request_body = JobCreate,
     responses(
-        (status = 201, description = "The job, created", body = Job),
+        (status = 201, description = "The job, created", body = JobOut),
         (status = 413, description = "Body too large", body = HttpError),
         (status = 422, description = "Invalid job", body = ValidationError),
     )
@@ -314,7 +330,7 @@ pub(super) async fn create_job(
         .run(move |conn| Ok(store::insert(conn, &job, now)?))
         .await?;
     tracing::info!(job_id = job.id, "job created");
-    Ok((StatusCode::CREATED, Json(job)).into_response())
+    Ok((StatusCode::CREATED, Json(JobOut::new(job, &state))).into_response())
 }
 
 /// Get a job
@@ -324,7 +340,7 @@ pub(super) async fn create_job(
     tag = "jobs",
     params(("job_id" = i64, Path, description = "The job's id")),
     responses(
-        (status = 200, description = "The job", body = Job),
+        (status = 200, description = "The job", body = JobOut),
         (status = 404, description = "No such job", body = HttpError),
         (status = 422, description = "Invalid id", body = ValidationError),
     )
@@ -333,13 +349,13 @@ pub(super) async fn get_job(
     Reader(caller): Reader,
     State(state): State<AppState>,
     Id(id): Id,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<JobOut>, ApiError> {
     let job = state
         .db
         .run(move |conn| store::get(conn, id)?.ok_or_else(ApiError::job_not_found))
         .await?;
     ensure_access(&caller, job.id, &job.agent_id_responsible)?;
-    Ok(Json(job))
+    Ok(Json(JobOut::new(job, &state)))
 }
 
 /// List jobs
@@ -351,7 +367,7 @@ pub(super) async fn get_job(
     tag = "jobs",
     params(JobListQuery),
     responses(
-        (status = 200, description = "One page of jobs", body = [Job],
+        (status = 200, description = "One page of jobs", body = [JobOut],
             headers(("X-Total-Count" = i64, description = "Jobs matching the filters"))),
         (status = 422, description = "Invalid query", body = ValidationError),
     )
@@ -377,7 +393,7 @@ pub(super) async fn list_jobs(
             .as_deref()
             .is_some_and(|asked| asked != agent)
         {
-            return Ok(paged(Vec::<Job>::new(), 0));
+            return Ok(paged(Vec::<JobOut>::new(), 0));
         }
         filter.agent_id_responsible = Some(agent.to_owned());
     }
@@ -385,6 +401,7 @@ pub(super) async fn list_jobs(
         .db
         .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
         .await?;
+    let jobs: Vec<JobOut> = jobs.into_iter().map(|j| JobOut::new(j, &state)).collect();
     Ok(paged(jobs, total))
 }
 
@@ -393,7 +410,7 @@ async fn update_job_put(
     state: State<AppState>,
     id: Id,
     body: JsonBody,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<JobOut>, ApiError> {
     update_job(admin, state, id, body).await
 }
 
@@ -408,7 +425,7 @@ async fn update_job_put(
     params(("job_id" = i64, Path, description = "The job's id")),
     request_body = JobUpdate,
     responses(
-        (status = 200, description = "The job, updated", body = Job),
+        (status = 200, description = "The job, updated", body = JobOut),
         (status = 404, description = "No such job", body = HttpError),
         (status = 409, description = "The update is valid but, with the job's other fields, breaks the rule that the grace is shorter than the period", body = HttpError),
         (status = 413, description = "Body too large", body = HttpError),
@@ -420,7 +437,7 @@ pub(super) async fn update_job(
     State(state): State<AppState>,
     Id(id): Id,
     JsonBody(body): JsonBody,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<JobOut>, ApiError> {
     let update = JobUpdate::parse(&body)?;
     let now = Utc::now();
     let job = state
@@ -435,7 +452,7 @@ pub(super) async fn update_job(
         })
         .await?;
     tracing::info!(job_id = id, "job updated");
-    Ok(Json(job))
+    Ok(Json(JobOut::new(job, &state)))
 }
 
 /// Delete a job
@@ -447,7 +464,7 @@ pub(super) async fn update_job(
     tag = "jobs",
     params(("job_id" = i64, Path, description = "The job's id")),
     responses(
-        (status = 200, description = "The deleted job", body = Job),
+        (status = 200, description = "The deleted job", body = JobOut),
         (status = 404, description = "No such job", body = HttpError),
         (status = 422, description = "Invalid id", body = ValidationError),
     )
@@ -456,13 +473,13 @@ pub(super) async fn delete_job(
     _: Admin,
     State(state): State<AppState>,
     Id(id): Id,
-) -> Result<Json<Job>, ApiError> {
+) -> Result<Json<JobOut>, ApiError> {
     let job = state
         .db
         .run(move |conn| store::delete(conn, id)?.ok_or_else(ApiError::job_not_found))
         .await?;
     tracing::info!(job_id = id, "job deleted");
-    Ok(Json(job))
+    Ok(Json(JobOut::new(job, &state)))
 }
 
 /// Where a job's backup file should be for one slot.

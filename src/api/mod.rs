@@ -1,6 +1,7 @@
 //! The HTTP API under `/api/v1`, the health check and the OpenAPI document.
 
 pub mod alerts;
+pub mod badges;
 pub mod entries;
 pub mod health;
 pub mod input;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// Woken when an alert is queued, so that delivery starts at once.
     pub alerts_queued: Arc<Notify>,
     pub limiter: Arc<crate::auth::Limiter>,
+    /// Signs badge URLs; made once per installation and kept in the database.
+    pub badge_secret: Arc<str>,
 }
 
 /// The routes of the API, the health check and the OpenAPI document.
@@ -38,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(entries::router())
         .merge(status::router())
         .merge(alerts::router())
+        .merge(badges::router())
         .merge(health::router())
         .merge(openapi::router())
 }

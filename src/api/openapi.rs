@@ -43,7 +43,7 @@ use crate::error::{FieldError, HttpError, LocItem, ValidationError};
         alerts::list_alerts,
     ),
     components(schemas(
-        Job, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
+        Job, jobs::JobOut, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
         JobStatus, JobState, Alert, AlertKind,

@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0002_scheduler_and_alerts.sql"),
     ),
     ("0003_tokens", include_str!("migrations/0003_tokens.sql")),
+    (
+        "0004_installation",
+        include_str!("migrations/0004_installation.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".
@@ -133,6 +137,29 @@ impl Db {
             self.path.display()
         );
         Ok(())
+    }
+
+    /// The installation's value under `key`, created by `make` on first use (race-free:
+    /// two processes agree on the first value written).
+    pub fn installation_value(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> anyhow::Result<String>,
+    ) -> anyhow::Result<String> {
+        let conn = self
+            .pool
+            .get()
+            .context("Failed to open a database connection")?;
+        let value = make()?;
+        conn.execute(
+            "INSERT INTO installation (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            (key, &value),
+        )?;
+        Ok(conn.query_row(
+            "SELECT value FROM installation WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )?)
     }
 
     /// Runs blocking database work on tokio's blocking pool, inside the caller's span.

@@ -24,6 +24,8 @@ pub struct JobStatus {
     pub last_entry: Option<Entry>,
     #[serde(serialize_with = "time::serialize_opt")]
     pub last_success_utc: Option<DateTime<Utc>>,
+    /// The size of the last successful backup, when it was reported.
+    pub last_size_bytes: Option<i64>,
     /// When the next slot falls due (its time plus the grace); null for a paused job.
     #[serde(serialize_with = "time::serialize_opt")]
     pub next_due_utc: Option<DateTime<Utc>>,
@@ -106,6 +108,7 @@ pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::R
         agent_id_responsible: job.agent_id_responsible.clone(),
         state: state(&observation),
         last_entry,
+        last_size_bytes: last_success.as_ref().and_then(|e| e.backup_size_bytes),
         last_success_utc: last_success.map(|e| e.backup_timestamp_utc),
         next_due_utc: job.is_active.then_some(next_due),
         awaiting_report,

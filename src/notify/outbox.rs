@@ -121,6 +121,7 @@ impl Outbox {
             };
             let id = letter.alert.id;
             let attempts = letter.alert.attempts + 1;
+            crate::metrics::alert_delivered(letter.alert.kind.as_str(), result.is_ok());
             match &result {
                 Ok(()) => {
                     tracing::info!(alert_id = id, job_id = letter.job.id, %subject, recipients = to.len(), "alert sent");

@@ -66,6 +66,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A client that sends `token` as a bearer token (None: no Authorization header).
 pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    backup_monitor::install_crypto_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
         headers.insert(

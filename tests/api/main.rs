@@ -5,9 +5,12 @@ mod helpers;
 mod smtp;
 
 mod alerts;
+mod auth;
 mod commands;
 mod docs;
 mod entries;
 mod jobs;
+mod observability;
 mod scheduler;
 mod service;
+mod tokens;

@@ -1,0 +1,386 @@
+//! `/metrics` in the Prometheus text format, and the status badges.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::helpers::{client_with, spawn_app, spawn_app_with};
+
+/// The value of the first sample line starting with `prefix` (a name with its labels).
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_each_jobs_state_last_success_and_size() {
+    let app = spawn_app().await;
+    let late = app
+        .create_job(json!({"company_name": "acme", "city": "Lyon", "database_name": "erp"}))
+        .await;
+    app.backdate(late["id"].as_i64().unwrap(), Utc::now() - Duration::days(3));
+    let ok = app
+        .create_job(json!({"company_name": "glo\"bex", "database_name": "crm"}))
+        .await;
+    let at = Utc::now() - Duration::minutes(1);
+    let report = app
+        .post_json(
+            "/api/v1/entries/",
+            &json!({"expected_job_id": ok["id"], "status": "success", "backup_size_bytes": 734003200,
+                    "backup_timestamp_utc": at.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(report.status(), 201);
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+
+    let late_labels = format!(
+        "job_id=\"{}\",company=\"acme\",city=\"Lyon\",database=\"erp\"",
+        late["id"]
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_state{{{late_labels},state=\"late\"}}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_state{{{late_labels},state=\"ok\"}}")
+        ),
+        Some(0.0)
+    );
+    let ok_labels = format!(
+        "job_id=\"{}\",company=\"glo\\\"bex\",city=\"Lyon\",database=\"crm\"",
+        ok["id"]
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_state{{{ok_labels},state=\"ok\"}}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_last_success_timestamp_seconds{{{ok_labels}}}")
+        ),
+        Some(at.timestamp() as f64)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_last_size_bytes{{{ok_labels}}}")
+        ),
+        Some(734003200.0)
+    );
+    assert!(sample(&text, "backup_monitor_outbox_pending").is_some());
+    for name in [
+        "backup_monitor_entries_received_total{status=\"success\"}",
+        "backup_monitor_http_requests_total{",
+        "backup_monitor_http_request_duration_seconds_bucket{",
+        "# TYPE backup_monitor_tick_duration_seconds histogram",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn http_metrics_use_the_route_template_never_the_raw_path() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/jobs/{}", job["id"])).await;
+    }
+    app.get("/no/such/path/12345").await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains("route=\"/api/v1/jobs/{job_id}\""),
+        "the matched template is the label:\n{text}"
+    );
+    assert!(text.contains("route=\"unmatched\""));
+    assert!(
+        !text.contains("/no/such/path"),
+        "raw paths must not become labels"
+    );
+    assert!(!text.contains(&format!("/api/v1/jobs/{}\"", job["id"])));
+}
+
+#[tokio::test]
+async fn alert_deliveries_are_counted_by_kind_and_result() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        "2026-11-24T02:31:00Z",
+    )
+    .await;
+    // Delivered through nothing: counted as an error.
+    let mailer = backup_monitor::notify::email::Mailer::from_settings(
+        &backup_monitor::config::SmtpSettings {
+            host: Some("127.0.0.1".into()),
+            port: crate::smtp::free_port(),
+            username: None,
+            password: None,
+            from: Some("m@example.com".into()),
+            tls: backup_monitor::config::SmtpTls::None,
+        },
+    )
+    .unwrap()
+    .map(std::sync::Arc::new);
+    let outbox = backup_monitor::notify::outbox::Outbox::new(
+        app.db(),
+        mailer,
+        vec!["ops@example.com".into()],
+        std::sync::Arc::new(tokio::sync::Notify::new()),
+    );
+    outbox
+        .dispatch_pending(Utc::now() + Duration::minutes(1))
+        .await
+        .unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let errors = sample(
+        &text,
+        "backup_monitor_alerts_total{kind=\"failed\",result=\"error\"}",
+    );
+    assert!(errors.is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(
+        sample(&text, "backup_monitor_outbox_pending").map(|n| n >= 1.0),
+        Some(true)
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let open = spawn_app().await;
+    assert_eq!(
+        client_with(None)
+            .get(open.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let closed = spawn_app_with(|s| s.metrics.require_token = true).await;
+    let anonymous = client_with(None)
+        .get(closed.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(closed.get("/metrics").await.status(), 200);
+}
+
+#[tokio::test]
+#[ignore = "needs python3 with prometheus_client: run by .ci/run"]
+async fn metrics_parse_with_the_prometheus_client_parser() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({"company_name": "a\\b \"c\"", "city": "Zürich"}))
+        .await;
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "success",
+        &Utc::now().to_rfc3339(),
+    )
+    .await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = {f.name: f.type for f in text_string_to_metric_families(sys.stdin.read())}
+for name, kind in [("backup_monitor_job_state", "gauge"), ("backup_monitor_entries_received", "counter"),
+                   ("backup_monitor_http_request_duration_seconds", "histogram"),
+                   ("backup_monitor_tick_duration_seconds", "histogram"), ("backup_monitor_outbox_pending", "gauge"),
+                   ("backup_monitor_job_last_success_timestamp_seconds", "gauge")]:
+    assert names.get(name) == kind, (name, names.get(name))
+print(len(names), "families")
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the output: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_job_badge_shows_its_state_without_a_token_and_cannot_be_guessed() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({"database_name": "erp"})).await;
+    let url = job["badge_url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with("/badge/") && url.ends_with(&format!("/job/{}.svg", job["id"])),
+        "{url}"
+    );
+    let anonymous = client_with(None);
+
+    let badge = anonymous.get(app.url(&url)).send().await.unwrap();
+    assert_eq!(badge.status(), 200);
+    assert_eq!(badge.headers()["content-type"], "image/svg+xml");
+    let svg = badge.text().await.unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("backup erp") && svg.contains(">pending<"),
+        "{svg}"
+    );
+
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        &Utc::now().to_rfc3339(),
+    )
+    .await;
+    let svg = anonymous
+        .get(app.url(&url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(svg.contains(">failed<"), "{svg}");
+
+    // Another job's id under this key, a changed key, or a key of another installation: 404.
+    let other = app.create_job(json!({"database_name": "crm"})).await;
+    let forged = url.replace(
+        &format!("/job/{}.svg", job["id"]),
+        &format!("/job/{}.svg", other["id"]),
+    );
+    assert_eq!(
+        anonymous
+            .get(app.url(&forged))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let mut tampered = url.clone();
+    tampered.replace_range(7..8, if &url[7..8] == "a" { "b" } else { "a" });
+    assert_eq!(
+        anonymous
+            .get(app.url(&tampered))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let elsewhere = spawn_app().await;
+    assert_eq!(
+        anonymous
+            .get(elsewhere.url(&url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_company_badge_shows_its_worst_job() {
+    let app = spawn_app().await;
+    let ok = app
+        .create_job(json!({"company_name": "acme corp", "database_name": "a"}))
+        .await;
+    app.report(
+        ok["id"].as_i64().unwrap(),
+        "success",
+        &Utc::now().to_rfc3339(),
+    )
+    .await;
+    let late = app
+        .create_job(json!({"company_name": "acme corp", "database_name": "b"}))
+        .await;
+    app.backdate(late["id"].as_i64().unwrap(), Utc::now() - Duration::days(2));
+    let secret = {
+        let db = app.db();
+        let conn = db.conn().unwrap();
+        let value: String = conn
+            .query_row(
+                "SELECT value FROM installation WHERE key = 'badge_secret'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        value
+    };
+    let url = backup_monitor::api::badges::company_badge_url(&secret, "acme corp");
+    let svg = client_with(None)
+        .get(app.url(&url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        svg.contains("backup acme corp") && svg.contains(">late<"),
+        "{svg}"
+    );
+    let unknown = backup_monitor::api::badges::company_badge_url(&secret, "nobody");
+    let svg = client_with(None)
+        .get(app.url(&unknown))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(svg.contains(">no jobs<"), "{svg}");
+}
+
+#[tokio::test]
+async fn the_badge_secret_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("b.db").display());
+    let first = spawn_app_with(|s| s.database.url = url.clone()).await;
+    let job: Value = first.create_job(json!({})).await;
+    first.stop().await;
+    let second = spawn_app_with(|s| s.database.url = url.clone()).await;
+    let again: Value = second
+        .get(&format!("/api/v1/jobs/{}", job["id"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["badge_url"], job["badge_url"]);
+    let badge = client_with(None)
+        .get(second.url(job["badge_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(badge.status(), 200);
+}
