@@ -23,6 +23,7 @@ use tracing::Level;
 use crate::api::{self, AppState};
 use crate::auth::{self, Limiter};
 use crate::config::Settings;
+use crate::db::writer::Writer;
 use crate::db::Db;
 use crate::metrics;
 use crate::notify::email::Mailer;
@@ -57,6 +58,11 @@ impl Application {
             .await
             .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
         let limiter = Arc::new(Limiter::new(&settings.auth));
+        let writer = Writer::start(
+            db.conn()
+                .context("Failed to open the writer's connection")?,
+        )
+        .context("Failed to start the writer thread")?;
         let secrets = db.clone();
         let badge_secret: Arc<str> = tokio::task::spawn_blocking(move || {
             secrets.installation_value("badge_secret", auth::generate_secret)
@@ -71,6 +77,7 @@ impl Application {
                 settings: Arc::new(settings),
                 alerts_queued: Arc::new(Notify::new()),
                 limiter,
+                writer,
                 badge_secret,
             },
         })

@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use rusqlite::TransactionBehavior;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -151,14 +150,12 @@ pub(super) async fn create_entry(
         .map_err(ApiError::Validation)?
         .into_new(now);
     let (entry, created, alerted) = state
-        .db
-        .run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let job = jobs::get(&tx, new.expected_job_id)?.ok_or_else(ApiError::job_not_found)?;
+        .writer
+        .write(move |conn| {
+            let job = jobs::get(conn, new.expected_job_id)?.ok_or_else(ApiError::job_not_found)?;
             ensure_access(&caller, job.id, &job.agent_id_responsible)?;
-            let (entry, created) = store::insert(&tx, &new, now)?;
-            let alerted = created && scheduler::on_report(&tx, &job, &entry, now)?.is_some();
-            tx.commit()?;
+            let (entry, created) = store::insert(conn, &new, now)?;
+            let alerted = created && scheduler::on_report(conn, &job, &entry, now)?.is_some();
             Ok((entry, created, alerted))
         })
         .await?;
@@ -238,15 +235,15 @@ pub(super) async fn create_entries(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (entries, alerted) = state
-        .db
-        .run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // All or nothing: the writer runs the whole batch in one savepoint.
+    let (entries, alerted, received) = state
+        .writer
+        .write(move |conn| {
             let ids: BTreeSet<i64> = reports.iter().map(|r| r.expected_job_id).collect();
             let mut known = BTreeMap::new();
             let mut unknown = BTreeSet::new();
             for id in ids {
-                match jobs::get(&tx, id)? {
+                match jobs::get(conn, id)? {
                     Some(job) => {
                         known.insert(id, job);
                     }
@@ -287,22 +284,21 @@ pub(super) async fn create_entries(
             let mut alerted = false;
             let mut received = Vec::new();
             for report in &reports {
-                let (entry, created) = store::insert(&tx, report, now)?;
+                let (entry, created) = store::insert(conn, report, now)?;
                 if created {
                     received.push(entry.status.as_str());
                 }
                 if let (true, Some(job)) = (created, known.get(&entry.expected_job_id)) {
-                    alerted |= scheduler::on_report(&tx, job, &entry, now)?.is_some();
+                    alerted |= scheduler::on_report(conn, job, &entry, now)?.is_some();
                 }
                 entries.push(entry);
             }
-            tx.commit()?;
-            for status in received {
-                crate::metrics::entry_received(status);
-            }
-            Ok((entries, alerted))
+            Ok((entries, alerted, received))
         })
         .await?;
+    for status in received {
+        crate::metrics::entry_received(status);
+    }
     if alerted {
         state.alerts_queued.notify_one();
     }

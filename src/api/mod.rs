@@ -30,6 +30,8 @@ pub struct AppState {
     /// Woken when an alert is queued, so that delivery starts at once.
     pub alerts_queued: Arc<Notify>,
     pub limiter: Arc<crate::auth::Limiter>,
+    /// Reports go through it: concurrent ones share one commit.
+    pub writer: crate::db::writer::Writer,
     /// Signs badge URLs; made once per installation and kept in the database.
     pub badge_secret: Arc<str>,
 }

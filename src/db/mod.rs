@@ -6,6 +6,7 @@ pub mod entries;
 pub mod jobs;
 pub mod status;
 pub mod tokens;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
