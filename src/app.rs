@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -239,7 +239,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 Method::DELETE,
             ])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([api::TOTAL_COUNT])
+            .expose_headers([api::TOTAL_COUNT, HeaderName::from_static("x-next-cursor")])
             .max_age(Duration::from_secs(600)),
     )
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,6 +18,7 @@ use crate::auth::{ensure_access, Reader, Reporter};
 use crate::db::entries::{self as store, EntryFilter};
 use crate::db::jobs;
 use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
+use crate::domain::time;
 use crate::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
 use crate::scheduler;
 
@@ -352,7 +353,25 @@ pub struct EntryListQuery {
     /// Rows to return, 1..=1000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// Keyset pagination, fast at any depth: the `X-Next-Cursor` of the previous page.
+    #[param(pattern = r"^-?[0-9]{1,19}_[0-9]{1,19}$")]
+    pub cursor: Option<String>,
 }
+
+/// A page of entries; when it is full, `X-Next-Cursor` names where the next one starts.
+fn paged_entries(entries: Vec<Entry>, total: i64, page: Page) -> Response {
+    let next = (i64::try_from(entries.len()).ok() == Some(page.limit))
+        .then(|| entries.last())
+        .flatten()
+        .map(|e| format!("{}_{}", time::to_micros(e.backup_timestamp_utc), e.id));
+    let mut response = paged(entries, total);
+    if let Some(cursor) = next.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        response.headers_mut().insert(NEXT_CURSOR, cursor);
+    }
+    response
+}
+
+const NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
 
 fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     let mut q = Query::parse(raw);
@@ -366,6 +385,7 @@ fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
         ),
         since: q.datetime("since"),
         until: q.datetime("until"),
+        before: q.cursor("cursor"),
     };
     let page = q.page();
     q.finish()?;
@@ -383,7 +403,8 @@ fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     params(EntryListQuery),
     responses(
         (status = 200, description = "One page of entries", body = [Entry],
-            headers(("X-Total-Count" = i64, description = "Entries matching the filters"))),
+            headers(("X-Total-Count" = i64, description = "Entries matching the filters"),
+                ("X-Next-Cursor" = String, description = "When the page is full: pass it as `cursor` for the next page"))),
         (status = 422, description = "Invalid query", body = ValidationError),
     )
 )]
@@ -398,7 +419,7 @@ pub(super) async fn list_entries(
         .db
         .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
         .await?;
-    Ok(paged(entries, total))
+    Ok(paged_entries(entries, total, page))
 }
 
 /// List a job's entries
@@ -411,7 +432,8 @@ pub(super) async fn list_entries(
     params(("job_id" = i64, Path, description = "The job's id"), EntryListQuery),
     responses(
         (status = 200, description = "One page of the job's entries", body = [Entry],
-            headers(("X-Total-Count" = i64, description = "Entries matching the filters"))),
+            headers(("X-Total-Count" = i64, description = "Entries matching the filters"),
+                ("X-Next-Cursor" = String, description = "When the page is full: pass it as `cursor` for the next page"))),
         (status = 404, description = "No such job", body = HttpError),
         (status = 422, description = "Invalid id or query", body = ValidationError),
     )
@@ -432,5 +454,5 @@ pub(super) async fn list_job_entries(
             Ok(store::list(conn, &filter, page.skip, page.limit)?)
         })
         .await?;
-    Ok(paged(entries, total))
+    Ok(paged_entries(entries, total, page))
 }

@@ -418,6 +418,21 @@ impl Query {
         self.read(key, |s| choice(s, allowed, parse))
     }
 
+    /// A keyset cursor `<timestamp µs>_<id>`, as `X-Next-Cursor` hands it out.
+    pub fn cursor(&mut self, key: &str) -> Option<(i64, i64)> {
+        self.read(key, |s| {
+            s.split_once('_')
+                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                .ok_or_else(|| {
+                    (
+                        "value_error",
+                        "Value error, not a cursor: pass the X-Next-Cursor of the previous page"
+                            .to_owned(),
+                    )
+                })
+        })
+    }
+
     pub fn datetime(&mut self, key: &str) -> Option<DateTime<Utc>> {
         self.read(key, datetime)
     }

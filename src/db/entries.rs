@@ -97,6 +97,42 @@ pub struct EntryFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only the jobs of this agent (an agent token's view).
     pub agent: Option<String>,
+    /// Keyset pagination: only entries strictly after this (timestamp µs, id) in the
+    /// newest-first order, i.e. older ones.
+    pub before: Option<(i64, i64)>,
+}
+
+/// The count after filters: from the per-job counters when no time bound is given
+/// (cheap at any size), else by counting the index range.
+fn total(conn: &Connection, filter: &EntryFilter, f: &Filters) -> rusqlite::Result<i64> {
+    if filter.since.is_some() || filter.until.is_some() {
+        return conn.query_row(
+            &format!("SELECT count(*) FROM entries {}", f.where_sql()),
+            params_from_iter(f.values.iter()),
+            |r| r.get(0),
+        );
+    }
+    let mut c = Filters::new();
+    if let Some(v) = filter.job_id {
+        c.add("job_id", "=", v);
+    }
+    if let Some(v) = filter.status {
+        c.add("status", "=", v.as_str().to_owned());
+    }
+    if let Some(agent) = &filter.agent {
+        c.add_sql(
+            "job_id IN (SELECT id FROM jobs WHERE agent_id_responsible = {})",
+            agent.clone(),
+        );
+    }
+    conn.query_row(
+        &format!(
+            "SELECT ifnull(sum(n), 0) FROM entry_counts {}",
+            c.where_sql()
+        ),
+        params_from_iter(c.values.iter()),
+        |r| r.get(0),
+    )
 }
 
 /// One page of entries, newest first (by backup time, then id), and the total after filters.
@@ -125,12 +161,11 @@ pub fn list(
             agent.clone(),
         );
     }
+    let total = total(conn, filter, &f)?;
+    if let Some((ts, id)) = filter.before {
+        f.add_sql_pair("(backup_timestamp_us, id) < ({}, {})", ts, id);
+    }
     let where_sql = f.where_sql();
-    let total: i64 = conn.query_row(
-        &format!("SELECT count(*) FROM entries {where_sql}"),
-        params_from_iter(f.values.iter()),
-        |r| r.get(0),
-    )?;
     let n = f.values.len();
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM entries {where_sql} \

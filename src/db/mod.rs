@@ -34,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_installation",
         include_str!("migrations/0004_installation.sql"),
     ),
+    (
+        "0005_entry_counts",
+        include_str!("migrations/0005_entry_counts.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".
@@ -212,6 +216,21 @@ impl Filters {
         self.values.push(value.into());
         let placeholder = format!("?{}", self.values.len());
         self.clauses.push(template.replace("{}", &placeholder));
+    }
+
+    /// Like [`Filters::add_sql`] with two values, `{}` standing for each in turn.
+    pub fn add_sql_pair(
+        &mut self,
+        template: &str,
+        first: impl Into<rusqlite::types::Value>,
+        second: impl Into<rusqlite::types::Value>,
+    ) {
+        self.values.push(first.into());
+        let a = format!("?{}", self.values.len());
+        self.values.push(second.into());
+        let b = format!("?{}", self.values.len());
+        self.clauses
+            .push(template.replacen("{}", &a, 1).replacen("{}", &b, 1));
     }
 
     pub fn where_sql(&self) -> String {

@@ -1759,3 +1759,132 @@ async fn an_empty_timestamp_means_now_and_old_years_are_kept() {
         "1019-12-15T22:43:11.070Z"
     );
 }
+
+#[tokio::test]
+async fn a_cursor_pages_through_every_entry_once_in_order() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await;
+    let other = app.create_job(json!({"database_name": "other"})).await;
+    let items: Vec<Value> = (0..250)
+        .map(|i| {
+            json!({"expected_job_id": if i % 5 == 0 { &other["id"] } else { &job["id"] },
+                   "status": if i % 3 == 0 { "failed" } else { "success" },
+                   // Ties on the timestamp are broken by id.
+                   "backup_timestamp_utc": format!("2026-11-{:02}T02:30:00Z", 1 + i % 20)})
+        })
+        .collect();
+    assert_eq!(app.post_json(BATCH, &json!(items)).await.status(), 201);
+    let by_offset: Vec<Value> = app
+        .get(&format!("{ENTRIES}?limit=1000"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    for (base, expected) in [
+        (format!("{ENTRIES}?limit=100"), by_offset.clone()),
+        (
+            format!(
+                "/api/v1/entries/by_job/{}?limit=30&status=failed",
+                job["id"]
+            ),
+            app.get(&format!(
+                "/api/v1/entries/by_job/{}?limit=1000&status=failed",
+                job["id"]
+            ))
+            .await
+            .json::<Vec<Value>>()
+            .await
+            .unwrap(),
+        ),
+    ] {
+        let mut seen: Vec<Value> = Vec::new();
+        let mut url = base.clone();
+        loop {
+            let response = app.get(&url).await;
+            assert_eq!(response.status(), 200, "{url}");
+            let total: usize = response.headers()["x-total-count"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(total, expected.len(), "the total ignores the cursor: {url}");
+            let next = response
+                .headers()
+                .get("x-next-cursor")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let page: Vec<Value> = response.json().await.unwrap();
+            seen.extend(page);
+            match next {
+                Some(cursor) => url = format!("{base}&cursor={cursor}"),
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen, expected,
+            "keyset pages equal the offset listing for {base}"
+        );
+    }
+    let bad = app.get(&format!("{ENTRIES}?cursor=yesterday")).await;
+    assert_422(
+        bad,
+        json!(["query", "cursor"]),
+        "value_error",
+        "a cursor that is not one",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn totals_stay_exact_through_reports_filters_and_deletes() {
+    let app = spawn_app().await;
+    let a = app.create_job(json!({})).await;
+    let b = app.create_job(json!({"database_name": "b"})).await;
+    for (job, status, day) in [
+        (&a, "success", 1),
+        (&a, "failed", 2),
+        (&b, "success", 3),
+        (&b, "success", 4),
+    ] {
+        app.report(
+            job["id"].as_i64().unwrap(),
+            status,
+            &format!("2026-11-{day:02}T02:30:00Z"),
+        )
+        .await;
+    }
+    let total = |path: String| {
+        let app = &app;
+        async move {
+            app.get(&path).await.headers()["x-total-count"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(total(ENTRIES.to_owned()).await, "4");
+    assert_eq!(total(format!("{ENTRIES}?status=success")).await, "3");
+    assert_eq!(
+        total(format!("/api/v1/entries/by_job/{}", a["id"])).await,
+        "2"
+    );
+    assert_eq!(
+        total(format!("/api/v1/entries/by_job/{}?status=failed", a["id"])).await,
+        "1"
+    );
+    assert_eq!(
+        total(format!(
+            "{ENTRIES}?since=2026-11-02T00:00:00Z&status=success"
+        ))
+        .await,
+        "2"
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/jobs/{}", b["id"]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(total(ENTRIES.to_owned()).await, "2");
+    assert_eq!(total(format!("{ENTRIES}?status=success")).await, "1");
+}
