@@ -1,11 +1,16 @@
 //! The command line. The doc comments below are the `--help` text.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::Secret;
 use crate::domain::auth::Role;
+use crate::domain::time;
 use crate::telemetry::LogFormat;
+use crate::transfer::Format;
 
 /// Know, every morning, that every database backup of every company and site really
 /// happened.
@@ -71,6 +76,201 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Report one backup run to a backup-monitor server (the agent's side; no database
+    /// needed here).
+    ///
+    /// Sends POST /api/v1/entries/ with the token as `Authorization: Bearer`. With --file,
+    /// the file is read once (streamed, never loaded whole) for its SHA-256
+    /// (`backup_hash = "sha256:<hex>"`) and its size (`backup_size_bytes`); a progress bar
+    /// shows when stderr is a terminal.
+    ///
+    /// Network errors, 429 (after its Retry-After) and 502/503/504 are retried with
+    /// exponential backoff (0.5 s, doubling, at most 5 s between tries) until --retry-for
+    /// seconds have passed. Every try sends the same report, timestamp included, so a report
+    /// that reached the server before the connection broke is not recorded twice: the
+    /// server answers an identical repeat with the entry it already holds, which counts as
+    /// success. Any other refusal (401, 403, 404, 422, ...) is final and explained.
+    ///
+    /// Exit codes: 0 reported (the entry's id is printed alone on stdout), 1 refused by the
+    /// server or given up, 2 usage error. The token is never printed.
+    Report(ReportArgs),
+    /// Run a backup command, then report its outcome (success if it exits 0, else failed).
+    ///
+    /// The command inherits stdin and stdout (nothing else is written to stdout, so
+    /// `exec ... -- pg_dump mydb > mydb.dump` works); its stderr is shown live and its last
+    /// 4 KiB are kept. A failure is reported with an error_message holding "exit code N"
+    /// (or "killed by signal S") and the stderr tail, at most 4096 characters. With --file,
+    /// the file is hashed and sized after a successful command; if it cannot be read then,
+    /// the run is reported failed. The report's timestamp is the moment the command started.
+    ///
+    /// Exit code: the command's own (128 + S if it was killed by signal S; 127 if it cannot
+    /// be started, 126 if it is not executable, as a shell does; such runs are reported
+    /// failed with "cannot start CMD: ..."). If the report itself fails, the error is printed
+    /// on stderr and the exit code is still the command's: the backup's outcome is what a
+    /// caller such as cron acts on, and a run that never reached the server is caught there
+    /// anyway, as a missed slot. Ctrl-C while the command runs reaches the command from the
+    /// terminal, and a SIGTERM sent to backup-monitor is passed on to it: either way
+    /// backup-monitor stays to report how the command ended.
+    ///
+    /// Network retries and refusals are handled as by `report`.
+    Exec(ExecArgs),
+    /// Export or import the expected backup jobs as CSV or JSON, straight from and to the
+    /// database (no server needed).
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+/// Where to report and for how long to keep trying.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The server's base URL, e.g. https://monitor.example.com (a path prefix behind a
+    /// reverse proxy is kept: https://example.com/monitor).
+    #[arg(long, env = "BACKUP_MONITOR_URL", value_name = "URL", value_parser = parse_url)]
+    pub url: reqwest::Url,
+    /// An agent token (bound to the job's agent_id_responsible) or an admin token. Prefer
+    /// the environment variable: other users can see command-line flags in `ps`. Never
+    /// printed.
+    #[arg(
+        long,
+        env = "BACKUP_MONITOR_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = parse_token
+    )]
+    pub token: Secret,
+    /// Keep retrying network errors, 429 and 502/503/504 for this many seconds, then give
+    /// up (0: a single try).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub retry_for: u64,
+}
+
+/// What an agent may report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportStatus {
+    /// The backup ran and its file is where it should be.
+    Success,
+    /// The backup did not complete.
+    Failed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportStatus::Success => "success",
+            ReportStatus::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The job's id on the server (see GET /api/v1/jobs/).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub job_id: i64,
+    /// The backup's outcome.
+    #[arg(long, value_enum)]
+    pub status: ReportStatus,
+    /// The backup file: its SHA-256 and size are sent with the report.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// What went wrong (for --status failed); more than 4096 characters keeps the end.
+    #[arg(long, value_name = "MSG")]
+    pub error: Option<String>,
+    /// When the backup ran (RFC 3339, e.g. 2026-11-24T02:30:00Z; no offset means UTC).
+    /// Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The job's id on the server (see GET /api/v1/jobs/).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub job_id: i64,
+    /// The backup file the command writes: hashed and sized after it succeeds.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The backup command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Write every job (its id and every field it is created with) as JSON or CSV.
+    ///
+    /// JSON: an array of objects. CSV: a header row, then one row per job; notify_emails
+    /// joined by `;`, booleans as true/false. `jobs import` reads both back.
+    Export {
+        /// Default: from the --output file's extension (.json, .csv), else json.
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Write here instead of stdout.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Create (or with --upsert, update) jobs from a JSON or CSV file, all or nothing.
+    ///
+    /// Every row is validated with the API's rules first; if any is invalid, every error is
+    /// printed (`row 3, expected_hour_utc: Input should be less than or equal to 23`; rows
+    /// count from 1, the CSV header excluded), nothing is written and the exit code is 1.
+    /// Otherwise all rows are written in one transaction.
+    ///
+    /// The columns (or JSON fields) are those of `jobs export`; only the API's required ones
+    /// are needed, an empty CSV cell means "not given" (the default), `id`, `created_at`,
+    /// `updated_at` and `badge_url` are ignored (the server assigns them, so the API's own
+    /// job listing imports as it is), and any other name is an error.
+    ///
+    /// A job is identified by (company_name, city, database_name, agent_id_responsible).
+    /// Without --upsert a row matching an existing job is an error, so that running an
+    /// import twice never duplicates jobs. Two rows of the file with the same identity are
+    /// an error too.
+    Import {
+        /// The file to read (`-` for stdin, with --format).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Default: from the file's extension (.json, .csv).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Update the job a row matches (every field as in the row, defaults for what it
+        /// leaves out; changing the schedule counts lateness afresh from now) and create the
+        /// others.
+        #[arg(long)]
+        upsert: bool,
+    },
+}
+
+fn parse_url(s: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(s.trim()).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the URL must start with http:// or https://".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("put no user or password in the URL: the token authenticates".to_owned());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("give the server's base URL, without ? or #".to_owned());
+    }
+    Ok(url)
+}
+
+fn parse_token(s: &str) -> Result<Secret, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        Err("the token is empty".to_owned())
+    } else {
+        Ok(Secret::new(s))
+    }
+}
+
+fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
+    time::parse(s).ok_or_else(|| "not an RFC 3339 instant, e.g. 2026-11-24T02:30:00Z".to_owned())
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! backup-monitor: watches that every database backup of every company and site really
 //! happened, and tells the people who must act.
 
+pub mod agent;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod notify;
 pub mod scheduler;
 pub mod systemd;
 pub mod telemetry;
+pub mod transfer;
 pub mod web;
 
 /// rustls needs one process-wide crypto provider; ours is ring (no OpenSSL, no aws-lc).

@@ -4,27 +4,33 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use backup_monitor::app::{shutdown_signal, Application};
-use backup_monitor::cli::{Cli, Command, ConfigCommand, GlobalArgs, TokenCommand};
+use backup_monitor::cli::{Cli, Command, ConfigCommand, GlobalArgs, JobsCommand, TokenCommand};
 use backup_monitor::config::{self, Overrides};
 use backup_monitor::db::tokens as db_tokens;
 use backup_monitor::db::Db;
 use backup_monitor::domain::time;
 use backup_monitor::notify::email::Mailer;
-use backup_monitor::{api, auth, check, telemetry};
-use clap::Parser;
+use backup_monitor::transfer::{self, Format};
+use backup_monitor::{agent, api, auth, check, telemetry};
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // A .env file in the working directory, as the seed read it; real variables win.
+    // A .env file in the working directory, as the seed read it; real variables win. Read
+    // before the command line, whose BACKUP_MONITOR_URL/TOKEN may come from it.
     let dotenv = dotenvy::dotenv();
+    let cli = Cli::parse();
     telemetry::init(cli.global.log_format);
     if let Err(e) = dotenv {
         if !e.not_found() {
             tracing::warn!(error = %e, "ignoring unreadable .env file");
         }
     }
-    if let Command::Check { json } = cli.command {
-        return check(&cli.global, json);
+    match &cli.command {
+        Command::Check { json } => return check(&cli.global, *json),
+        // The agent's side needs no configuration file and no database.
+        Command::Report(args) => return agent::report(args),
+        Command::Exec(args) => return agent::exec(args),
+        _ => {}
     }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,6 +132,30 @@ fn tokens(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Exits 2 with clap's usage of `jobs import`: the file's format cannot be told.
+fn unknown_import_format(file: &std::path::Path) -> ! {
+    let mut cli = Cli::command();
+    cli.build();
+    let mut import = cli
+        .find_subcommand_mut("jobs")
+        .and_then(|jobs| jobs.find_subcommand_mut("import"))
+        .cloned()
+        .unwrap_or_else(Cli::command);
+    let name = if file.as_os_str() == "-" {
+        "stdin".to_owned()
+    } else {
+        file.display().to_string()
+    };
+    import
+        .error(
+            clap::error::ErrorKind::MissingRequiredArgument,
+            format!(
+                "cannot tell the format of {name} from its extension: give --format json or --format csv"
+            ),
+        )
+        .exit()
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let bind = match &cli.command {
         Command::Serve { bind } => bind.clone(),
@@ -168,7 +198,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::Check { .. } => unreachable!("handled before"),
+        Command::Check { .. } | Command::Report(_) | Command::Exec(_) => {
+            unreachable!("handled before")
+        }
+        Command::Jobs {
+            command: JobsCommand::Export { format, output },
+        } => transfer::export_to(&load()?.database_path(), format, output.as_deref()),
+        Command::Jobs {
+            command:
+                JobsCommand::Import {
+                    file,
+                    format,
+                    upsert,
+                },
+        } => {
+            let format = format
+                .or_else(|| Format::of_path(&file))
+                .unwrap_or_else(|| unknown_import_format(&file));
+            let settings = load()?;
+            let summary = transfer::import_from(
+                &settings.database_path(),
+                &file,
+                format,
+                upsert,
+                settings.scheduler.default_grace_minutes,
+            )?;
+            println!("{summary}");
+            Ok(())
+        }
         Command::Token { command } => {
             let settings = load()?;
             let db = Db::open(&settings.database_path())?;

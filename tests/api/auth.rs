@@ -40,6 +40,19 @@ impl Answer {
     }
 }
 
+/// Sends `request` and collects the answer.
+async fn answer(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
 async fn call(
     client: &reqwest::Client,
     app: &TestApp,
@@ -51,15 +64,7 @@ async fn call(
     if let Some(body) = body {
         request = request.json(body);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    answer(request).await
 }
 
 async fn get(client: &reqwest::Client, app: &TestApp, path: &str) -> Answer {
@@ -235,12 +240,7 @@ async fn every_protected_route_refuses_malformed_unknown_and_tampered_tokens() {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            let response = request.send().await.unwrap();
-            let answer = Answer {
-                status: response.status().as_u16(),
-                headers: response.headers().clone(),
-                body: response.json().await.unwrap_or(Value::Null),
-            };
+            let answer = answer(request).await;
 
             // Assert
             assert_unauthorized(&answer, &format!("{method} {path} with {case}"));
