@@ -155,10 +155,9 @@ fn needs(principal: Principal, allowed: &[Role], what: &str) -> Result<Principal
     if allowed.contains(&principal.role()) {
         Ok(principal)
     } else {
-        Err(ApiError::Forbidden(format!(
-            "A {} token cannot {what}",
-            principal.role().as_str()
-        )))
+        let role = principal.role().as_str();
+        let article = if role.starts_with('a') { "An" } else { "A" };
+        Err(ApiError::Forbidden(format!("{article} {role} token cannot {what}")))
     }
 }
 
@@ -255,9 +254,9 @@ pub fn admin_token_path(database: &Path) -> PathBuf {
     database.with_extension("admin-token")
 }
 
-/// On first start (no live token, no `BACKUP_MONITOR_ADMIN_TOKEN`), creates an admin token
-/// and writes it, alone, to a mode-0600 file beside the database. Logs the file's path,
-/// never the token.
+/// When no live admin token exists and `BACKUP_MONITOR_ADMIN_TOKEN` is not set (a first
+/// start, or every admin token revoked), creates an admin token and writes it, alone, to a
+/// mode-0600 file beside the database. Logs the file's path, never the token.
 pub fn bootstrap(db: &Db, admin_token: Option<&Secret>) -> anyhow::Result<Option<PathBuf>> {
     if admin_token.is_some() {
         tracing::info!(
@@ -266,7 +265,7 @@ pub fn bootstrap(db: &Db, admin_token: Option<&Secret>) -> anyhow::Result<Option
         return Ok(None);
     }
     let conn = db.conn().context("Failed to open a database connection")?;
-    if tokens::count_active(&conn)? > 0 {
+    if tokens::count_active_admins(&conn)? > 0 {
         return Ok(None);
     }
     let path = admin_token_path(db.path());

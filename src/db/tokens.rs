@@ -74,9 +74,9 @@ pub fn list(conn: &Connection) -> rusqlite::Result<Vec<TokenInfo>> {
     rows.collect()
 }
 
-pub fn count_active(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn count_active_admins(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT count(*) FROM tokens WHERE revoked_at_us IS NULL",
+        "SELECT count(*) FROM tokens WHERE revoked_at_us IS NULL AND role = 'admin'",
         [],
         |r| r.get(0),
     )

@@ -1376,3 +1376,32 @@ async fn hostile_storage_path_templates_are_stored_verbatim_or_refused_never_a_5
     }
     assert_eq!(get(&app.client, &app, "/api/v1/jobs/").await.total(), 3);
 }
+
+#[tokio::test]
+async fn an_admin_token_file_is_written_when_only_agent_tokens_exist() {
+    // Arrange: a sysadmin made an agent token before the first `serve`.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("early.db");
+    {
+        let db = backup_monitor::db::Db::open(&path).unwrap();
+        db.migrate().unwrap();
+        let conn = db.conn().unwrap();
+        backup_monitor::auth::create_token(&conn, "early agent", Role::Agent, Some("a")).unwrap();
+    }
+    // Act
+    let app = spawn_app_with(|s| {
+        s.auth.admin_token = None;
+        s.database.url = format!("sqlite://{}", path.display());
+    })
+    .await;
+    // Assert: there is still a way in as admin.
+    let file = dir.path().join("early.admin-token");
+    let token = std::fs::read_to_string(&file).expect("admin token file");
+    let response = client_with(Some(token.trim()))
+        .post(app.url("/api/v1/jobs/"))
+        .json(&valid_job())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
