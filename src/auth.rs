@@ -157,7 +157,9 @@ fn needs(principal: Principal, allowed: &[Role], what: &str) -> Result<Principal
     } else {
         let role = principal.role().as_str();
         let article = if role.starts_with('a') { "An" } else { "A" };
-        Err(ApiError::Forbidden(format!("{article} {role} token cannot {what}")))
+        Err(ApiError::Forbidden(format!(
+            "{article} {role} token cannot {what}"
+        )))
     }
 }
 
