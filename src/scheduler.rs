@@ -27,7 +27,8 @@ pub struct TickOutcome {
 /// One evaluation at `now`, in one transaction, so that two ticks (or two processes on the
 /// same file) never write the same slot twice: the second sees the first's work.
 ///
-/// For each active job, the slots that fell due after the job's anchor (creation,
+/// Only the active jobs whose next due time has come are read (an index lookup, so a quiet
+/// tick costs next to nothing however many jobs there are). For each, the slots that fell due after the job's anchor (creation,
 /// re-activation, reschedule) and after the last slot evaluated are checked, oldest first,
 /// at most `max_catchup` per job (the rest on the next ticks). A slot with no `success` or
 /// `failed` report in its window gets a `missing` entry. Only the job's latest due slot
@@ -41,11 +42,12 @@ pub fn tick(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcome = TickOutcome::default();
     let candidates: Vec<(Job, i64, i64)> = {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT {}, schedule_anchor_us, evaluated_until_us FROM jobs WHERE is_active = 1",
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT {}, schedule_anchor_us, evaluated_until_us FROM jobs \
+             WHERE is_active = 1 AND next_due_us <= ?1",
             jobs::COLUMNS
         ))?;
-        let rows = stmt.query_map([], |row| {
+        let rows = stmt.query_map([to_micros(now)], |row| {
             Ok((
                 jobs::from_row(row)?,
                 row.get::<_, i64>(16)?,
@@ -59,7 +61,15 @@ pub fn tick(
         let schedule = job.schedule();
         let after = from_micros(anchor_us.max(evaluated_us));
         let slots = schedule.due_slots_between(after, now, max_catchup);
-        let Some(&last) = slots.last() else { continue };
+        let Some(&last) = slots.last() else {
+            // Nothing due yet (a new or rescheduled job): note when something will be.
+            crate::db::cached_execute(
+                &tx,
+                "UPDATE jobs SET next_due_us = ?2 WHERE id = ?1",
+                params![job.id, to_micros(schedule.next_due_after(after))],
+            )?;
+            continue;
+        };
         let latest_due = schedule.latest_due_slot(now);
         for slot in slots {
             if status::reported_in(&tx, job.id, schedule.window(slot))?.0 {
@@ -87,9 +97,15 @@ pub fn tick(
                 }
             }
         }
-        tx.execute(
-            "UPDATE jobs SET evaluated_until_us = ?2 WHERE id = ?1",
-            params![job.id, to_micros(schedule.due(last))],
+        let evaluated = schedule.due(last);
+        crate::db::cached_execute(
+            &tx,
+            "UPDATE jobs SET evaluated_until_us = ?2, next_due_us = ?3 WHERE id = ?1",
+            params![
+                job.id,
+                to_micros(evaluated),
+                to_micros(schedule.next_due_after(evaluated))
+            ],
         )?;
     }
     tx.commit()?;

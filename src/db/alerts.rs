@@ -41,7 +41,8 @@ pub fn queue(
     entry_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<Alert>> {
-    conn.query_row(
+    super::cached_row(
+        conn,
         &format!(
             "INSERT INTO alerts (job_id, kind, slot_us, entry_id, created_at_us, next_attempt_us) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
@@ -61,7 +62,8 @@ pub fn queue(
 /// The slot of the job's latest `late` or `failed` alert that no `recovered` alert has
 /// answered yet, if any.
 pub fn open_problem(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    conn.query_row(
+    super::cached_row(
+        conn,
         "SELECT slot_us FROM alerts WHERE job_id = ?1 AND kind IN ('late', 'failed') \
          AND id > ifnull((SELECT max(id) FROM alerts WHERE job_id = ?1 AND kind = 'recovered'), 0) \
          ORDER BY id DESC LIMIT 1",

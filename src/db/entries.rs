@@ -38,30 +38,31 @@ pub fn insert(
     new: &NewEntry,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<(Entry, bool)> {
-    let inserted = conn
-        .query_row(
-            &format!(
-                "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
+    let inserted = super::cached_row(
+        conn,
+        &format!(
+            "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
                  backup_size_bytes, error_message, created_at_us) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
                  ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-            ),
-            params![
-                new.expected_job_id,
-                new.status.as_str(),
-                to_micros(new.backup_timestamp_utc),
-                new.backup_hash,
-                new.backup_size_bytes,
-                new.error_message,
-                to_micros(now),
-            ],
-            from_row,
-        )
-        .optional()?;
+        ),
+        params![
+            new.expected_job_id,
+            new.status.as_str(),
+            to_micros(new.backup_timestamp_utc),
+            new.backup_hash,
+            new.backup_size_bytes,
+            new.error_message,
+            to_micros(now),
+        ],
+        from_row,
+    )
+    .optional()?;
     if let Some(entry) = inserted {
         return Ok((entry, true));
     }
-    let existing = conn.query_row(
+    let existing = super::cached_row(
+        conn,
         &format!(
             "SELECT {COLUMNS} FROM entries WHERE job_id = ?1 AND backup_timestamp_us = ?2 \
              AND status = ?3 AND ifnull(backup_hash, '') = ifnull(?4, '')"
@@ -78,7 +79,8 @@ pub fn insert(
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
-    conn.query_row(
+    super::cached_row(
+        conn,
         &format!("SELECT {COLUMNS} FROM entries WHERE id = ?1"),
         [id],
         from_row,

@@ -83,7 +83,8 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
-    conn.query_row(
+    super::cached_row(
+        conn,
         &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
         [id],
         from_row,
@@ -92,7 +93,7 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
 }
 
 pub fn exists(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT 1 FROM jobs WHERE id = ?1", [id], |_| Ok(()))
+    super::cached_row(conn, "SELECT 1 FROM jobs WHERE id = ?1", [id], |_| Ok(()))
         .optional()
         .map(|found| found.is_some())
 }
@@ -160,7 +161,8 @@ pub fn update(
              city = ?5, expected_hour_utc = ?6, expected_minute_utc = ?7, backup_frequency = ?8, \
              final_storage_path_template = ?9, expected_weekday = ?10, expected_day_of_month = ?11, \
              grace_minutes = ?12, is_active = ?13, notify_emails = ?14, updated_at_us = ?15, \
-             schedule_anchor_us = CASE WHEN ?16 THEN ?15 ELSE schedule_anchor_us END \
+             schedule_anchor_us = CASE WHEN ?16 THEN ?15 ELSE schedule_anchor_us END, \
+             next_due_us = CASE WHEN ?16 THEN 0 ELSE next_due_us END \
              WHERE id = ?1 RETURNING {COLUMNS}"
         ),
         params![

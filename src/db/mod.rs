@@ -38,6 +38,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_entry_counts",
         include_str!("migrations/0005_entry_counts.sql"),
     ),
+    (
+        "0006_next_due",
+        include_str!("migrations/0006_next_due.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".
@@ -57,6 +61,7 @@ impl std::fmt::Debug for Db {
 
 fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
     // FULL: a transaction is on disk when COMMIT returns, so a 201 is never lost.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -188,6 +193,25 @@ impl Db {
     pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
         conn.query_row("SELECT 1", [], |_| Ok(()))
     }
+}
+
+/// `query_row` through the connection's statement cache: hot queries are parsed once.
+pub(crate) fn cached_row<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
+/// `execute` through the connection's statement cache.
+pub(crate) fn cached_execute<P: rusqlite::Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 /// Builds `WHERE a = ?1 AND b = ?2` from the filters that are set.

@@ -60,7 +60,8 @@ pub fn insert(
 
 /// The live (not revoked) token whose secret hashes to `secret_sha256`.
 pub fn find_active(conn: &Connection, secret_sha256: &str) -> rusqlite::Result<Option<TokenInfo>> {
-    conn.query_row(
+    super::cached_row(
+        conn,
         &format!("SELECT {COLUMNS} FROM tokens WHERE secret_sha256 = ?1 AND revoked_at_us IS NULL"),
         [secret_sha256],
         from_row,

@@ -215,7 +215,7 @@ impl TestApp {
         let db = self.db();
         let conn = db.conn().unwrap();
         conn.execute(
-            "UPDATE jobs SET schedule_anchor_us = ?2, created_at_us = ?2 WHERE id = ?1",
+            "UPDATE jobs SET schedule_anchor_us = ?2, created_at_us = ?2, next_due_us = 0 WHERE id = ?1",
             (job_id, at.timestamp_micros()),
         )
         .unwrap();
