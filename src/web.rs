@@ -159,6 +159,9 @@ mod tests {
         ("/docs", "docs.html"),
         ("/redoc", "redoc.html"),
     ];
+    /// Page, script and style of the dashboard together, uncompressed: no framework, no
+    /// vendored library (about 13 KB gzipped).
+    const DASHBOARD_BUDGET_BYTES: usize = 40 * 1024;
     /// Routes other parts of the service answer, which our pages may link to.
     const KNOWN_ROUTES: [&str; 5] = ["/", "/openapi.json", "/docs", "/redoc", "/healthz"];
 
@@ -300,6 +303,55 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_dashboard_asks_for_a_token_in_a_form_and_links_to_the_api_docs() {
+        let html = page_source("index.html");
+        assert!(html.contains(r#"<input id="token" name="token" type="password""#));
+        // Without its script the form must not send the token anywhere in a URL.
+        assert!(html.contains(r#"<form id="login-form" method="post""#));
+        assert!(html.contains(r#"role="status" aria-live="polite""#));
+        assert!(html.contains(r#"<script type="module" src="/assets/dashboard/dashboard.js">"#));
+        let links = attribute_values(&html, "href");
+        for route in ["/docs", "/redoc"] {
+            assert!(links.contains(&route), "no link to {route}");
+        }
+    }
+
+    #[test]
+    fn the_dashboard_script_never_turns_api_text_into_markup() {
+        let script = page_source("dashboard/dashboard.js");
+        for sink in [
+            ".innerHTML",
+            ".outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "new Function",
+            "createContextualFragment",
+        ] {
+            assert!(!script.contains(sink), "dashboard.js uses {sink}");
+        }
+        assert!(script.contains(r#"`Bearer ${token}`"#));
+        assert!(script.contains("localStorage"));
+        assert!(script.contains("history.replaceState"));
+    }
+
+    #[test]
+    fn the_dashboard_stays_light() {
+        let weight: usize = [
+            "index.html",
+            "dashboard/dashboard.js",
+            "dashboard/dashboard.css",
+        ]
+        .iter()
+        .map(|file| page_source(file).len())
+        .sum();
+        assert!(
+            weight <= DASHBOARD_BUDGET_BYTES,
+            "the dashboard weighs {weight} bytes, over its {DASHBOARD_BUDGET_BYTES}"
+        );
+    }
+
     #[tokio::test]
     async fn redoc_reads_the_spec_from_openapi_json_and_swagger_skips_the_online_validator() {
         assert!(page_source("redoc.html").contains(r#"<redoc spec-url="/openapi.json">"#));
@@ -348,6 +400,11 @@ mod tests {
             ("/assets/favicon.svg", "image/svg+xml"),
             ("/assets/vendor/redoc/LICENSE", "text/plain; charset=utf-8"),
             ("/assets/index.html", "text/html; charset=utf-8"),
+            (
+                "/assets/dashboard/dashboard.js",
+                "text/javascript; charset=utf-8",
+            ),
+            ("/assets/dashboard/dashboard.css", "text/css; charset=utf-8"),
         ] {
             let response = get(path).await;
             assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -432,6 +489,8 @@ mod tests {
             "docs.html",
             "redoc.html",
             "docs-init.js",
+            "dashboard/dashboard.js",
+            "dashboard/dashboard.css",
             "vendor/swagger-ui/swagger-ui-bundle.js",
             "vendor/swagger-ui/swagger-ui.css",
             "vendor/swagger-ui/LICENSE",
