@@ -41,7 +41,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: REST API, API docs (/docs, /redoc) and health check.
+    /// Run the service: REST API, status dashboard (/), API docs (/docs, /redoc), metrics
+    /// (/metrics), health check, the scheduler and alert delivery.
     Serve {
         /// Address to listen on, e.g. 0.0.0.0:8000; overrides server.bind.
         #[arg(long, value_name = "ADDR")]
