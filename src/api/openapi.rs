@@ -74,18 +74,23 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-fn error_response(description: &str) -> RefOr<Response> {
-    RefOr::T(
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("HttpError")))
-                    .build(),
-            )
+/// An error answer with an `HttpError` body and, if given, one documented header.
+fn error_response(description: &str, header: Option<(&str, Type)>) -> RefOr<Response> {
+    let mut response = ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("HttpError")))
             .build(),
-    )
+    );
+    if let Some((name, kind)) = header {
+        response = response.header(
+            name,
+            HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(kind)))
+                .build(),
+        );
+    }
+    RefOr::T(response.build())
 }
 
 fn secure(doc: &mut utoipa::openapi::OpenApi) {
@@ -101,39 +106,13 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
                 .build(),
         ),
     );
-    let unauthorized = RefOr::T(
-        ResponseBuilder::new()
-            .description("No valid token (the answer carries `WWW-Authenticate: Bearer`)")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("HttpError")))
-                    .build(),
-            )
-            .header(
-                "WWW-Authenticate",
-                HeaderBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                    .build(),
-            )
-            .build(),
+    let unauthorized = error_response(
+        "No valid token (the answer carries `WWW-Authenticate: Bearer`)",
+        Some(("WWW-Authenticate", Type::String)),
     );
-    let too_many = RefOr::T(
-        ResponseBuilder::new()
-            .description("Rate limit exceeded; retry after the given seconds")
-            .content(
-                "application/json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("HttpError")))
-                    .build(),
-            )
-            .header(
-                "Retry-After",
-                HeaderBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
-                    .build(),
-            )
-            .build(),
+    let too_many = error_response(
+        "Rate limit exceeded; retry after the given seconds",
+        Some(("Retry-After", Type::Integer)),
     );
     for (path, item) in doc.paths.paths.iter_mut() {
         let protected = path.starts_with("/api/");
@@ -162,6 +141,7 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
                     "403".to_owned(),
                     error_response(
                         "The token's role may not do this, or the job belongs to another agent",
+                        None,
                     ),
                 );
             }
