@@ -1,51 +1,32 @@
 //! The scheduler tick over many jobs and entries: `cargo bench --bench tick`.
 //!
-//! Seeds a temporary database with JOBS daily jobs (default 10,000) and ENTRIES_PER_JOB
-//! past reports each (default 100, so 1,000,000 entries), then times:
+//! Seeds a temporary database with BENCH_JOBS daily jobs (default 10,000) and
+//! BENCH_ENTRIES_PER_JOB past reports each (default 100, so 1,000,000 entries), then times:
 //! - a *due* tick: every job's slot has just fallen due; half of them were reported, so the
-//!   tick checks 10,000 windows and writes 5,000 `missing` entries and 5,000 alerts;
+//!   tick checks every job's window and writes a `missing` entry and a late alert for the
+//!   other half;
 //! - a *quiet* tick a minute later: nothing new is due (the common case).
 //!
-//! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5).
+//! The database is seeded once (see `common`: one transaction, no journal, indexes rebuilt
+//! at the end) and each round ticks on a fresh copy of that file, so every round runs the
+//! same due tick on the same data (and in the page cache: the copy has just been read).
+//!
+//! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5). `benches/run.sh`
+//! runs it at 100,000 jobs and 10,000,000 entries. The last line, `result …`, is what
+//! run.sh reads.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
-use backup_monitor::db::{jobs, Db};
-use backup_monitor::domain::job::Job;
+use backup_monitor::db::Db;
 use backup_monitor::domain::schedule::Frequency;
 use backup_monitor::scheduler;
 use chrono::{DateTime, TimeZone, Utc};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn job(i: usize, now: DateTime<Utc>) -> Job {
-    Job {
-        id: 0,
-        database_name: format!("db{i}"),
-        agent_id_responsible: format!("agent{}", i % 100),
-        company_name: format!("company{}", i % 500),
-        city: format!("city{}", i % 50),
-        expected_hour_utc: 2,
-        expected_minute_utc: 30,
-        backup_frequency: Frequency::Daily,
-        final_storage_path_template: "/b/{company_name}/{database_name}/%Y%m%d.dump".to_owned(),
-        expected_weekday: 0,
-        expected_day_of_month: 1,
-        grace_minutes: 60,
-        is_active: true,
-        notify_emails: Vec::new(),
-        created_at: now,
-        updated_at: now,
-    }
-}
+use common::{env_or, hash, Seeder};
 
 /// Seeds the database; returns the instant of the due tick.
-fn seed(db: &Db, job_count: usize, per_job: usize) -> DateTime<Utc> {
+fn seed(path: &std::path::Path, job_count: usize, per_job: usize) -> DateTime<Utc> {
     let created = Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
@@ -56,40 +37,45 @@ fn seed(db: &Db, job_count: usize, per_job: usize) -> DateTime<Utc> {
         .unwrap_or_default();
     let day = chrono::Duration::days(1);
     let due_slot = first_slot + day * i32::try_from(per_job).unwrap_or(i32::MAX);
-    let mut conn = db.conn().expect("connection");
-    let tx = conn.transaction().expect("transaction");
+    // Every slot before the due one counts as evaluated already.
+    let evaluated = (due_slot - day + chrono::Duration::minutes(60)).timestamp_micros();
+    let seeder = Seeder::open(path);
     {
-        let mut entry = tx
+        let mut entry = seeder
+            .conn()
             .prepare(
-                "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, backup_size_bytes, created_at_us) \
-                 VALUES (?1, 'success', ?2, 'sha256:00', 1000, ?2)",
+                "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
+                 backup_size_bytes, created_at_us) VALUES (?1, 'success', ?2, ?3, ?4, ?2)",
             )
             .expect("prepare");
+        let mut n = 0i64;
         for i in 0..job_count {
-            let stored = jobs::insert(&tx, &job(i, created), created).expect("job");
-            for d in 0..per_job {
-                let at =
-                    first_slot + day * i32::try_from(d).unwrap_or(0) + chrono::Duration::minutes(5);
+            let mut template = common::job(i, Frequency::Daily, created);
+            template.expected_hour_utc = 2;
+            template.expected_minute_utc = 30;
+            let stored = seeder.job(&template, created);
+            let mut report = |at: DateTime<Utc>| {
+                n += 1;
                 entry
-                    .execute((stored.id, at.timestamp_micros()))
+                    .execute((stored.id, at.timestamp_micros(), hash(n), 1_000_000 + n))
                     .expect("entry");
+            };
+            for d in 0..per_job {
+                report(
+                    first_slot + day * i32::try_from(d).unwrap_or(0) + chrono::Duration::minutes(5),
+                );
             }
             // Half of the jobs report the slot that is about to fall due.
             if i % 2 == 0 {
-                let at = due_slot + chrono::Duration::minutes(5);
-                entry
-                    .execute((stored.id, at.timestamp_micros()))
-                    .expect("entry");
+                report(due_slot + chrono::Duration::minutes(5));
             }
         }
-        // Every slot before the due one counts as evaluated already.
-        tx.execute(
-            "UPDATE jobs SET evaluated_until_us = ?1",
-            [(due_slot - day + chrono::Duration::minutes(60)).timestamp_micros()],
-        )
-        .expect("evaluated");
+        seeder
+            .conn()
+            .execute("UPDATE jobs SET evaluated_until_us = ?1", [evaluated])
+            .expect("evaluated");
     }
-    tx.commit().expect("commit");
+    seeder.finish();
     due_slot + chrono::Duration::minutes(60)
 }
 
@@ -98,50 +84,66 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would too: both run this.
     let job_count = env_or("BENCH_JOBS", 10_000);
     let per_job = env_or("BENCH_ENTRIES_PER_JOB", 100);
     let rounds = env_or("BENCH_ROUNDS", 5).max(1);
     let dir = tempfile::tempdir().expect("temp dir");
+    let seeded = dir.path().join("seeded.db");
+
+    let seeding = Instant::now();
+    let due_at = seed(&seeded, job_count, per_job);
+    let entries = common::count_entries(&seeded);
+    let size = std::fs::metadata(&seeded).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "seeded {job_count} jobs and {entries} entries ({} MiB) in {:.1?}",
+        size >> 20,
+        seeding.elapsed()
+    );
+
     let mut due_times = Vec::new();
     let mut quiet_times = Vec::new();
     let mut outcome = scheduler::TickOutcome::default();
+    let mut quiet = scheduler::TickOutcome::default();
     for round in 0..rounds {
-        let db = Db::open(&dir.path().join(format!("bench{round}.db"))).expect("open");
-        db.migrate().expect("migrate");
-        let seeding = Instant::now();
-        let due_at = seed(&db, job_count, per_job);
-        if round == 0 {
-            let entries: i64 = db
-                .conn()
-                .expect("conn")
-                .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
-                .expect("count");
-            println!(
-                "seeded {job_count} jobs and {entries} entries in {:.1?}",
-                seeding.elapsed()
-            );
-        }
+        // The seed left no -wal file (journal_mode was OFF), so the .db file is all of it.
+        let path = dir.path().join(format!("round{round}.db"));
+        std::fs::copy(&seeded, &path).expect("copy the seeded database");
+        let db = Db::open(&path).expect("open");
         let mut conn = db.conn().expect("conn");
         let started = Instant::now();
         outcome = scheduler::tick(&mut conn, due_at, 100).expect("tick");
         due_times.push(started.elapsed());
         let started = Instant::now();
-        let quiet =
+        quiet =
             scheduler::tick(&mut conn, due_at + chrono::Duration::minutes(1), 100).expect("tick");
         quiet_times.push(started.elapsed());
         assert_eq!(quiet.missing_written, 0);
         drop(conn);
         drop(db);
-        let _ = std::fs::remove_file(dir.path().join(format!("bench{round}.db")));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(dir.path().join(format!("round{round}.db{suffix}")));
+        }
     }
+    let (due, quiet_ms) = (median(due_times.clone()), median(quiet_times.clone()));
     println!(
-        "due tick   (checks {} jobs, writes {} missing + {} alerts): median {:.1?} over {rounds} rounds (all: {due_times:.1?})",
-        outcome.jobs_checked, outcome.missing_written, outcome.alerts_queued, median(due_times.clone())
+        "due tick   (checks {} jobs, writes {} missing + {} alerts): median {due:.1?} over {rounds} rounds (all: {due_times:.1?})",
+        outcome.jobs_checked, outcome.missing_written, outcome.alerts_queued
     );
     println!(
-        "quiet tick (nothing new due): median {:.1?} (all: {quiet_times:.1?})",
-        median(quiet_times.clone())
+        "quiet tick (nothing new due, reads {} jobs): median {quiet_ms:.1?} (all: {quiet_times:.1?})",
+        quiet.jobs_checked
+    );
+    println!(
+        "result jobs={job_count} entries={entries} due_ms={:.1} quiet_ms={:.1} missing={} alerts={}",
+        ms(due),
+        ms(quiet_ms),
+        outcome.missing_written,
+        outcome.alerts_queued
     );
 }
