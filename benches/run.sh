@@ -36,6 +36,8 @@ for arg in "$@"; do
 done
 [ "$smoke" = 0 ] || smoke=1
 
+# Where cargo puts its builds (CARGO_TARGET_DIR when set, as fresh-ci does).
+target_dir=${CARGO_TARGET_DIR:-target}
 jobs=1000          # jobs the reports are spread over
 conns=32           # connections of the ingestion and listing runs
 batch_conns=4      # connections of the batch run
@@ -43,11 +45,11 @@ batch_rows=1000    # reports per batch (the API's maximum)
 if [ "$smoke" = 1 ]; then
   duration=1s seed_entries=5000 tick_jobs=500 tick_per_job=10 tick_rounds=1
   micro_entries=5000 micro_args=(--test)
-  profile_args=(--profile dev) bin=target/debug/backup-monitor build=(cargo build)
+  profile_args=(--profile dev) bin="$target_dir/debug/backup-monitor" build=(cargo build)
 else
   duration=10s seed_entries=1000000 tick_jobs=100000 tick_per_job=100 tick_rounds=3
   micro_entries=1000000 micro_args=()
-  profile_args=() bin=target/release/backup-monitor build=(cargo build --release)
+  profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -155,10 +157,23 @@ total_entries() {
 
 # --- load ----------------------------------------------------------------------------
 declare -A rps p50 p99 conns_of
+# Waits until the server is idle (under 10 % of a core for 200 ms, 10 s at most): wrk stops
+# on time, but the server still finishes what the closed connections had sent, and a slow
+# endpoint's leftovers would otherwise be timed in the next run.
+settle() {
+  local before after
+  for _ in $(seq 50); do
+    before=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
+    sleep 0.2
+    after=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
+    [ $((after - before)) -gt 2 ] || return 0
+  done
+}
 # Runs wrk; keeps requests/s and latencies under `key`. Any error answer stops the suite.
 load() { # key connections script path [env...]
   local key=$1 c=$2 script=$3 path=$4 out line
   shift 4
+  settle
   say "wrk -c $c -d $duration $path ($script)"
   out=$(env "$@" wrk -t "$((c < 2 ? c : 2))" -c "$c" -d "$duration" --timeout 10s \
     -s "benches/wrk/$script" "$url$path") || { echo "$out" >&2; die "wrk failed"; }
