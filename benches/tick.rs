@@ -79,6 +79,12 @@ fn seed(path: &std::path::Path, job_count: usize, per_job: usize) -> DateTime<Ut
     due_slot + chrono::Duration::minutes(60)
 }
 
+fn sync(path: &std::path::Path) {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .expect("sync the database file");
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -98,6 +104,7 @@ fn main() {
 
     let seeding = Instant::now();
     let due_at = seed(&seeded, job_count, per_job);
+    sync(&seeded);
     let entries = common::count_entries(&seeded);
     let size = std::fs::metadata(&seeded).map(|m| m.len()).unwrap_or(0);
     println!(
@@ -114,6 +121,8 @@ fn main() {
         // The seed left no -wal file (journal_mode was OFF), so the .db file is all of it.
         let path = dir.path().join(format!("round{round}.db"));
         std::fs::copy(&seeded, &path).expect("copy the seeded database");
+        // Flushed before timing, or the kernel's writeback would compete with the tick's.
+        sync(&path);
         let db = Db::open(&path).expect("open");
         let mut conn = db.conn().expect("conn");
         let started = Instant::now();
