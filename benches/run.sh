@@ -310,7 +310,7 @@ row "idle RSS (VmRSS 1 s after start)" "" "$(mib "$idle_rss_kib")" "" "" "" "≤
   "$(verdict "$idle_rss_kib <= 15 * 1024")"
 row "loaded RSS (VmHWM after all the load)" "" "$(mib "$loaded_rss_kib")" "" "" "" "" ""
 row "tick, due: $(thousands "$tick_jobs") jobs, $(thousands "$tick_entries") entries, writes $(thousands "$(result tick missing)") missing + alerts" \
-  "" "$(result tick due_ms) ms" "" "" "" "≤ 250 ms" "$(verdict "$(result tick due_ms) <= 250")"
+  "" "$(thousands "$(int "$(result tick due_ms)")") ms" "" "" "" "≤ 250 ms" "$(verdict "$(result tick due_ms) <= 250")"
 row "tick, quiet (nothing new due), same database" "" "$(result tick quiet_ms) ms" "" "" "" \
   "≤ 250 ms" "$(verdict "$(result tick quiet_ms) <= 250")"
 drift=$(awk -v a="$h" -v b="${rps[healthz2]}" 'BEGIN { d = (b - a) / a; printf "%.0f", (d < 0 ? -d : d) * 100 }')
