@@ -87,10 +87,6 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
-    }
-
     /// Starts the scheduler and the alert delivery, serves until `shutdown` completes, then
     /// finishes the requests in flight, the current tick and the delivery round.
     pub async fn run_until_stopped(

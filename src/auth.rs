@@ -201,6 +201,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
     }
 }
 
+/// The job `id` if it exists (404) and `principal` may reach it (403).
+pub fn job_for(
+    conn: &rusqlite::Connection,
+    principal: &Principal,
+    id: i64,
+) -> Result<crate::domain::job::Job, ApiError> {
+    let job = crate::db::jobs::get(conn, id)?.ok_or_else(ApiError::job_not_found)?;
+    ensure_access(principal, job.id, &job.agent_id_responsible)?;
+    Ok(job)
+}
+
 /// 403 unless `principal` may reach a job run by `job_agent`.
 pub fn ensure_access(principal: &Principal, job_id: i64, job_agent: &str) -> Result<(), ApiError> {
     if principal.may_access(job_agent) {

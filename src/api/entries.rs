@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{Fields, Id, JsonBody, Need, Page, Query};
 use super::{paged, AppState};
-use crate::auth::{ensure_access, Reader, Reporter};
+use crate::auth::{ensure_access, job_for, Reader, Reporter};
 use crate::db::entries::{self as store, EntryFilter};
 use crate::db::jobs;
 use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
@@ -153,8 +153,7 @@ pub(super) async fn create_entry(
     let (entry, created, alerted) = state
         .writer
         .write(move |conn| {
-            let job = jobs::get(conn, new.expected_job_id)?.ok_or_else(ApiError::job_not_found)?;
-            ensure_access(&caller, job.id, &job.agent_id_responsible)?;
+            let job = job_for(conn, &caller, new.expected_job_id)?;
             let (entry, created) = store::insert(conn, &new, now)?;
             let alerted = created && scheduler::on_report(conn, &job, &entry, now)?.is_some();
             Ok((entry, created, alerted))
@@ -449,8 +448,7 @@ pub(super) async fn list_job_entries(
     let (entries, total) = state
         .db
         .run(move |conn| {
-            let job = jobs::get(conn, job_id)?.ok_or_else(ApiError::job_not_found)?;
-            ensure_access(&caller, job.id, &job.agent_id_responsible)?;
+            job_for(conn, &caller, job_id)?;
             Ok(store::list(conn, &filter, page.skip, page.limit)?)
         })
         .await?;

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::input::{Fields, Id, JsonBody, Need, Query};
 use super::{badges, paged, AppState};
-use crate::auth::{ensure_access, Admin, Reader};
+use crate::auth::{job_for, Admin, Reader};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::domain::job::{self, Job, GRACE_MAX, NAME_MAX, NOTIFY_EMAILS_MAX, TEMPLATE_MAX};
 use crate::domain::schedule::Frequency;
@@ -350,11 +350,7 @@ pub(super) async fn get_job(
     State(state): State<AppState>,
     Id(id): Id,
 ) -> Result<Json<JobOut>, ApiError> {
-    let job = state
-        .db
-        .run(move |conn| store::get(conn, id)?.ok_or_else(ApiError::job_not_found))
-        .await?;
-    ensure_access(&caller, job.id, &job.agent_id_responsible)?;
+    let job = state.db.run(move |conn| job_for(conn, &caller, id)).await?;
     Ok(Json(JobOut::new(job, &state)))
 }
 
@@ -524,11 +520,7 @@ pub(super) async fn expected_path(
     };
     q.finish()?;
     let at = query.at.unwrap_or_else(Utc::now);
-    let job = state
-        .db
-        .run(move |conn| store::get(conn, id)?.ok_or_else(ApiError::job_not_found))
-        .await?;
-    ensure_access(&caller, job.id, &job.agent_id_responsible)?;
+    let job = state.db.run(move |conn| job_for(conn, &caller, id)).await?;
     Ok(Json(render_path(&job, at)?))
 }
 

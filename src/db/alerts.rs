@@ -139,15 +139,6 @@ pub fn postpone(
     .map(|_| ())
 }
 
-pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Alert>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
-}
-
 /// One page of the outbox, newest first, and the total; only `agent`'s jobs if given.
 pub fn list(
     conn: &Connection,

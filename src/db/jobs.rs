@@ -92,12 +92,6 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
     .optional()
 }
 
-pub fn exists(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
-    super::cached_row(conn, "SELECT 1 FROM jobs WHERE id = ?1", [id], |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
-}
-
 /// Exact-match filters of the jobs listing.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
