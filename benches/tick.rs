@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use backup_monitor::db::Db;
 use backup_monitor::domain::schedule::Frequency;
-use backup_monitor::scheduler;
+use backup_monitor::service::tick as scheduler;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{env_or, hash, Seeder};
 

@@ -7,11 +7,11 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::api::status::all;
 use crate::db::status::JobStatus;
 use crate::db::Db;
 use crate::domain::status::JobState;
 use crate::domain::time;
+use crate::service::status::{all, StatusFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -71,7 +71,7 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
     let db = Db::open(path)?;
     db.ensure_current()?;
     let conn = db.conn().context("Failed to open a database connection")?;
-    let jobs = all(&conn, None, None, None, now).context("Failed to evaluate the jobs")?;
+    let jobs = all(&conn, &StatusFilter::default(), now).context("Failed to evaluate the jobs")?;
     let mut counts = Counts::default();
     for job in &jobs {
         match job.state {

@@ -274,6 +274,27 @@ fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
     time::parse(s).ok_or_else(|| "not an RFC 3339 instant, e.g. 2026-11-24T02:30:00Z".to_owned())
 }
 
+/// A token's role, as `token create --role` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Everything: jobs, reports, reading.
+    Admin,
+    /// Reports and reads its own jobs only (those whose agent_id_responsible is its agent).
+    Agent,
+    /// Reads everything, changes nothing.
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Agent => Role::Agent,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token. Its secret is printed alone on the first line of stdout, once: it is
@@ -281,7 +302,7 @@ pub enum TokenCommand {
     Create {
         /// admin: everything; agent: reports and reads its own jobs; viewer: reads everything.
         #[arg(long, value_enum)]
-        role: Role,
+        role: RoleArg,
         /// The agent an agent token is bound to (its jobs' agent_id_responsible).
         #[arg(long, value_name = "AGENT")]
         agent_id: Option<String>,

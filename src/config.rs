@@ -460,7 +460,7 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     if let Err(reason) = database_path(&s.database.url) {
         return fail("database.url", reason);
     }
-    if let Err(reason) = crate::scheduler::check_expression(&s.scheduler.tick) {
+    if let Err(reason) = check_tick_expression(&s.scheduler.tick) {
         return fail("scheduler.tick", reason);
     }
     if !(1..=1440).contains(&s.scheduler.default_grace_minutes) {
@@ -522,6 +522,14 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
 
 /// The SQLite file named by a database URL: `sqlite://path`, `sqlite:///abs/path`,
 /// SQLAlchemy's `sqlite:///./relative.db` and `sqlite:////abs/path`, or a plain path.
+/// Whether `expression` is a tick schedule the scheduler accepts (tokio-cron-scheduler's
+/// grammar: 6 fields, seconds first).
+pub fn check_tick_expression(expression: &str) -> Result<(), String> {
+    tokio_cron_scheduler::Job::new_async_tz(expression, chrono::Utc, |_, _| Box::pin(async {}))
+        .map(|_| ())
+        .map_err(|e| format!("{expression:?} is not a 6-field cron expression (seconds first, e.g. \"0 * * * * *\"): {e}"))
+}
+
 pub fn database_path(url: &str) -> Result<PathBuf, String> {
     let url = url.trim();
     let rest = match url.strip_prefix("sqlite:") {

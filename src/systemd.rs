@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use sd_notify::NotifyState;
 
-use crate::db::Db;
+use crate::db::{Db, DbError};
 
 fn send(states: &[NotifyState<'_>]) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
@@ -39,7 +39,7 @@ pub fn watchdog(db: Db) -> Option<tokio::task::JoinHandle<()>> {
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
-            match db.run(|conn| Ok(Db::ping(conn)?)).await {
+            match db.run(|conn| Db::ping(conn).map_err(DbError::from)).await {
                 Ok(()) => send(&[NotifyState::Watchdog]),
                 Err(e) => {
                     tracing::error!(error = %e, "database does not answer; not feeding the watchdog")

@@ -16,7 +16,7 @@ use crate::api::jobs::JobCreate;
 use crate::db::jobs::{self as store, JobFilter};
 use crate::db::Db;
 use crate::domain::job::Job;
-use crate::error::{ApiError, FieldError, LocItem};
+use crate::service::{FieldError, LocItem, ServiceError};
 
 /// The file formats of `jobs import` and `jobs export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -483,7 +483,7 @@ fn validate(row: &mut Row, default_grace: u32, now: DateTime<Utc>) -> Option<Job
     let errors = match result {
         Ok(job) if row.errors.is_empty() => return Some(job),
         Ok(_) => return None,
-        Err(ApiError::Validation(errors)) => errors,
+        Err(ServiceError::Invalid(errors)) => errors,
         Err(other) => {
             row.error(None, &other.to_string());
             return None;

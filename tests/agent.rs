@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use backup_monitor::api::jobs::JobCreate;
 use backup_monitor::app::Application;
-use backup_monitor::auth;
 use backup_monitor::config::{Secret, Settings};
 use backup_monitor::db::{self, Db};
 use backup_monitor::domain::auth::Role;
+use backup_monitor::service::tokens;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
@@ -156,7 +156,9 @@ impl TestApp {
     fn token(&self, role: Role, agent: Option<&str>) -> String {
         let db = Db::open(&self.db_path).unwrap();
         let conn = db.conn().unwrap();
-        auth::create_token(&conn, "test", role, agent).unwrap().1
+        tokens::create(&conn, "test", role, agent, chrono::Utc::now())
+            .unwrap()
+            .1
     }
 
     /// `report` against this server with the admin token and a short retry window.

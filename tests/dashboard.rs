@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use backup_monitor::app::Application;
-use backup_monitor::auth;
 use backup_monitor::config::{Secret, Settings};
 use backup_monitor::db::Db;
 use backup_monitor::domain::auth::Role;
+use backup_monitor::service::tokens;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -64,9 +64,15 @@ async fn spawn_app() -> App {
         .unwrap();
 
     let db = Db::open(&db_path).expect("database opens");
-    let viewer = auth::create_token(&db.conn().unwrap(), "viewer", Role::Viewer, None)
-        .expect("viewer token")
-        .1;
+    let viewer = tokens::create(
+        &db.conn().unwrap(),
+        "viewer",
+        Role::Viewer,
+        None,
+        chrono::Utc::now(),
+    )
+    .expect("viewer token")
+    .1;
     App {
         addr,
         db_path,

@@ -6,14 +6,14 @@ use axum::routing::get;
 use axum::Router;
 use utoipa::IntoParams;
 
+use super::auth::Reader;
+use super::error::{ApiError, ValidationError};
 use super::input::Query;
-use super::{paged, AppState};
-use crate::auth::Reader;
-use crate::db::alerts;
+use super::{paged, ApiState};
 use crate::domain::alert::Alert;
-use crate::error::{ApiError, ValidationError};
+use crate::service::alerts;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     Router::new().route("/api/v1/alerts", get(list_alerts))
 }
 
@@ -43,7 +43,7 @@ pub struct AlertListQuery {
 )]
 pub(super) async fn list_alerts(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref());
@@ -51,7 +51,7 @@ pub(super) async fn list_alerts(
     q.finish()?;
     let (items, total) = state
         .db
-        .run(move |conn| Ok(alerts::list(conn, caller.agent(), page.skip, page.limit)?))
+        .run(move |conn| alerts::list(conn, &caller, page.skip, page.limit))
         .await?;
     Ok(paged(items, total))
 }

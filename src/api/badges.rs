@@ -13,14 +13,12 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::status::all;
-use super::AppState;
-use crate::db::jobs;
-use crate::db::status::evaluate;
+use super::error::ApiError;
+use super::ApiState;
 use crate::domain::status::JobState;
-use crate::error::ApiError;
+use crate::service::{status, ServiceError};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/badge/{key}/job/{file}", get(job_badge))
         .route("/badge/{key}/company/{file}", get(company_badge))
@@ -69,7 +67,7 @@ fn verify(secret: &str, presented: &str, kind: &str, file: &str) -> Result<Strin
 }
 
 async fn job_badge(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((presented, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = verify(&state.badge_secret, &presented, "job", &file)?;
@@ -77,35 +75,25 @@ async fn job_badge(
     let now = Utc::now();
     let status = state
         .db
-        .run(move |conn| {
-            let job = jobs::get(conn, id)?.ok_or_else(not_found)?;
-            Ok(evaluate(conn, &job, now)?)
+        .run(move |conn| match status::of_job(conn, id, now) {
+            Err(ServiceError::NotFound(_)) => Err(not_found()),
+            other => Ok(other?),
         })
         .await?;
     Ok(svg(&status.database_name, Some(status.state)))
 }
 
 async fn company_badge(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((presented, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let company = verify(&state.badge_secret, &presented, "company", &file)?;
     let now = Utc::now();
     let label = company.clone();
-    let states = state
+    let worst = state
         .db
-        .run(move |conn| Ok(all(conn, Some(company), None, None, now)?))
+        .run(move |conn| Ok::<_, ApiError>(status::worst_of_company(conn, &company, now)?))
         .await?;
-    // The worst state of the company's active jobs.
-    let worst = [
-        JobState::Failed,
-        JobState::Late,
-        JobState::Pending,
-        JobState::Ok,
-    ]
-    .into_iter()
-    .find(|s| states.iter().any(|j| j.state == *s))
-    .or_else(|| (!states.is_empty()).then_some(JobState::Paused));
     Ok(svg(&label, worst))
 }
 

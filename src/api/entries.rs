@@ -1,7 +1,5 @@
 //! `/api/v1/entries`: backup runs reported by the agents, one by one or in batches.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,17 +10,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::{Reader, Reporter};
+use super::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
 use super::input::{Fields, Id, JsonBody, Need, Page, Query};
-use super::{paged, AppState};
-use crate::auth::{ensure_access, job_for, Reader, Reporter};
-use crate::db::entries::{self as store, EntryFilter};
-use crate::db::jobs;
+use super::{paged, ApiState};
+use crate::db::entries::EntryFilter;
 use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
 use crate::domain::time;
-use crate::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
-use crate::scheduler;
+use crate::service::reports;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/entries", get(list_entries).post(create_entry))
         .route("/api/v1/entries/batch", post(create_entries))
@@ -143,35 +140,22 @@ impl EntryCreate {
 )]
 pub(super) async fn create_entry(
     Reporter(caller): Reporter,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
     let new = EntryCreate::parse(&body, vec!["body".into()])
         .map_err(ApiError::Validation)?
         .into_new(now);
-    let (entry, created, alerted) = state
+    let reported = state
         .writer
-        .write(move |conn| {
-            let job = job_for(conn, &caller, new.expected_job_id)?;
-            let (entry, created) = store::insert(conn, &new, now)?;
-            let alerted = created && scheduler::on_report(conn, &job, &entry, now)?.is_some();
-            Ok((entry, created, alerted))
-        })
+        .write(move |conn| reports::report(conn, &caller, &new, now))
         .await?;
-    if alerted {
-        state.alerts_queued.notify_one();
-    }
-    if created {
-        crate::metrics::entry_received(entry.status.as_str());
-    }
+    reported.committed(&state.alerts_queued);
+    let (entry, created) = reported
+        .single()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a report stored no entry")))?;
     let status = if created {
-        tracing::info!(
-            entry_id = entry.id,
-            job_id = entry.expected_job_id,
-            status = entry.status.as_str(),
-            "backup reported"
-        );
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -196,7 +180,7 @@ pub(super) async fn create_entry(
 )]
 pub(super) async fn create_entries(
     Reporter(caller): Reporter,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let Value::Array(items) = &body else {
@@ -236,74 +220,12 @@ pub(super) async fn create_entries(
         return Err(ApiError::Validation(errors));
     }
     // All or nothing: the writer runs the whole batch in one savepoint.
-    let (entries, alerted, received) = state
+    let reported = state
         .writer
-        .write(move |conn| {
-            let ids: BTreeSet<i64> = reports.iter().map(|r| r.expected_job_id).collect();
-            let mut known = BTreeMap::new();
-            let mut unknown = BTreeSet::new();
-            for id in ids {
-                match jobs::get(conn, id)? {
-                    Some(job) => {
-                        known.insert(id, job);
-                    }
-                    None => {
-                        unknown.insert(id);
-                    }
-                }
-            }
-            // One report for another agent's job refuses the whole batch.
-            for (i, report) in reports.iter().enumerate() {
-                if let Some(job) = known.get(&report.expected_job_id) {
-                    ensure_access(&caller, job.id, &job.agent_id_responsible).map_err(
-                        |e| match e {
-                            ApiError::Forbidden(detail) => {
-                                ApiError::Forbidden(format!("Item {i}: {detail}"))
-                            }
-                            other => other,
-                        },
-                    )?;
-                }
-            }
-            if !unknown.is_empty() {
-                let errors = reports
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| unknown.contains(&r.expected_job_id))
-                    .map(|(i, _)| {
-                        FieldError::new(
-                            vec!["body".into(), LocItem::Index(i), "expected_job_id".into()],
-                            "value_error",
-                            "Job not found",
-                        )
-                    })
-                    .collect();
-                return Err(ApiError::Validation(errors));
-            }
-            let mut entries = Vec::with_capacity(reports.len());
-            let mut alerted = false;
-            let mut received = Vec::new();
-            for report in &reports {
-                let (entry, created) = store::insert(conn, report, now)?;
-                if created {
-                    received.push(entry.status.as_str());
-                }
-                if let (true, Some(job)) = (created, known.get(&entry.expected_job_id)) {
-                    alerted |= scheduler::on_report(conn, job, &entry, now)?.is_some();
-                }
-                entries.push(entry);
-            }
-            Ok((entries, alerted, received))
-        })
+        .write(move |conn| reports::report_batch(conn, &caller, &reports, now))
         .await?;
-    for status in received {
-        crate::metrics::entry_received(status);
-    }
-    if alerted {
-        state.alerts_queued.notify_one();
-    }
-    tracing::info!(count = entries.len(), "backup batch reported");
-    Ok((StatusCode::CREATED, Json(entries)).into_response())
+    reported.committed(&state.alerts_queued);
+    Ok((StatusCode::CREATED, Json(reported.entries)).into_response())
 }
 
 /// Get an entry
@@ -320,21 +242,14 @@ pub(super) async fn create_entries(
 )]
 pub(super) async fn get_entry(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Id(id): Id,
 ) -> Result<Json<Entry>, ApiError> {
-    state
+    let entry = state
         .db
-        .run(move |conn| {
-            let entry = store::get(conn, id)?
-                .ok_or_else(|| ApiError::NotFound("Entry not found".to_owned()))?;
-            if let Some(job) = jobs::get(conn, entry.expected_job_id)? {
-                ensure_access(&caller, job.id, &job.agent_id_responsible)?;
-            }
-            Ok(entry)
-        })
-        .await
-        .map(Json)
+        .run(move |conn| reports::get(conn, &caller, id))
+        .await?;
+    Ok(Json(entry))
 }
 
 /// Filters and pagination of the entries listings.
@@ -409,14 +324,13 @@ fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
 )]
 pub(super) async fn list_entries(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let (mut filter, page) = read_list_query(raw.as_deref())?;
-    filter.agent = caller.agent().map(str::to_owned);
+    let (filter, page) = read_list_query(raw.as_deref())?;
     let (entries, total) = state
         .db
-        .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
+        .run(move |conn| reports::list(conn, &caller, filter, page.skip, page.limit))
         .await?;
     Ok(paged_entries(entries, total, page))
 }
@@ -439,7 +353,7 @@ pub(super) async fn list_entries(
 )]
 pub(super) async fn list_job_entries(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Id(job_id): Id,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -447,10 +361,7 @@ pub(super) async fn list_job_entries(
     filter.job_id = Some(job_id);
     let (entries, total) = state
         .db
-        .run(move |conn| {
-            job_for(conn, &caller, job_id)?;
-            Ok(store::list(conn, &filter, page.skip, page.limit)?)
-        })
+        .run(move |conn| reports::list(conn, &caller, filter, page.skip, page.limit))
         .await?;
     Ok(paged_entries(entries, total, page))
 }

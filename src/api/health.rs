@@ -7,11 +7,11 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
-use crate::db::Db;
-use crate::error::HttpError;
+use super::error::HttpError;
+use super::ApiState;
+use crate::db::{Db, DbError};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     Router::new().route("/healthz", get(healthz))
 }
 
@@ -33,9 +33,13 @@ pub struct Health {
     )
 )]
 pub(super) async fn healthz(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
 ) -> Result<Json<Health>, (StatusCode, Json<HttpError>)> {
-    match state.db.run(|conn| Ok(Db::ping(conn)?)).await {
+    match state
+        .db
+        .run(|conn| Db::ping(conn).map_err(DbError::from))
+        .await
+    {
         Ok(()) => Ok(Json(Health {
             status: "ok".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -9,8 +9,8 @@ use axum::http::{header, request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::error::{ApiError, FieldError, LocItem};
 use crate::domain::{email, time};
-use crate::error::{ApiError, FieldError, LocItem};
 
 /// Whether a field must be there, and whether `null` stands for "not given".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,22 +6,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use rusqlite::TransactionBehavior;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::{Admin, Reader};
+use super::error::{ApiError, FieldError, HttpError, ValidationError};
 use super::input::{Fields, Id, JsonBody, Need, Query};
-use super::{badges, paged, AppState};
-use crate::auth::{job_for, Admin, Reader};
-use crate::db::jobs::{self as store, JobFilter};
+use super::{badges, paged, ApiState};
+use crate::db::jobs::JobFilter;
 use crate::domain::job::{self, Job, GRACE_MAX, NAME_MAX, NOTIFY_EMAILS_MAX, TEMPLATE_MAX};
 use crate::domain::schedule::Frequency;
-use crate::domain::template::{PathTemplate, TemplateValues};
-use crate::domain::time;
-use crate::error::{ApiError, FieldError, HttpError, ValidationError};
+use crate::domain::template::PathTemplate;
+use crate::service::jobs as service;
+use crate::service::ServiceError;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/jobs", get(list_jobs).post(create_job))
         .route(
@@ -163,8 +163,8 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
     }
 }
 
-fn grace_error(reason: String) -> ApiError {
-    ApiError::Validation(vec![FieldError::new(
+fn grace_error(reason: String) -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(
         vec!["body".into(), "grace_minutes".into()],
         "value_error",
         format!("Value error, {reason}"),
@@ -172,13 +172,13 @@ fn grace_error(reason: String) -> ApiError {
 }
 
 impl JobCreate {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
         let mut f =
-            Fields::of(body, vec!["body".into()]).map_err(|e| ApiError::Validation(vec![e]))?;
+            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
         let u = read_fields(&mut f, Need::Required);
-        f.finish().map_err(ApiError::Validation)?;
+        f.finish().map_err(ServiceError::Invalid)?;
         // Every required field is present once finish() passed.
-        let missing = || ApiError::invalid(vec!["body".into()], "missing", "Field required");
+        let missing = || ServiceError::invalid(vec!["body".into()], "missing", "Field required");
         Ok(Self {
             database_name: u.database_name.ok_or_else(missing)?,
             agent_id_responsible: u.agent_id_responsible.ok_or_else(missing)?,
@@ -197,7 +197,7 @@ impl JobCreate {
     }
 
     /// The job to store, with defaults filled in and the grace checked against the period.
-    pub fn into_job(self, default_grace: u32, now: DateTime<Utc>) -> Result<Job, ApiError> {
+    pub fn into_job(self, default_grace: u32, now: DateTime<Utc>) -> Result<Job, ServiceError> {
         let grace = self
             .grace_minutes
             .unwrap_or_else(|| job::default_grace(self.backup_frequency, default_grace));
@@ -224,18 +224,18 @@ impl JobCreate {
 }
 
 impl JobUpdate {
-    pub fn parse(body: &Value) -> Result<Self, ApiError> {
+    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
         let mut f =
-            Fields::of(body, vec!["body".into()]).map_err(|e| ApiError::Validation(vec![e]))?;
+            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
         let u = read_fields(&mut f, Need::Optional);
-        f.finish().map_err(ApiError::Validation)?;
+        f.finish().map_err(ServiceError::Invalid)?;
         Ok(u)
     }
 
     /// `job` with this update applied, the grace checked against the (new) period.
     /// A body that breaks the rule by itself is invalid (422); one that breaks it only
     /// together with what the job already holds conflicts with the job (409).
-    pub fn apply(self, job: &Job) -> Result<Job, ApiError> {
+    pub fn apply(self, job: &Job) -> Result<Job, ServiceError> {
         if let (Some(frequency), Some(grace)) = (self.backup_frequency, self.grace_minutes) {
             job::check_grace(frequency, grace).map_err(grace_error)?;
         }
@@ -259,7 +259,7 @@ impl JobUpdate {
             notify_emails
         );
         job::check_grace(j.backup_frequency, j.grace_minutes).map_err(|reason| {
-            ApiError::Conflict(format!(
+            ServiceError::Conflict(format!(
                 "Job {} would have grace_minutes {} and backup_frequency {}: {reason}; send both fields together",
                 job.id,
                 j.grace_minutes,
@@ -280,7 +280,7 @@ pub struct JobOut {
 }
 
 impl JobOut {
-    pub fn new(job: Job, state: &AppState) -> Self {
+    pub fn new(job: Job, state: &ApiState) -> Self {
         let badge_url = badges::job_badge_url(&state.badge_secret, job.id);
         Self { job, badge_url }
     }
@@ -319,7 +319,7 @@ pub struct JobListQuery {
 )]
 pub(super) async fn create_job(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let now = Utc::now();
@@ -327,9 +327,8 @@ pub(super) async fn create_job(
         JobCreate::parse(&body)?.into_job(state.settings.scheduler.default_grace_minutes, now)?;
     let job = state
         .db
-        .run(move |conn| Ok(store::insert(conn, &job, now)?))
+        .run(move |conn| service::create(conn, &job, now))
         .await?;
-    tracing::info!(job_id = job.id, "job created");
     Ok((StatusCode::CREATED, Json(JobOut::new(job, &state))).into_response())
 }
 
@@ -347,10 +346,13 @@ pub(super) async fn create_job(
 )]
 pub(super) async fn get_job(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Id(id): Id,
 ) -> Result<Json<JobOut>, ApiError> {
-    let job = state.db.run(move |conn| job_for(conn, &caller, id)).await?;
+    let job = state
+        .db
+        .run(move |conn| service::get(conn, &caller, id))
+        .await?;
     Ok(Json(JobOut::new(job, &state)))
 }
 
@@ -370,11 +372,11 @@ pub(super) async fn get_job(
 )]
 pub(super) async fn list_jobs(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref());
-    let mut filter = JobFilter {
+    let filter = JobFilter {
         company_name: q.text("company_name"),
         city: q.text("city"),
         agent_id_responsible: q.text("agent_id_responsible"),
@@ -382,20 +384,9 @@ pub(super) async fn list_jobs(
     };
     let page = q.page();
     q.finish()?;
-    // An agent token lists its own jobs only.
-    if let Some(agent) = caller.agent() {
-        if filter
-            .agent_id_responsible
-            .as_deref()
-            .is_some_and(|asked| asked != agent)
-        {
-            return Ok(paged(Vec::<JobOut>::new(), 0));
-        }
-        filter.agent_id_responsible = Some(agent.to_owned());
-    }
     let (jobs, total) = state
         .db
-        .run(move |conn| Ok(store::list(conn, &filter, page.skip, page.limit)?))
+        .run(move |conn| service::list(conn, &caller, filter, page.skip, page.limit))
         .await?;
     let jobs: Vec<JobOut> = jobs.into_iter().map(|j| JobOut::new(j, &state)).collect();
     Ok(paged(jobs, total))
@@ -403,7 +394,7 @@ pub(super) async fn list_jobs(
 
 async fn update_job_put(
     admin: Admin,
-    state: State<AppState>,
+    state: State<ApiState>,
     id: Id,
     body: JsonBody,
 ) -> Result<Json<JobOut>, ApiError> {
@@ -430,7 +421,7 @@ async fn update_job_put(
 )]
 pub(super) async fn update_job(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Id(id): Id,
     JsonBody(body): JsonBody,
 ) -> Result<Json<JobOut>, ApiError> {
@@ -438,16 +429,8 @@ pub(super) async fn update_job(
     let now = Utc::now();
     let job = state
         .db
-        .run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let before = store::get(&tx, id)?.ok_or_else(ApiError::job_not_found)?;
-            let after = update.apply(&before)?;
-            let job = store::update(&tx, &after, after.schedule_restarts_from(&before), now)?;
-            tx.commit()?;
-            Ok(job)
-        })
+        .run(move |conn| service::update(conn, id, |job| update.apply(job), now))
         .await?;
-    tracing::info!(job_id = id, "job updated");
     Ok(Json(JobOut::new(job, &state)))
 }
 
@@ -467,26 +450,14 @@ pub(super) async fn update_job(
 )]
 pub(super) async fn delete_job(
     _: Admin,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Id(id): Id,
 ) -> Result<Json<JobOut>, ApiError> {
-    let job = state
-        .db
-        .run(move |conn| store::delete(conn, id)?.ok_or_else(ApiError::job_not_found))
-        .await?;
-    tracing::info!(job_id = id, "job deleted");
+    let job = state.db.run(move |conn| service::delete(conn, id)).await?;
     Ok(Json(JobOut::new(job, &state)))
 }
 
-/// Where a job's backup file should be for one slot.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExpectedPath {
-    pub job_id: i64,
-    /// The slot whose window holds `at`.
-    #[serde(serialize_with = "time::serialize")]
-    pub slot_utc: DateTime<Utc>,
-    pub path: String,
-}
+pub use crate::service::jobs::ExpectedPath;
 
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -510,7 +481,7 @@ pub struct ExpectedPathQuery {
 )]
 pub(super) async fn expected_path(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Id(id): Id,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<ExpectedPath>, ApiError> {
@@ -520,28 +491,9 @@ pub(super) async fn expected_path(
     };
     q.finish()?;
     let at = query.at.unwrap_or_else(Utc::now);
-    let job = state.db.run(move |conn| job_for(conn, &caller, id)).await?;
-    Ok(Json(render_path(&job, at)?))
-}
-
-pub fn render_path(job: &Job, at: DateTime<Utc>) -> Result<ExpectedPath, ApiError> {
-    let slot = job.schedule().slot_for(at);
-    let template = PathTemplate::parse(&job.final_storage_path_template).map_err(|e| {
-        ApiError::Internal(anyhow::anyhow!(
-            "stored template of job {} is invalid: {e}",
-            job.id
-        ))
-    })?;
-    let values = TemplateValues {
-        database_name: &job.database_name,
-        company_name: &job.company_name,
-        city: &job.city,
-        agent_id_responsible: &job.agent_id_responsible,
-        job_id: job.id,
-    };
-    Ok(ExpectedPath {
-        job_id: job.id,
-        slot_utc: slot,
-        path: template.render(&values, slot),
-    })
+    let path = state
+        .db
+        .run(move |conn| service::expected_path(&service::get(conn, &caller, id)?, at))
+        .await?;
+    Ok(Json(path))
 }

@@ -1,11 +1,16 @@
-//! The HTTP API under `/api/v1`, the health check and the OpenAPI document.
+//! The HTTP edge: the API under `/api/v1`, the health check, the badges, `/metrics`, the
+//! OpenAPI document, the bearer-token middleware and the mapping of errors to status codes.
+//! Handlers extract, call one service function and answer.
 
 pub mod alerts;
+pub mod auth;
 pub mod badges;
 pub mod entries;
+pub mod error;
 pub mod health;
 pub mod input;
 pub mod jobs;
+pub mod metrics;
 pub mod openapi;
 pub mod status;
 
@@ -20,24 +25,25 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::config::Settings;
+use crate::db::writer::Writer;
 use crate::db::Db;
 
-/// What every handler can reach.
+/// What the handlers can reach (the application builds it; see `app::state`).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct ApiState {
     pub db: Db,
     pub settings: Arc<Settings>,
     /// Woken when an alert is queued, so that delivery starts at once.
     pub alerts_queued: Arc<Notify>,
-    pub limiter: Arc<crate::auth::Limiter>,
     /// Reports go through it: concurrent ones share one commit.
-    pub writer: crate::db::writer::Writer,
+    pub writer: Writer,
     /// Signs badge URLs; made once per installation and kept in the database.
     pub badge_secret: Arc<str>,
 }
 
-/// The routes of the API, the health check and the OpenAPI document.
-pub fn router() -> Router<AppState> {
+/// The routes of the API, the health check, the badges, `/metrics` and the OpenAPI
+/// document.
+pub fn router(metrics_require_token: bool) -> Router<ApiState> {
     Router::new()
         .merge(jobs::router())
         .merge(entries::router())
@@ -45,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(alerts::router())
         .merge(badges::router())
         .merge(health::router())
+        .merge(metrics::router(metrics_require_token))
         .merge(openapi::router())
 }
 

@@ -11,14 +11,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::RefOr;
 use utoipa::OpenApi;
 
-use super::{alerts, entries, health, jobs, status, AppState};
+use super::error::{FieldError, HttpError, LocItem, ValidationError};
+use super::{alerts, entries, health, jobs, status, ApiState};
 use crate::db::status::JobStatus;
 use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::entry::{Entry, EntryStatus};
 use crate::domain::job::Job;
 use crate::domain::schedule::Frequency;
 use crate::domain::status::JobState;
-use crate::error::{FieldError, HttpError, LocItem, ValidationError};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -179,7 +179,7 @@ pub fn to_json() -> String {
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     let doc = std::sync::Arc::new(document_json());
     Router::new().route(
         "/openapi.json",

@@ -4,19 +4,18 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use chrono::Utc;
 use utoipa::IntoParams;
 
+use super::auth::Reader;
+use super::error::{ApiError, ValidationError};
 use super::input::Query;
-use super::{paged, AppState};
-use crate::auth::Reader;
-use crate::db::jobs::{self, JobFilter};
-use crate::db::status::{evaluate, JobStatus};
+use super::{paged, ApiState};
+use crate::db::status::JobStatus;
 use crate::domain::status::JobState;
-use crate::error::{ApiError, ValidationError};
+use crate::service::status::{all, StatusFilter};
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ApiState> {
     Router::new().route("/api/v1/status", get(list_status))
 }
 
@@ -31,37 +30,6 @@ pub struct StatusQuery {
     pub skip: Option<i64>,
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
-}
-
-/// Every job's state at `now`, by job id, optionally only one company's or one state's.
-pub fn all(
-    conn: &Connection,
-    company_name: Option<String>,
-    agent: Option<String>,
-    state: Option<JobState>,
-    now: DateTime<Utc>,
-) -> rusqlite::Result<Vec<JobStatus>> {
-    let filter = JobFilter {
-        company_name,
-        agent_id_responsible: agent,
-        ..JobFilter::default()
-    };
-    let mut out = Vec::new();
-    let mut skip = 0;
-    loop {
-        let (page, _) = jobs::list(conn, &filter, skip, 1000)?;
-        let done = page.len() < 1000;
-        skip += 1000;
-        for job in page {
-            let status = evaluate(conn, &job, now)?;
-            if state.is_none_or(|s| s == status.state) {
-                out.push(status);
-            }
-        }
-        if done {
-            return Ok(out);
-        }
-    }
 }
 
 /// Status of every job
@@ -82,7 +50,7 @@ pub fn all(
 )]
 pub(super) async fn list_status(
     Reader(caller): Reader,
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref());
@@ -99,12 +67,14 @@ pub(super) async fn list_status(
     let page = q.page();
     q.finish()?;
     let now = Utc::now();
+    let filter = StatusFilter {
+        company_name: query.company_name,
+        agent: caller.agent().map(str::to_owned),
+        state: query.state,
+    };
     let statuses = state
         .db
-        .run(move |conn| {
-            let agent = caller.agent().map(str::to_owned);
-            Ok(all(conn, query.company_name, agent, query.state, now)?)
-        })
+        .run(move |conn| Ok::<_, ApiError>(all(conn, &filter, now)?))
         .await?;
     let total = i64::try_from(statuses.len()).unwrap_or(i64::MAX);
     let page: Vec<JobStatus> = statuses

@@ -125,20 +125,6 @@ pub fn mark_failed(
     .map(|_| ())
 }
 
-/// Leaves an alert undelivered without counting an attempt (nothing to deliver it with).
-pub fn postpone(
-    conn: &Connection,
-    id: i64,
-    reason: &str,
-    retry_at: DateTime<Utc>,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE alerts SET last_error = ?2, next_attempt_us = ?3 WHERE id = ?1",
-        params![id, reason, to_micros(retry_at)],
-    )
-    .map(|_| ())
-}
-
 /// One page of the outbox, newest first, and the total; only `agent`'s jobs if given.
 pub fn list(
     conn: &Connection,

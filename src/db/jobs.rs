@@ -12,6 +12,8 @@ pub(crate) const COLUMNS: &str = "id, database_name, agent_id_responsible, compa
     expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
     expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
     created_at_us, updated_at_us";
+/// How many columns `COLUMNS` names.
+const COLUMN_COUNT: usize = 16;
 
 fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -46,8 +48,25 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-fn emails_json(job: &Job) -> String {
-    serde_json::to_string(&job.notify_emails).unwrap_or_else(|_| "[]".to_owned())
+/// The stored fields of `job` in column order (`database_name` … `notify_emails`), as
+/// `insert` and `update` bind them from `?first` on.
+fn field_values(job: &Job) -> [rusqlite::types::Value; 13] {
+    let emails = serde_json::to_string(&job.notify_emails).unwrap_or_else(|_| "[]".to_owned());
+    [
+        job.database_name.clone().into(),
+        job.agent_id_responsible.clone().into(),
+        job.company_name.clone().into(),
+        job.city.clone().into(),
+        job.expected_hour_utc.into(),
+        job.expected_minute_utc.into(),
+        job.backup_frequency.as_str().to_owned().into(),
+        job.final_storage_path_template.clone().into(),
+        job.expected_weekday.into(),
+        job.expected_day_of_month.into(),
+        job.grace_minutes.into(),
+        job.is_active.into(),
+        emails.into(),
+    ]
 }
 
 /// Stores a new job (its `id`, `created_at` and `updated_at` are assigned here).
@@ -62,22 +81,7 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14) \
              RETURNING {COLUMNS}"
         ),
-        params![
-            job.database_name,
-            job.agent_id_responsible,
-            job.company_name,
-            job.city,
-            job.expected_hour_utc,
-            job.expected_minute_utc,
-            job.backup_frequency.as_str(),
-            job.final_storage_path_template,
-            job.expected_weekday,
-            job.expected_day_of_month,
-            job.grace_minutes,
-            job.is_active,
-            emails_json(job),
-            now_us,
-        ],
+        params_from_iter(field_values(job).into_iter().chain([now_us.into()])),
         from_row,
     )
 }
@@ -159,24 +163,11 @@ pub fn update(
              next_due_us = CASE WHEN ?16 THEN 0 ELSE next_due_us END \
              WHERE id = ?1 RETURNING {COLUMNS}"
         ),
-        params![
-            job.id,
-            job.database_name,
-            job.agent_id_responsible,
-            job.company_name,
-            job.city,
-            job.expected_hour_utc,
-            job.expected_minute_utc,
-            job.backup_frequency.as_str(),
-            job.final_storage_path_template,
-            job.expected_weekday,
-            job.expected_day_of_month,
-            job.grace_minutes,
-            job.is_active,
-            emails_json(job),
-            to_micros(now),
-            restart,
-        ],
+        params_from_iter(
+            std::iter::once(job.id.into())
+                .chain(field_values(job))
+                .chain([to_micros(now).into(), restart.into()]),
+        ),
         from_row,
     )
 }
@@ -189,4 +180,58 @@ pub fn delete(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
         from_row,
     )
     .optional()
+}
+
+/// An active job whose next due time has come, with where its evaluation stands.
+#[derive(Debug, Clone)]
+pub struct DueJob {
+    pub job: Job,
+    /// Lateness counts from here: creation, re-activation or the last schedule change.
+    pub anchor: DateTime<Utc>,
+    /// Slots due up to here were evaluated already.
+    pub evaluated_until: DateTime<Utc>,
+}
+
+/// The active jobs whose next due time is at or before `now` (an index lookup: a quiet tick
+/// reads nothing).
+pub fn due(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<DueJob>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, schedule_anchor_us, evaluated_until_us FROM jobs \
+         WHERE is_active = 1 AND next_due_us <= ?1"
+    ))?;
+    let anchor_column = COLUMN_COUNT;
+    let rows = stmt.query_map([to_micros(now)], |row| {
+        Ok(DueJob {
+            job: from_row(row)?,
+            anchor: from_micros(row.get(anchor_column)?),
+            evaluated_until: from_micros(row.get(anchor_column + 1)?),
+        })
+    })?;
+    rows.collect()
+}
+
+/// Notes when the job's next slot falls due, so that ticks before then skip it.
+pub fn set_next_due(conn: &Connection, id: i64, next_due: DateTime<Utc>) -> rusqlite::Result<()> {
+    super::cached_execute(
+        conn,
+        "UPDATE jobs SET next_due_us = ?2 WHERE id = ?1",
+        params![id, to_micros(next_due)],
+    )
+    .map(|_| ())
+}
+
+/// Records that the job's slots due up to `evaluated_until` were evaluated, and when the
+/// next one falls due.
+pub fn set_evaluated(
+    conn: &Connection,
+    id: i64,
+    evaluated_until: DateTime<Utc>,
+    next_due: DateTime<Utc>,
+) -> rusqlite::Result<()> {
+    super::cached_execute(
+        conn,
+        "UPDATE jobs SET evaluated_until_us = ?2, next_due_us = ?3 WHERE id = ?1",
+        params![id, to_micros(evaluated_until), to_micros(next_due)],
+    )
+    .map(|_| ())
 }

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod entries;
+mod error;
 pub mod jobs;
 pub mod status;
 pub mod tokens;
@@ -15,7 +16,7 @@ use anyhow::Context;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::error::ApiError;
+pub use error::DbError;
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -172,21 +173,23 @@ impl Db {
         )?)
     }
 
-    /// Runs blocking database work on tokio's blocking pool, inside the caller's span.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    /// Runs blocking database work on tokio's blocking pool, inside the caller's span. The
+    /// work's error type is the caller's, as long as a [`DbError`] converts into it.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get()?;
+            let mut conn = pool.get().map_err(DbError::from)?;
             work(&mut conn)
         })
         .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("Database task failed")))?
+        .map_err(|e| DbError::Unavailable(format!("database task failed: {e}")))?
     }
 
     /// Answers when the database can run a query.

@@ -8,7 +8,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::error::ApiError;
+use super::DbError;
 
 /// Writes merged into one transaction at most.
 const GROUP_MAX: usize = 512;
@@ -16,26 +16,27 @@ const GROUP_MAX: usize = 512;
 const QUEUE_MAX: usize = 8192;
 
 /// What a queued write leaves to do once the commit has (or has not) happened.
-type Finish = Box<dyn FnOnce(Option<ApiError>) + Send>;
+type Finish = Box<dyn FnOnce(Option<DbError>) + Send>;
 
 /// A queued write.
 trait Job: Send {
     /// Runs inside the shared transaction; says whether it succeeded.
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish);
     /// Answers the caller without running.
-    fn abandon(self: Box<Self>, error: ApiError);
+    fn abandon(self: Box<Self>, error: DbError);
 }
 
-struct Pending<T, F> {
+struct Pending<T, E, F> {
     f: F,
-    reply: oneshot::Sender<Result<T, ApiError>>,
+    reply: oneshot::Sender<Result<T, E>>,
     span: tracing::Span,
 }
 
-impl<T, F> Job for Pending<T, F>
+impl<T, E, F> Job for Pending<T, E, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish) {
         let Pending { f, reply, span } = *self;
@@ -43,15 +44,15 @@ where
         let ok = result.is_ok();
         let finish: Finish = Box::new(move |commit_error| {
             let _ = reply.send(match commit_error {
-                Some(e) => Err(e),
+                Some(e) => Err(E::from(e)),
                 None => result,
             });
         });
         (ok, finish)
     }
 
-    fn abandon(self: Box<Self>, error: ApiError) {
-        let _ = self.reply.send(Err(error));
+    fn abandon(self: Box<Self>, error: DbError) {
+        let _ = self.reply.send(Err(E::from(error)));
     }
 }
 
@@ -82,12 +83,13 @@ impl Writer {
 
     /// Runs `f` in the next group transaction and answers once it is committed. An error
     /// from `f` rolls back only `f`'s own changes.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<Result<T, ApiError>>();
+        let (reply, answer) = oneshot::channel::<Result<T, E>>();
         let work: Work = Box::new(Pending {
             f,
             reply,
@@ -95,16 +97,16 @@ impl Writer {
         });
         match self.queue.try_send(work) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(ApiError::Busy),
+            Err(TrySendError::Full(_)) => return Err(DbError::Busy.into()),
             Err(TrySendError::Disconnected(_)) => {
-                return Err(ApiError::Internal(anyhow::anyhow!(
-                    "the writer thread has stopped"
-                )))
+                return Err(DbError::Unavailable("the writer thread has stopped".to_owned()).into())
             }
         }
-        answer
-            .await
-            .map_err(|_| ApiError::Internal(anyhow::anyhow!("the writer thread dropped a write")))?
+        answer.await.map_err(|_| {
+            E::from(DbError::Unavailable(
+                "the writer thread dropped a write".to_owned(),
+            ))
+        })?
     }
 }
 
@@ -128,7 +130,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) {
             tracing::warn!(error = %e, "cannot begin a group transaction");
             for work in group {
                 // Answer without running: the caller may retry (503).
-                work.abandon(ApiError::Busy);
+                work.abandon(DbError::Busy);
             }
             return;
         }
@@ -137,7 +139,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) {
     for work in group {
         if let Err(e) = tx.execute_batch("SAVEPOINT item") {
             tracing::error!(error = %e, "cannot open a savepoint");
-            work.abandon(ApiError::Busy);
+            work.abandon(DbError::Busy);
             continue;
         }
         let (ok, finish) = work.run(&tx);
@@ -159,16 +161,12 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) {
         }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed");
-            let busy = matches!(
-                &e,
-                rusqlite::Error::SqliteFailure(f, _)
-                    if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            );
+            let busy = DbError::is_busy(&e);
             for (_, finish) in finishes {
                 finish(Some(if busy {
-                    ApiError::Busy
+                    DbError::Busy
                 } else {
-                    ApiError::Internal(anyhow::anyhow!("group commit failed: {e}"))
+                    DbError::Unavailable(format!("group commit failed: {e}"))
                 }));
             }
         }

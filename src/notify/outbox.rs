@@ -10,11 +10,12 @@ use chrono::{DateTime, Duration, Utc};
 use tokio::sync::Notify;
 
 use super::email::Mailer;
-use crate::api::jobs::render_path;
 use crate::db::{alerts, entries, jobs, status, Db};
 use crate::domain::alert::{self, Alert, AlertContext};
 use crate::domain::job::Job;
-use crate::error::ApiError;
+use crate::metrics;
+use crate::service::jobs::expected_path;
+use crate::service::ServiceError;
 
 /// How long a sender holds the alerts it claimed before another may take them.
 pub const LEASE: Duration = Duration::minutes(5);
@@ -69,7 +70,7 @@ impl Outbox {
     }
 
     /// Sends every alert due at `now` (in rounds of a few), and returns what happened.
-    pub async fn dispatch_pending(&self, now: DateTime<Utc>) -> Result<Dispatched, ApiError> {
+    pub async fn dispatch_pending(&self, now: DateTime<Utc>) -> Result<Dispatched, ServiceError> {
         let mut total = Dispatched::default();
         loop {
             let round = self.dispatch_round(now).await?;
@@ -81,7 +82,7 @@ impl Outbox {
         }
     }
 
-    async fn dispatch_round(&self, now: DateTime<Utc>) -> Result<Dispatched, ApiError> {
+    async fn dispatch_round(&self, now: DateTime<Utc>) -> Result<Dispatched, ServiceError> {
         let Some(mailer) = self.mailer.clone() else {
             return Ok(Dispatched::default());
         };
@@ -101,7 +102,7 @@ impl Outbox {
                         });
                     }
                 }
-                Ok(letters)
+                Ok::<_, ServiceError>(letters)
             })
             .await?;
         let mut outcome = Dispatched::default();
@@ -121,7 +122,7 @@ impl Outbox {
             };
             let id = letter.alert.id;
             let attempts = letter.alert.attempts + 1;
-            crate::metrics::alert_delivered(letter.alert.kind.as_str(), result.is_ok());
+            metrics::alert_delivered(letter.alert.kind.as_str(), result.is_ok());
             match &result {
                 Ok(()) => {
                     tracing::info!(alert_id = id, job_id = letter.job.id, %subject, recipients = to.len(), "alert sent");
@@ -139,7 +140,7 @@ impl Outbox {
                         Ok(()) => alerts::mark_sent(conn, id, now)?,
                         Err(reason) => alerts::mark_failed(conn, id, &reason, retry_at)?,
                     }
-                    Ok(())
+                    Ok::<_, ServiceError>(())
                 })
                 .await?;
         }
@@ -172,7 +173,7 @@ fn context_of(
     conn: &rusqlite::Connection,
     alert: &Alert,
     job: &Job,
-) -> Result<AlertContext, ApiError> {
+) -> Result<AlertContext, ServiceError> {
     let entry = match alert.entry_id {
         Some(id) => entries::get(conn, id)?,
         None => None,
@@ -180,7 +181,7 @@ fn context_of(
     Ok(AlertContext {
         entry,
         last_success: status::last_success(conn, job.id)?,
-        expected_path: render_path(job, alert.slot_utc).ok().map(|p| p.path),
+        expected_path: expected_path(job, alert.slot_utc).ok().map(|p| p.path),
     })
 }
 

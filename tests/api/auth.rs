@@ -5,9 +5,9 @@
 
 use std::process::Command;
 
-use backup_monitor::auth::hash_secret;
 use backup_monitor::db::tokens;
 use backup_monitor::domain::auth::Role;
+use backup_monitor::service::tokens::hash_secret;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -1386,7 +1386,14 @@ async fn an_admin_token_file_is_written_when_only_agent_tokens_exist() {
         let db = backup_monitor::db::Db::open(&path).unwrap();
         db.migrate().unwrap();
         let conn = db.conn().unwrap();
-        backup_monitor::auth::create_token(&conn, "early agent", Role::Agent, Some("a")).unwrap();
+        backup_monitor::service::tokens::create(
+            &conn,
+            "early agent",
+            Role::Agent,
+            Some("a"),
+            chrono::Utc::now(),
+        )
+        .unwrap();
     }
     // Act
     let app = spawn_app_with(|s| {

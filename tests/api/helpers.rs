@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use backup_monitor::app::Application;
-use backup_monitor::auth;
 use backup_monitor::config::{Secret, Settings};
 use backup_monitor::db::Db;
 use backup_monitor::domain::auth::Role;
-use backup_monitor::scheduler::{self, TickOutcome};
+use backup_monitor::service::tick::{self, TickOutcome};
+use backup_monitor::service::tokens;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -206,7 +206,7 @@ impl TestApp {
     pub fn tick(&self, now: DateTime<Utc>) -> TickOutcome {
         let db = self.db();
         let mut conn = db.conn().unwrap();
-        scheduler::tick(&mut conn, now, 100).expect("tick")
+        tick::tick(&mut conn, now, 100).expect("tick")
     }
 
     /// Moves a job's anchor (creation, for lateness) back to `at`, as if it had been
@@ -225,7 +225,9 @@ impl TestApp {
     pub fn token(&self, role: Role, agent: Option<&str>) -> String {
         let db = self.db();
         let conn = db.conn().unwrap();
-        auth::create_token(&conn, "test", role, agent).unwrap().1
+        tokens::create(&conn, "test", role, agent, Utc::now())
+            .unwrap()
+            .1
     }
 
     /// Stops the server gracefully and waits for it.

@@ -176,7 +176,7 @@ async fn concurrent_ticks_and_two_servers_on_one_file_never_write_a_slot_twice()
             std::thread::spawn(move || {
                 let db = backup_monitor::db::Db::open(&path).unwrap();
                 let mut conn = db.conn().unwrap();
-                backup_monitor::scheduler::tick(&mut conn, now, 100).unwrap()
+                backup_monitor::service::tick::tick(&mut conn, now, 100).unwrap()
             })
         })
         .collect();

@@ -225,7 +225,7 @@ fn token_list_shows_ids_roles_agents_and_names_but_never_a_secret() {
     let digests = admin.stored_digests();
     assert_eq!(digests.len(), 3);
     for secret in &secrets {
-        let digest = backup_monitor::auth::hash_secret(secret);
+        let digest = backup_monitor::service::tokens::hash_secret(secret);
         assert!(
             digests.contains(&digest),
             "the stored digest is the secret's SHA-256"
@@ -268,7 +268,7 @@ fn token_list_json_parses_and_holds_no_secret() {
     // Arrange
     let admin = Sysadmin::new();
     let secret = admin.create(&["--role", "agent", "--agent-id", "lyon-1", "--name", "nas"]);
-    let digest = backup_monitor::auth::hash_secret(&secret);
+    let digest = backup_monitor::service::tokens::hash_secret(&secret);
 
     // Act
     let list = admin.list_json();

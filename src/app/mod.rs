@@ -1,6 +1,8 @@
 //! Building the service (database, migrations, listener, routes and layers) and running it
 //! until a shutdown signal. `Application::build` accepts port 0, which is what tests use.
 
+pub mod state;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,15 +22,18 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::api::{self, AppState};
-use crate::auth::{self, Limiter};
+use self::state::AppState;
+use crate::api::auth::AuthState;
+use crate::api::{self, ApiState};
 use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::Db;
 use crate::metrics;
 use crate::notify::email::Mailer;
 use crate::notify::outbox::Outbox;
+use crate::rate_limit::{self, Limiter};
 use crate::scheduler::Scheduler;
+use crate::service::tokens;
 use crate::systemd;
 use crate::web;
 
@@ -51,9 +56,11 @@ impl Application {
         tracing::info!(database = %path.display(), "database ready");
         let bootstrapping = db.clone();
         let admin_token = settings.auth.admin_token.clone();
-        tokio::task::spawn_blocking(move || auth::bootstrap(&bootstrapping, admin_token.as_ref()))
-            .await
-            .context("Failed to set up the first admin token")??;
+        tokio::task::spawn_blocking(move || {
+            tokens::bootstrap(&bootstrapping, admin_token.as_ref())
+        })
+        .await
+        .context("Failed to set up the first admin token")??;
         let listener = TcpListener::bind(settings.server.bind)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
@@ -65,20 +72,27 @@ impl Application {
         .context("Failed to start the writer thread")?;
         let secrets = db.clone();
         let badge_secret: Arc<str> = tokio::task::spawn_blocking(move || {
-            secrets.installation_value("badge_secret", auth::generate_secret)
+            secrets.installation_value("badge_secret", tokens::generate_secret)
         })
         .await
         .context("Failed to read the badge secret")??
         .into();
+        let settings = Arc::new(settings);
         Ok(Self {
             listener,
             state: AppState {
-                db,
-                settings: Arc::new(settings),
-                alerts_queued: Arc::new(Notify::new()),
-                limiter,
-                writer,
-                badge_secret,
+                auth: AuthState {
+                    db: db.clone(),
+                    admin_token: settings.auth.admin_token.clone(),
+                    limiter,
+                },
+                api: ApiState {
+                    db,
+                    settings,
+                    alerts_queued: Arc::new(Notify::new()),
+                    writer,
+                    badge_secret,
+                },
             },
         })
     }
@@ -95,33 +109,34 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.local_addr()?;
         let state = self.state;
-        let settings = state.settings.clone();
+        let settings = state.api.settings.clone();
+        let db = state.api.db.clone();
 
         let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
         if mailer.is_none() {
             tracing::warn!("no SMTP server configured (smtp.host): alerts are recorded in the outbox and logged, not emailed");
         }
         let outbox = Outbox::new(
-            state.db.clone(),
+            db.clone(),
             mailer,
             settings.alerts.to.clone(),
-            state.alerts_queued.clone(),
+            state.api.alerts_queued.clone(),
         );
         let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
         let delivery = tokio::spawn(outbox.run(async {
             let _ = delivery_stopped.await;
         }));
-        let forgetting = tokio::spawn(auth::forget_idle_keys(state.limiter.clone()));
+        let forgetting = tokio::spawn(rate_limit::forget_idle_keys(state.auth.limiter.clone()));
         let scheduler = Scheduler::start(
-            state.db.clone(),
+            db.clone(),
             &settings.scheduler.tick,
             usize::try_from(settings.scheduler.max_catchup_slots).unwrap_or(usize::MAX),
-            state.alerts_queued.clone(),
+            state.api.alerts_queued.clone(),
         )
         .await?;
 
         systemd::ready(addr);
-        let watchdog = systemd::watchdog(state.db.clone());
+        let watchdog = systemd::watchdog(db);
         tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
         let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
         let served = axum::serve(
@@ -150,7 +165,7 @@ impl Application {
 /// Every route with its layers. Trailing slashes are trimmed before routing (see
 /// `run_until_stopped`), so `/api/v1/jobs/` and `/api/v1/jobs` are the same route.
 pub fn router(state: AppState) -> Router {
-    let settings = state.settings.clone();
+    let settings = state.api.settings.clone();
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
         let route = request
             .extensions()
@@ -161,8 +176,7 @@ pub fn router(state: AppState) -> Router {
     })
     .on_response(DefaultOnResponse::new().level(Level::INFO));
     let mut router = Router::new()
-        .merge(api::router())
-        .merge(metrics::router(settings.metrics.require_token))
+        .merge(api::router(settings.metrics.require_token).with_state(state.api.clone()))
         .merge(
             web::router()
                 .layer(SetResponseHeaderLayer::overriding(
@@ -182,9 +196,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::authenticate,
+            api::auth::authenticate::<AppState>,
         ))
-        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(api::metrics::track))
         .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

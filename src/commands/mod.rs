@@ -1,0 +1,73 @@
+//! One module per command of the binary; `run` dispatches the parsed command line to it and
+//! turns its outcome into the process's exit code.
+
+mod check;
+mod config;
+mod jobs;
+mod send_test_email;
+mod serve;
+mod token;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, ConfigCommand, GlobalArgs};
+use crate::config::{Overrides, Settings};
+use crate::{agent, api};
+
+/// Runs the command; errors print one line on stderr and exit 1.
+pub fn run(cli: Cli) -> ExitCode {
+    let global = cli.global;
+    let outcome = match cli.command {
+        // Nagios exit codes, UNKNOWN included: `check` answers for itself.
+        Command::Check { json } => return check::run(&global, json),
+        // The agent's side needs no configuration file and no database.
+        Command::Report(args) => return agent::report(&args),
+        Command::Exec(args) => return agent::exec(&args),
+        Command::Openapi => {
+            println!("{}", api::openapi::to_json());
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => config::check(&global),
+        Command::SendTestEmail { to } => {
+            load(&global, None).and_then(|s| send_test_email::run(&s, &to))
+        }
+        Command::Jobs { command } => jobs::run(&global, command),
+        Command::Token { command } => load(&global, None).and_then(|s| token::run(&s, command)),
+        Command::Migrate => load(&global, None).and_then(|s| serve::migrate(&s)),
+        Command::Serve { bind } => load(&global, bind).and_then(serve::run),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Warns about a `.env` file that exists but cannot be read (a missing one is fine).
+pub fn warn_unreadable_dotenv(read: Result<std::path::PathBuf, dotenvy::Error>) {
+    if let Err(e) = read {
+        if !e.not_found() {
+            tracing::warn!(error = %e, "ignoring unreadable .env file");
+        }
+    }
+}
+
+/// The settings from the config file, the environment and the global flags (and `--bind`).
+fn load(global: &GlobalArgs, bind: Option<String>) -> anyhow::Result<Settings> {
+    let overrides = Overrides {
+        database_url: global.database.clone(),
+        bind,
+    };
+    Ok(crate::config::load(global.config.as_deref(), &overrides)?)
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}

@@ -1,0 +1,15 @@
+//! The use cases, one module each: plain functions over a connection and `now`, used alike
+//! by the HTTP handlers, the scheduler, the alert delivery, `check` and the CLI commands.
+//! They answer with [`ServiceError`], which knows nothing of HTTP; `api` maps it to status
+//! codes at its edge.
+
+pub mod access;
+pub mod alerts;
+mod error;
+pub mod jobs;
+pub mod reports;
+pub mod status;
+pub mod tick;
+pub mod tokens;
+
+pub use error::{FieldError, LocItem, ServiceError};

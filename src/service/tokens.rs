@@ -1,0 +1,168 @@
+//! Bearer tokens without HTTP: making secrets, storing only their hash, recognising a
+//! presented secret, and the first admin token written to a file beside the database.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::Secret;
+use crate::db::tokens::{self, TokenInfo};
+use crate::db::Db;
+use crate::domain::auth::{Principal, Role};
+
+/// Every secret starts with this, so a leaked one is easy to recognise (and to grep for).
+pub const SECRET_PREFIX: &str = "bm_";
+
+/// A new random secret: 256 bits from the operating system, hex-encoded.
+pub fn generate_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    Ok(format!("{SECRET_PREFIX}{}", hex::encode(bytes)))
+}
+
+/// What is stored of a secret.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Creates a token and returns its secret, which is never stored.
+pub fn create(
+    conn: &Connection,
+    name: &str,
+    role: Role,
+    agent_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(TokenInfo, String)> {
+    anyhow::ensure!(
+        (role == Role::Agent) == agent_id.is_some(),
+        "an agent token needs --agent-id, and only an agent token takes one"
+    );
+    let secret = generate_secret()?;
+    let info = tokens::insert(conn, name, role, agent_id, &hash_secret(&secret), now)
+        .context("Failed to store the token")?;
+    Ok((info, secret))
+}
+
+/// Who holds a presented secret, and a stable key naming the token (for rate limiting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub principal: Principal,
+    pub key: String,
+}
+
+/// Whether `secret` is the administrator's token from the environment (compared in
+/// constant time).
+pub fn is_environment_admin(secret: &str, admin_token: Option<&Secret>) -> Option<Holder> {
+    let admin = admin_token?;
+    let expected = hash_secret(admin.expose());
+    bool::from(expected.as_bytes().ct_eq(hash_secret(secret).as_bytes())).then(|| Holder {
+        principal: Principal::Admin,
+        key: "token:environment".to_owned(),
+    })
+}
+
+/// The holder of a live stored token whose secret is `secret`; None for an unknown or
+/// revoked one.
+pub fn holder(conn: &Connection, secret: &str) -> rusqlite::Result<Option<Holder>> {
+    let Some(token) = tokens::find_active(conn, &hash_secret(secret))? else {
+        return Ok(None);
+    };
+    let principal = match (token.role, token.agent_id) {
+        (Role::Admin, _) => Principal::Admin,
+        (Role::Viewer, _) => Principal::Viewer,
+        (Role::Agent, Some(agent)) => Principal::Agent(agent),
+        (Role::Agent, None) => return Ok(None),
+    };
+    Ok(Some(Holder {
+        principal,
+        key: format!("token:{}", token.id),
+    }))
+}
+
+/// The file beside the database that holds the first admin token:
+/// `backup-monitor.db` → `backup-monitor.admin-token`.
+pub fn admin_token_path(database: &Path) -> PathBuf {
+    database.with_extension("admin-token")
+}
+
+/// When no live admin token exists and `BACKUP_MONITOR_ADMIN_TOKEN` is not set (a first
+/// start, or every admin token revoked), creates an admin token and writes it, alone, to a
+/// mode-0600 file beside the database. Logs the file's path, never the token.
+pub fn bootstrap(db: &Db, admin_token: Option<&Secret>) -> anyhow::Result<Option<PathBuf>> {
+    if admin_token.is_some() {
+        tracing::info!(
+            "admin token from BACKUP_MONITOR_ADMIN_TOKEN accepted; no token file written"
+        );
+        return Ok(None);
+    }
+    let conn = db.conn().context("Failed to open a database connection")?;
+    if tokens::count_active_admins(&conn)? > 0 {
+        return Ok(None);
+    }
+    let path = admin_token_path(db.path());
+    let (info, secret) = create(&conn, "initial admin", Role::Admin, None, Utc::now())?;
+    write_secret_file(&path, &secret)
+        .with_context(|| format!("Failed to write the admin token to {}", path.display()))?;
+    tracing::warn!(file = %path.display(), token_id = info.id, "created the first admin token; read it from the file (mode 0600), then keep it somewhere safe");
+    Ok(Some(path))
+}
+
+fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // An existing file keeps its mode on open: set it again.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(format!("{secret}\n").as_bytes())?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        file.write_all(format!("{secret}\n").as_bytes())?;
+        file.sync_all()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_long_random_and_hashed_for_storage() {
+        let a = generate_secret().unwrap();
+        let b = generate_secret().unwrap();
+        assert_ne!(a, b);
+        assert!(a.starts_with(SECRET_PREFIX));
+        assert_eq!(a.len(), SECRET_PREFIX.len() + 64, "256 bits in hex");
+        assert_eq!(hash_secret(&a).len(), 64);
+        assert_ne!(hash_secret(&a), a);
+        assert_eq!(hash_secret(&a), hash_secret(&a));
+    }
+
+    #[test]
+    fn the_token_file_sits_beside_the_database() {
+        assert_eq!(
+            admin_token_path(Path::new("/var/lib/bm/backup-monitor.db")),
+            PathBuf::from("/var/lib/bm/backup-monitor.admin-token")
+        );
+    }
+
+    #[test]
+    fn the_environment_admin_token_is_recognised_and_nothing_else() {
+        let admin = Secret::new("s3cret-admin");
+        assert!(is_environment_admin("s3cret-admin", Some(&admin)).is_some());
+        assert!(is_environment_admin("s3cret-admim", Some(&admin)).is_none());
+        assert!(is_environment_admin("s3cret-admin", None).is_none());
+    }
+}
