@@ -79,13 +79,7 @@ pub fn insert(
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
-    super::cached_row(
-        conn,
-        &format!("SELECT {COLUMNS} FROM entries WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    super::row_by_id(conn, "entries", COLUMNS, id, from_row)
 }
 
 /// Filters of the entries listings: all optional, all combined.

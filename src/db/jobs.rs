@@ -87,13 +87,7 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
-    super::cached_row(
-        conn,
-        &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-        [id],
-        from_row,
-    )
-    .optional()
+    super::row_by_id(conn, "jobs", COLUMNS, id, from_row)
 }
 
 /// Exact-match filters of the jobs listing.

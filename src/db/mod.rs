@@ -208,6 +208,24 @@ pub(crate) fn cached_row<T, P: rusqlite::Params>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
+/// The row of `table` whose id is `id`, its `columns` read by `f`, if there is one.
+pub(crate) fn row_by_id<T>(
+    conn: &Connection,
+    table: &str,
+    columns: &str,
+    id: i64,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    use rusqlite::OptionalExtension;
+    cached_row(
+        conn,
+        &format!("SELECT {columns} FROM {table} WHERE id = ?1"),
+        [id],
+        f,
+    )
+    .optional()
+}
+
 /// `execute` through the connection's statement cache.
 pub(crate) fn cached_execute<P: rusqlite::Params>(
     conn: &Connection,
