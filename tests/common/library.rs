@@ -7,15 +7,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-pub use backup_monitor::api::badges::company_badge_url;
-pub use backup_monitor::app::Application;
-pub use backup_monitor::auth::hash_secret;
-pub use backup_monitor::config::{Secret, Settings, SmtpSettings, SmtpTls};
-pub use backup_monitor::db::tokens::TokenInfo;
-pub use backup_monitor::db::Db;
-pub use backup_monitor::domain::auth::Role;
-pub use backup_monitor::notify::outbox::{Outbox, LEASE};
-pub use backup_monitor::scheduler::TickOutcome;
+// The types and functions tests name, re-exported; not every test binary uses each.
+#[allow(unused_imports)]
+pub use backup_monitor::{
+    api::badges::company_badge_url,
+    app::Application,
+    auth::hash_secret,
+    config::{Secret, Settings, SmtpSettings, SmtpTls},
+    db::{tokens::TokenInfo, Db},
+    domain::auth::Role,
+    notify::outbox::{Outbox, LEASE},
+    scheduler::TickOutcome,
+};
 
 /// Installs the TLS crypto provider that reqwest needs (once per process).
 pub fn install_crypto_provider() {

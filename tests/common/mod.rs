@@ -5,7 +5,7 @@
 //!
 //! Each test binary takes it with `mod common;` (`tests/api/` with a `#[path]`); none uses
 //! all of it.
-#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
 mod assertions;
@@ -17,10 +17,14 @@ use std::net::TcpListener;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-pub use app::{spawn_app, spawn_app_in, spawn_app_with, TestApp};
-pub use assertions::{assert_422, errors, total_count};
-pub use binary::{command, stderr, stdout, terminate, wait_for_listening, Ran, BIN};
-pub use library::*;
+// No test binary uses every helper.
+#[allow(unused_imports)]
+pub use self::{
+    app::{spawn_app, spawn_app_in, spawn_app_with, TestApp},
+    assertions::{assert_422, errors, total_count},
+    binary::{command, stderr, stdout, terminate, wait_for_listening, Ran, BIN},
+    library::*,
+};
 
 /// The admin token every test app accepts (as BACKUP_MONITOR_ADMIN_TOKEN would give it).
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
