@@ -71,6 +71,8 @@ impl Default for DatabaseSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerSettings {
+    /// Whether the service runs the periodic tick at all (tests drive it by hand instead).
+    pub enabled: bool,
     pub tick: String,
     pub default_grace_minutes: u32,
     pub max_catchup_slots: u32,
@@ -79,6 +81,7 @@ pub struct SchedulerSettings {
 impl Default for SchedulerSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             tick: "0 * * * * *".to_owned(),
             default_grace_minutes: 60,
             max_catchup_slots: 100,
@@ -232,6 +235,7 @@ pub const KEYS: &[Key] = &[
     key("server", "body_limit_bytes", Kind::Integer, None),
     key("server", "request_timeout_seconds", Kind::Integer, None),
     key("database", "url", Kind::Text, Some("DATABASE_URL")),
+    key("scheduler", "enabled", Kind::Boolean, None),
     key("scheduler", "tick", Kind::Text, None),
     key("scheduler", "default_grace_minutes", Kind::Integer, None),
     key("scheduler", "max_catchup_slots", Kind::Integer, None),
@@ -662,6 +666,23 @@ mod tests {
     }
 
     #[test]
+    fn the_scheduler_is_on_by_default_and_can_be_switched_off_by_file_or_environment() {
+        let s = load_from(None, &no_env, &Overrides::default()).unwrap();
+        assert!(s.scheduler.enabled);
+        let file = "[scheduler]\nenabled = false\n";
+        let s = load_from(Some(("f.toml", file)), &no_env, &Overrides::default()).unwrap();
+        assert!(!s.scheduler.enabled, "from the file");
+        for raw in ["false", "0", "off"] {
+            let env = env_of(&[("BACKUP_MONITOR_SCHEDULER_ENABLED", raw)]);
+            let s = load_from(None, &env, &Overrides::default()).unwrap();
+            assert!(!s.scheduler.enabled, "from the environment: {raw:?}");
+        }
+        let env = env_of(&[("BACKUP_MONITOR_SCHEDULER_ENABLED", "true")]);
+        let s = load_from(Some(("f.toml", file)), &env, &Overrides::default()).unwrap();
+        assert!(s.scheduler.enabled, "the environment wins over the file");
+    }
+
+    #[test]
     fn lists_from_the_environment_are_comma_separated_or_json() {
         for raw in ["a@x.org, b@x.org", "[\"a@x.org\",\"b@x.org\"]"] {
             let env = env_of(&[("BACKUP_MONITOR_ALERTS_TO", raw)]);
@@ -732,6 +753,16 @@ mod tests {
                 None,
                 &[("BACKUP_MONITOR_METRICS_REQUIRE_TOKEN", "maybe")],
                 "metrics.require_token",
+            ),
+            (
+                None,
+                &[("BACKUP_MONITOR_SCHEDULER_ENABLED", "sometimes")],
+                "scheduler.enabled (environment variable BACKUP_MONITOR_SCHEDULER_ENABLED)",
+            ),
+            (
+                Some("[scheduler]\nenabled = \"no\"\n"),
+                &[],
+                "scheduler.enabled (config file f.toml)",
             ),
             (Some("this is = = not toml"), &[], "f.toml"),
         ];

@@ -2,213 +2,92 @@
 //! to the real service on 127.0.0.1 over a temporary SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use backup_monitor::api::jobs::JobCreate;
-use backup_monitor::app::Application;
-use backup_monitor::config::{Secret, Settings};
-use backup_monitor::db::{self, Db};
-use backup_monitor::domain::auth::Role;
-use backup_monitor::service::tokens;
+use common::{
+    client_with, command, free_port, insert_job, spawn_app, spawn_app_in, spawn_app_with,
+    valid_job, with, Ran, Role, TestApp, ADMIN_TOKEN,
+};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio::sync::oneshot;
 
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
-/// Accepted as an admin token by every test server (as BACKUP_MONITOR_ADMIN_TOKEN).
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Longest any one run of the binary may take before the test fails.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-struct TestApp {
-    addr: SocketAddr,
-    client: reqwest::Client,
-    db_path: PathBuf,
-    dir: TempDir,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-/// The service on `bind` (port 0: any free port) over `dir/test.db`.
-async fn spawn_app_in(
-    dir: TempDir,
-    bind: SocketAddr,
-    configure: impl FnOnce(&mut Settings),
-) -> TestApp {
-    let db_path = dir.path().join("test.db");
-    let mut settings = Settings::default();
-    settings.database.url = format!("sqlite://{}", db_path.display());
-    settings.server.bind = bind;
-    // The cron fires on 29 February only, so that it cannot race the tests.
-    settings.scheduler.tick = "0 0 0 29 2 *".to_owned();
-    settings.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
-    settings.auth.rate_limit_per_second = 1_000_000;
-    settings.auth.rate_limit_burst = 1_000_000;
-    configure(&mut settings);
-    let app = Application::build(settings).await.expect("app builds");
-    let addr = app.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-    );
-    TestApp {
-        addr,
-        client: reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap(),
-        db_path,
-        dir,
-        stop: Some(stop),
-        server: Some(server),
-    }
-}
-
-async fn spawn_app() -> TestApp {
-    spawn_app_in(
-        tempfile::tempdir().unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        |_| {},
-    )
-    .await
-}
-
+/// A job of `agent`, as `POST /api/v1/jobs/` takes it.
 fn job_body(agent: &str) -> Value {
-    json!({
-        "database_name": "erp",
-        "agent_id_responsible": agent,
-        "company_name": "acme",
-        "city": "Lyon",
-        "expected_hour_utc": 2,
-        "expected_minute_utc": 30,
-        "backup_frequency": "daily",
-        "final_storage_path_template": "/backups/{company_name}/{database_name}/%Y-%m-%d.dump"
-    })
+    with(valid_job(), json!({"agent_id_responsible": agent}))
 }
 
-/// Creates a job straight in the database file (no server needed); returns its id.
-fn insert_job(db_path: &Path, agent: &str) -> i64 {
-    let db = Db::open(db_path).unwrap();
-    db.migrate().unwrap();
-    let conn = db.conn().unwrap();
-    let now = chrono::Utc::now();
-    let job = JobCreate::parse(&job_body(agent))
-        .unwrap()
-        .into_job(60, now)
-        .unwrap();
-    db::jobs::insert(&conn, &job, now).unwrap().id
+/// What these tests do with the service, besides what every test does.
+trait AgentSide {
+    /// Creates a job of `agent`; returns its id.
+    async fn job_for(&self, agent: &str) -> i64;
+    /// `GET path`, which must answer 200, as JSON.
+    async fn get_json(&self, path: &str) -> Value;
+    async fn entry(&self, id: i64) -> Value;
+    /// The job's entries, newest first.
+    async fn entries_of(&self, job_id: i64) -> Vec<Value>;
+    /// `report` against this server with `token` and a short retry window.
+    fn report_with(&self, job_id: i64, token: &str) -> Command;
+    /// `exec` against this server with the admin token; the command follows `--`.
+    fn exec(&self, job_id: i64, extra: &[&str], command: &[&str]) -> Command;
 }
 
-impl TestApp {
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    async fn create_job(&self, agent: &str) -> i64 {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/jobs/", self.url()))
-            .json(&job_body(agent))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["id"]
+impl AgentSide for TestApp {
+    async fn job_for(&self, agent: &str) -> i64 {
+        self.create_job(job_body(agent)).await["id"]
             .as_i64()
             .unwrap()
     }
 
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.url()))
-            .send()
-            .await
-            .unwrap();
+    async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.unwrap()
     }
 
     async fn entry(&self, id: i64) -> Value {
-        self.get(&format!("/api/v1/entries/{id}")).await
+        self.get_json(&format!("/api/v1/entries/{id}")).await
     }
 
-    /// The job's entries, newest first.
     async fn entries_of(&self, job_id: i64) -> Vec<Value> {
-        self.get(&format!("/api/v1/entries/by_job/{job_id}"))
+        self.get_json(&format!("/api/v1/entries/by_job/{job_id}"))
             .await
             .as_array()
             .unwrap()
             .clone()
     }
 
-    fn token(&self, role: Role, agent: Option<&str>) -> String {
-        let db = Db::open(&self.db_path).unwrap();
-        let conn = db.conn().unwrap();
-        tokens::create(&conn, "test", role, agent, chrono::Utc::now())
-            .unwrap()
-            .1
-    }
-
-    /// `report` against this server with the admin token and a short retry window.
-    fn report(&self, job_id: i64) -> Command {
-        self.report_with(job_id, ADMIN_TOKEN)
-    }
-
     fn report_with(&self, job_id: i64, token: &str) -> Command {
         let mut cmd = binary(self.dir.path());
-        cmd.args(["report", "--url", &self.url(), "--token", token])
+        cmd.args(["report", "--url", &self.url(""), "--token", token])
             .args(["--job-id", &job_id.to_string(), "--retry-for", "5"]);
         cmd
     }
 
-    /// `exec` against this server; the command follows `--`.
     fn exec(&self, job_id: i64, extra: &[&str], command: &[&str]) -> Command {
         let mut cmd = binary(self.dir.path());
-        cmd.args(["exec", "--url", &self.url(), "--token", ADMIN_TOKEN])
+        cmd.args(["exec", "--url", &self.url(""), "--token", ADMIN_TOKEN])
             .args(["--job-id", &job_id.to_string(), "--retry-for", "5"])
             .args(extra)
             .arg("--")
             .args(command);
         cmd
     }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap().unwrap();
-        }
-    }
 }
 
 /// The binary in `dir`, with nothing inherited from this process's environment but PATH.
-fn binary(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
+fn binary(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::from(command(dir));
+    cmd.stdin(Stdio::null()).kill_on_drop(true);
     cmd
-}
-
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 async fn run(mut cmd: Command) -> Ran {
@@ -216,11 +95,7 @@ async fn run(mut cmd: Command) -> Ran {
         .await
         .expect("the binary finished in time")
         .expect("the binary runs");
-    Ran {
-        code: output.status.code().expect("exited"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Ran::from(output)
 }
 
 impl Ran {
@@ -233,23 +108,21 @@ impl Ran {
     }
 }
 
-fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+/// An address of 127.0.0.1 that nothing listens on (yet).
+fn free_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_success_with_a_file_sends_its_sha256_and_size() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let file = app.dir.path().join("erp.dump");
     // Larger than the 64 KiB read buffer, not a multiple of it.
     let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &content).unwrap();
 
-    let mut cmd = app.report(job);
+    let mut cmd = app.report_with(job, ADMIN_TOKEN);
     cmd.args(["--status", "success", "--file"]).arg(&file);
     let ran = run(cmd).await;
 
@@ -267,9 +140,9 @@ async fn report_success_with_a_file_sends_its_sha256_and_size() {
 #[tokio::test(flavor = "multi_thread")]
 async fn report_failed_with_an_error_message_and_a_timestamp_is_stored() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
 
-    let mut cmd = app.report(job);
+    let mut cmd = app.report_with(job, ADMIN_TOKEN);
     cmd.args(["--status", "failed", "--error", "disk full on /backups"])
         .args(["--timestamp", "2026-11-24T02:31:00Z"]);
     let ran = run(cmd).await;
@@ -285,9 +158,9 @@ async fn report_failed_with_an_error_message_and_a_timestamp_is_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_identical_repeat_succeeds_with_the_entry_already_stored() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let report = || {
-        let mut cmd = app.report(job);
+        let mut cmd = app.report_with(job, ADMIN_TOKEN);
         cmd.args(["--status", "success", "--timestamp", "2026-11-24T02:30:00Z"]);
         cmd
     };
@@ -303,7 +176,7 @@ async fn an_identical_repeat_succeeds_with_the_entry_already_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_token_exits_1_says_so_and_never_shows_the_token() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let secret = "bm_not-a-real-token-but-a-secret-all-the-same";
 
     let mut cmd = app.report_with(job, secret);
@@ -325,14 +198,9 @@ async fn a_bad_token_exits_1_says_so_and_never_shows_the_token() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revoked_agent_token_is_refused_like_a_bad_one() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let token = app.token(Role::Agent, Some("agent-lyon-1"));
-    {
-        let db = Db::open(&app.db_path).unwrap();
-        let conn = db.conn().unwrap();
-        let id = db::tokens::list(&conn).unwrap().last().unwrap().id;
-        db::tokens::revoke(&conn, id, chrono::Utc::now()).unwrap();
-    }
+    app.revoke_token(app.stored_tokens().last().unwrap().id);
 
     let mut cmd = app.report_with(job, &token);
     cmd.args(["--status", "success"]);
@@ -348,7 +216,7 @@ async fn a_revoked_agent_token_is_refused_like_a_bad_one() {
 async fn an_unknown_job_exits_1_with_job_not_found() {
     let app = spawn_app().await;
 
-    let mut cmd = app.report(4242);
+    let mut cmd = app.report_with(4242, ADMIN_TOKEN);
     cmd.args(["--status", "success"]);
     let ran = run(cmd).await;
 
@@ -360,7 +228,7 @@ async fn an_unknown_job_exits_1_with_job_not_found() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_token_cannot_report_another_agents_job_and_the_reason_is_shown() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-paris-1").await;
+    let job = app.job_for("agent-paris-1").await;
     let token = app.token(Role::Agent, Some("agent-lyon-1"));
 
     let mut cmd = app.report_with(job, &token);
@@ -382,7 +250,7 @@ async fn an_agent_token_cannot_report_another_agents_job_and_the_reason_is_shown
 #[tokio::test(flavor = "multi_thread")]
 async fn an_agent_token_reports_its_own_job() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let token = app.token(Role::Agent, Some("agent-lyon-1"));
 
     let mut cmd = app.report_with(job, &token);
@@ -396,10 +264,10 @@ async fn an_agent_token_reports_its_own_job() {
 #[tokio::test(flavor = "multi_thread")]
 async fn url_and_token_can_come_from_the_environment() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
 
     let mut cmd = binary(app.dir.path());
-    cmd.env("BACKUP_MONITOR_URL", app.url())
+    cmd.env("BACKUP_MONITOR_URL", app.url(""))
         .env("BACKUP_MONITOR_TOKEN", ADMIN_TOKEN)
         .args([
             "report",
@@ -470,8 +338,8 @@ async fn missing_url_or_token_is_a_usage_error() {
 #[tokio::test(flavor = "multi_thread")]
 async fn report_waits_for_a_server_that_starts_within_the_retry_window() {
     let dir = tempfile::tempdir().unwrap();
-    let job = insert_job(&dir.path().join("test.db"), "agent-lyon-1");
-    let addr = free_port();
+    let job = insert_job(&dir.path().join("test.db"), &job_body("agent-lyon-1"));
+    let addr = free_addr();
     let mut cmd = binary(dir.path());
     cmd.args([
         "report",
@@ -500,7 +368,7 @@ async fn report_waits_for_a_server_that_starts_within_the_retry_window() {
         .unwrap()
         .expect("a line about the retry");
     assert!(first.contains("retrying in"), "{first}");
-    let app = spawn_app_in(dir, addr, |_| {}).await;
+    let app = spawn_app_in(dir, |s| s.server.bind = addr).await;
     let output = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
         .await
         .unwrap()
@@ -518,7 +386,7 @@ async fn report_waits_for_a_server_that_starts_within_the_retry_window() {
 #[tokio::test(flavor = "multi_thread")]
 async fn report_gives_up_after_retry_for_when_nothing_listens() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_port();
+    let addr = free_addr();
     let mut cmd = binary(dir.path());
     cmd.args([
         "report",
@@ -547,21 +415,16 @@ async fn report_gives_up_after_retry_for_when_nothing_listens() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_429_is_retried_after_its_retry_after() {
-    let app = spawn_app_in(
-        tempfile::tempdir().unwrap(),
-        "127.0.0.1:0".parse().unwrap(),
-        |s| {
-            s.auth.rate_limit_per_second = 1;
-            s.auth.rate_limit_burst = 1;
-        },
-    )
+    let app = spawn_app_with(|s| {
+        s.auth.rate_limit_per_second = 1;
+        s.auth.rate_limit_burst = 1;
+    })
     .await;
-    let job = insert_job(&app.db_path, "agent-lyon-1");
+    let job = insert_job(&app.db_path, &job_body("agent-lyon-1"));
     let token = app.token(Role::Agent, Some("agent-lyon-1"));
     // Spend the token's only request of this second.
-    let spent = reqwest::Client::new()
-        .get(format!("{}/api/v1/jobs/{job}", app.url()))
-        .bearer_auth(&token)
+    let spent = client_with(Some(&token))
+        .get(app.url(&format!("/api/v1/jobs/{job}")))
         .send()
         .await
         .unwrap();
@@ -580,7 +443,7 @@ async fn a_429_is_retried_after_its_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_reports_a_failing_command_with_its_exit_code_and_stderr() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
 
     let cmd = app.exec(job, &[], &["sh", "-c", "echo out; echo err >&2; exit 3"]);
     let ran = run(cmd).await;
@@ -604,7 +467,7 @@ async fn exec_reports_a_failing_command_with_its_exit_code_and_stderr() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_reports_a_successful_command_with_the_file_it_wrote() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let file = app.dir.path().join("out.dump");
     let file_arg = file.to_str().unwrap().to_owned();
 
@@ -629,7 +492,7 @@ async fn exec_reports_a_successful_command_with_the_file_it_wrote() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_reports_failed_when_the_command_succeeds_without_writing_its_file() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
     let file = app.dir.path().join("never-written.dump");
 
     let cmd = app.exec(job, &["--file", file.to_str().unwrap()], &["true"]);
@@ -646,7 +509,7 @@ async fn exec_reports_failed_when_the_command_succeeds_without_writing_its_file(
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_keeps_only_the_tail_of_a_long_stderr() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
 
     let script = "head -c 10240 /dev/zero | tr '\\0' x >&2; echo THE-END >&2; exit 1";
     let ran = run(app.exec(job, &[], &["sh", "-c", script])).await;
@@ -672,7 +535,7 @@ async fn exec_keeps_only_the_tail_of_a_long_stderr() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_of_a_missing_command_exits_127_and_reports_failed() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
 
     let ran = run(app.exec(job, &[], &["no-such-backup-command-xyz", "--all"])).await;
 
@@ -690,7 +553,7 @@ async fn exec_of_a_missing_command_exits_127_and_reports_failed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_of_a_command_killed_by_a_signal_exits_128_plus_the_signal() {
     let app = spawn_app().await;
-    let job = app.create_job("agent-lyon-1").await;
+    let job = app.job_for("agent-lyon-1").await;
 
     let ran = run(app.exec(job, &[], &["sh", "-c", "kill -TERM $$"])).await;
 
@@ -704,7 +567,7 @@ async fn exec_of_a_command_killed_by_a_signal_exits_128_plus_the_signal() {
 #[tokio::test(flavor = "multi_thread")]
 async fn exec_still_exits_with_the_commands_code_when_the_report_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_port();
+    let addr = free_addr();
     let mut cmd = binary(dir.path());
     cmd.args([
         "exec",

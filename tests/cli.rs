@@ -1,68 +1,17 @@
 //! The binary itself: zero-config `serve`, signals, `migrate`, `openapi`, `config check`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{client_with, command, stderr, stdout, terminate, valid_job, wait_for_listening};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
-
-/// The binary in `dir`, with no configuration inherited from this process.
-fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     command(dir).args(args).output().expect("binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Drains the server's stderr on a thread (a closed pipe would break its logging) and
-/// returns the address it listens on, with the lines logged until then.
-fn wait_for_listening(child: &mut Child) -> (String, Vec<String>) {
-    let stderr = child.stderr.take().expect("stderr piped");
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                // Nobody listens any more; keep draining.
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        lines.push(line.clone());
-        if let Some(i) = line.find("listening on http://") {
-            let rest = &line[i + "listening on http://".len()..];
-            let addr = rest
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .trim_end_matches('"')
-                .to_owned();
-            return (addr, lines);
-        }
-    }
-    panic!("server did not start: {lines:?}");
-}
-
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
 }
 
 fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
@@ -90,8 +39,10 @@ async fn serve_with_no_configuration_listens_on_port_8000_and_creates_its_databa
         .unwrap();
     let (addr, _) = wait_for_listening(&mut child);
     assert_eq!(addr, "127.0.0.1:8000");
-    backup_monitor::install_crypto_provider();
-    let response = reqwest::get("http://127.0.0.1:8000/healthz").await;
+    let response = client_with(None)
+        .get("http://127.0.0.1:8000/healthz")
+        .send()
+        .await;
     terminate(&child);
     let status = wait_with_timeout(&mut child, Duration::from_secs(10));
     let response = response.expect("healthz answers");
@@ -137,22 +88,15 @@ async fn sigterm_lets_a_request_in_flight_finish_and_exits_cleanly() {
             .any(|l| l.contains("backup-monitor.admin-token")),
         "the file's path is logged: {lines:?}"
     );
-    backup_monitor::install_crypto_provider();
-    let client = reqwest::Client::new();
-    let anonymous = client
+    let anonymous = client_with(None)
         .get(format!("http://{addr}/api/v1/jobs/"))
         .send()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let created = client
+    let created = client_with(Some(token))
         .post(format!("http://{addr}/api/v1/jobs/"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({
-            "database_name": "erp", "agent_id_responsible": "a", "company_name": "acme",
-            "city": "Lyon", "expected_hour_utc": 2, "expected_minute_utc": 30,
-            "backup_frequency": "daily", "final_storage_path_template": "/b/x.dump"
-        }))
+        .json(&valid_job())
         .send()
         .await
         .unwrap();
@@ -162,19 +106,38 @@ async fn sigterm_lets_a_request_in_flight_finish_and_exits_cleanly() {
     assert!(status.success(), "exit after SIGTERM: {status}");
     // The job survived the stop.
     let out = run(dir.path(), &["migrate"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn serve_with_the_scheduler_switched_off_says_so_and_starts_no_scheduler() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("BACKUP_MONITOR_SCHEDULER_ENABLED", "false")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_, lines) = wait_for_listening(&mut child);
+    terminate(&child);
+    let status = wait_with_timeout(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    let said = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(said("scheduler disabled"), 1, "{lines:?}");
+    assert_eq!(said("scheduler started"), 0, "{lines:?}");
 }
 
 #[test]
 fn migrate_creates_the_database_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let first = run(dir.path(), &["--database", "sqlite://data.db", "migrate"]);
-    assert!(first.status.success(), "{}", text(&first.stderr));
-    assert!(text(&first.stderr).contains("applied database migration"));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("applied database migration"));
     assert!(dir.path().join("data.db").is_file());
     let second = run(dir.path(), &["--database", "data.db", "migrate"]);
     assert!(second.status.success());
-    assert!(!text(&second.stderr).contains("applied database migration"));
+    assert!(!stderr(&second).contains("applied database migration"));
 }
 
 #[test]
@@ -185,7 +148,7 @@ fn migrate_into_a_missing_directory_fails_with_one_clear_line() {
         &["--database", "sqlite://no/such/dir/x.db", "migrate"],
     );
     assert!(!out.status.success());
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     let last = err.lines().last().unwrap_or_default();
     assert!(
         last.starts_with("error:") && last.contains("does not exist"),
@@ -220,14 +183,14 @@ fn config_check_prints_the_effective_configuration_without_secrets() {
         )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
     let parsed: toml::Table = shown.parse().expect("config check prints TOML");
     assert_eq!(parsed["server"]["bind"].as_str(), Some("0.0.0.0:9000"));
     assert_eq!(parsed["smtp"]["username"].as_str(), Some("mailer"));
     assert_eq!(parsed["alerts"]["to"].as_array().unwrap().len(), 2);
     assert!(!shown.contains("hunter2"), "{shown}");
-    assert!(!text(&out.stderr).contains("hunter2"));
+    assert!(!stderr(&out).contains("hunter2"));
     assert_eq!(parsed["smtp"]["password"].as_str(), Some("********"));
 }
 
@@ -241,7 +204,7 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_key() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
+    let err = stderr(&out);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line expected: {err}");
     assert!(
@@ -264,15 +227,15 @@ fn a_dotenv_file_in_the_working_directory_is_read() {
     )
     .unwrap();
     let out = run(dir.path(), &["config", "check"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("sqlite://from-dotenv.db"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("sqlite://from-dotenv.db"));
     // A real variable wins over .env.
     let out = command(dir.path())
         .args(["config", "check"])
         .env("DATABASE_URL", "sqlite://from-env.db")
         .output()
         .unwrap();
-    assert!(text(&out.stdout).contains("sqlite://from-env.db"));
+    assert!(stdout(&out).contains("sqlite://from-env.db"));
 }
 
 #[test]
@@ -288,8 +251,8 @@ fn the_config_file_can_come_from_the_environment() {
         .env("BACKUP_MONITOR_CONFIG", "m.toml")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("default_grace_minutes = 15"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("default_grace_minutes = 15"));
 }
 
 #[test]
@@ -306,18 +269,18 @@ fn every_subcommand_has_complete_help() {
     ] {
         let out = run(dir.path(), &args);
         assert!(out.status.success(), "{args:?}");
-        let help = text(&out.stdout);
+        let help = stdout(&out);
         for flag in ["--config", "--database", "--log-format"] {
             assert!(help.contains(flag), "{args:?} help lacks {flag}: {help}");
         }
     }
-    let serve = text(&run(dir.path(), &["serve", "--help"]).stdout);
+    let serve = stdout(&run(dir.path(), &["serve", "--help"]));
     assert!(serve.contains("--bind"));
-    let check = text(&run(dir.path(), &["check", "--help"]).stdout);
+    let check = stdout(&run(dir.path(), &["check", "--help"]));
     assert!(
         check.contains("--json") && check.contains("3 UNKNOWN"),
         "{check}"
     );
-    let email = text(&run(dir.path(), &["send-test-email", "--help"]).stdout);
+    let email = stdout(&run(dir.path(), &["send-test-email", "--help"]));
     assert!(email.contains("--to"), "{email}");
 }

@@ -6,145 +6,64 @@
 //! before running the ignored tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use backup_monitor::app::Application;
-use backup_monitor::config::{Secret, Settings};
-use backup_monitor::db::Db;
-use backup_monitor::domain::auth::Role;
-use backup_monitor::service::tokens;
 use chrono::{DateTime, Utc};
+use common::{spawn_app, with, Role, TestApp};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 use tokio::process::Command;
-use tokio::sync::oneshot;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-const ADMIN_TOKEN: &str = "dashboard-test-admin-token-0123456789";
 
 /// The service on 127.0.0.1:0 over a temporary database, with a viewer token.
 struct App {
-    addr: SocketAddr,
-    db_path: PathBuf,
-    client: reqwest::Client,
+    service: TestApp,
     viewer: String,
-    _dir: TempDir,
-    _stop: oneshot::Sender<()>,
 }
 
-async fn spawn_app() -> App {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = Settings::default();
-    settings.database.url = format!("sqlite://{}", dir.path().join("test.db").display());
-    settings.server.bind = "127.0.0.1:0".parse().unwrap();
-    // The cron fires on 29 February only, so the scheduler never runs during a test.
-    settings.scheduler.tick = "0 0 0 29 2 *".to_owned();
-    settings.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
-    settings.auth.rate_limit_per_second = 1_000_000;
-    settings.auth.rate_limit_burst = 1_000_000;
-    let db_path = settings.database_path();
-    let app = Application::build(settings).await.expect("app builds");
-    let addr = app.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
-    );
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
-
-    let db = Db::open(&db_path).expect("database opens");
-    let viewer = tokens::create(
-        &db.conn().unwrap(),
-        "viewer",
-        Role::Viewer,
-        None,
-        chrono::Utc::now(),
-    )
-    .expect("viewer token")
-    .1;
-    App {
-        addr,
-        db_path,
-        client,
-        viewer,
-        _dir: dir,
-        _stop: stop,
-    }
+async fn spawn_with_viewer() -> App {
+    let service = spawn_app().await;
+    let viewer = service.token(Role::Viewer, None);
+    App { service, viewer }
 }
 
 impl App {
     fn url(&self, path_and_fragment: &str) -> String {
-        format!("http://{}{}", self.addr, path_and_fragment)
+        self.service.url(path_and_fragment)
     }
 
     /// Creates a daily job in `company`/`city`; returns its id.
     async fn job(&self, database: &str, company: &str, city: &str, changes: Value) -> i64 {
-        let mut body = json!({
+        let names = json!({
             "database_name": database,
             "agent_id_responsible": format!("agent-{}", city.to_lowercase()),
             "company_name": company,
             "city": city,
-            "expected_hour_utc": 2,
-            "expected_minute_utc": 30,
-            "backup_frequency": "daily",
-            "final_storage_path_template": "/backups/{company_name}/{city}/{database_name}/%Y-%m-%d.dump"
         });
-        for (key, value) in changes.as_object().unwrap() {
-            body[key] = value.clone();
-        }
-        let response = self
-            .client
-            .post(self.url("/api/v1/jobs/"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let created: Value = response.json().await.unwrap();
-        assert_eq!(status, 201, "job creation failed: {created}");
-        created["id"].as_i64().unwrap()
+        self.service.create_job(with(names, changes)).await["id"]
+            .as_i64()
+            .unwrap()
     }
 
     async fn report(&self, job_id: i64, status: &str, at: DateTime<Utc>, extra: Value) {
-        let mut body = json!({
+        let body = json!({
             "expected_job_id": job_id,
             "status": status,
             "backup_timestamp_utc": at.to_rfc3339(),
         });
-        for (key, value) in extra.as_object().unwrap() {
-            body[key] = value.clone();
-        }
         let response = self
-            .client
-            .post(self.url("/api/v1/entries/"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .service
+            .post_json("/api/v1/entries/", &with(body, extra))
+            .await;
         assert_eq!(response.status(), 201, "report failed");
     }
 
     /// Moves a job's anchor back to `at`, as if it had been created then.
     fn backdate(&self, job_id: i64, at: DateTime<Utc>) {
-        let db = Db::open(&self.db_path).unwrap();
-        db.conn()
-            .unwrap()
-            .execute(
-                "UPDATE jobs SET schedule_anchor_us = ?2, created_at_us = ?2 WHERE id = ?1",
-                (job_id, at.timestamp_micros()),
-            )
-            .unwrap();
+        self.service.backdate(job_id, at);
     }
 }
 
@@ -352,7 +271,7 @@ fn is_hidden(dom: &str, id: &str) -> bool {
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
 async fn the_dashboard_shows_the_jobs_of_the_api_with_their_states_in_words() {
-    let app = spawn_app().await;
+    let app = spawn_with_viewer().await;
     let jobs = seed(&app).await;
     let url = app.url(&format!("/#token={}", app.viewer));
 
@@ -424,7 +343,7 @@ async fn the_dashboard_shows_the_jobs_of_the_api_with_their_states_in_words() {
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
 async fn the_job_view_shows_its_entries_and_a_chart_of_sizes() {
-    let app = spawn_app().await;
+    let app = spawn_with_viewer().await;
     let jobs = seed(&app).await;
     let url = app.url(&format!("/#job={}&token={}", jobs.ok, app.viewer));
 
@@ -455,7 +374,7 @@ async fn the_job_view_shows_its_entries_and_a_chart_of_sizes() {
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
 async fn the_token_is_taken_out_of_the_address_bar() {
-    let app = spawn_app().await;
+    let app = spawn_with_viewer().await;
     let jobs = seed(&app).await;
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Command::new(CHROMIUM)
@@ -513,7 +432,7 @@ async fn the_token_is_taken_out_of_the_address_bar() {
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
 async fn without_a_token_the_page_asks_for_one() {
-    let app = spawn_app().await;
+    let app = spawn_with_viewer().await;
     seed(&app).await;
 
     let dom = dump_dom(&app.url("/")).await;
@@ -528,7 +447,7 @@ async fn without_a_token_the_page_asks_for_one() {
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
 async fn a_refused_token_is_asked_for_again() {
-    let app = spawn_app().await;
+    let app = spawn_with_viewer().await;
     seed(&app).await;
 
     let dom = dump_dom(&app.url("/#token=bm_not-a-valid-token")).await;
@@ -542,7 +461,7 @@ async fn a_refused_token_is_asked_for_again() {
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
 async fn text_from_the_api_is_shown_as_text_never_as_markup() {
-    let app = spawn_app().await;
+    let app = spawn_with_viewer().await;
     let id = app
         .job(
             "<b id=\"injected\">db</b>",

@@ -4,24 +4,22 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{client_builder, command, valid_job, wait_for_listening, with, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
-const TOKEN: &str = "durability-admin-token-0123";
 const BATCH: usize = 50;
 
 fn start(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env_clear()
-        .env("BACKUP_MONITOR_ADMIN_TOKEN", TOKEN)
+    let mut child = command(dir)
+        .env("BACKUP_MONITOR_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("BACKUP_MONITOR_AUTH_RATE_LIMIT_PER_SECOND", "1000000")
         .env("BACKUP_MONITOR_AUTH_RATE_LIMIT_BURST", "1000000")
         .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
@@ -29,45 +27,27 @@ fn start(dir: &std::path::Path) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("listening on http://") {
-                let addr = line[i + 20..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server starts");
+    let (addr, _) = wait_for_listening(&mut child);
     (child, format!("http://{addr}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_acknowledged_report_survives_kill_9() {
-    backup_monitor::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) = start(dir.path());
-    let client = reqwest::Client::builder()
+    let client = client_builder(Some(ADMIN_TOKEN))
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let auth = format!("Bearer {TOKEN}");
 
     let mut job_ids = Vec::new();
     for i in 0..8 {
         let job: Value = client
             .post(format!("{base}/api/v1/jobs/"))
-            .header("authorization", &auth)
-            .json(&json!({"database_name": format!("db{i}"), "agent_id_responsible": "a", "company_name": "c",
-                          "city": "x", "expected_hour_utc": 2, "expected_minute_utc": 30,
-                          "backup_frequency": "daily", "final_storage_path_template": "/b/x"}))
+            .json(&with(
+                valid_job(),
+                json!({"database_name": format!("db{i}")}),
+            ))
             .send()
             .await
             .unwrap()
@@ -81,13 +61,8 @@ async fn every_acknowledged_report_survives_kill_9() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for worker in 0..12usize {
-        let (client, base, auth, stop, jobs) = (
-            client.clone(),
-            base.clone(),
-            auth.clone(),
-            stop.clone(),
-            job_ids.clone(),
-        );
+        let (client, base, stop, jobs) =
+            (client.clone(), base.clone(), stop.clone(), job_ids.clone());
         tasks.push(tokio::spawn(async move {
             let mut acknowledged: Vec<(i64, String)> = Vec::new();
             let mut batches: Vec<(String, bool)> = Vec::new();
@@ -102,14 +77,13 @@ async fn every_acknowledged_report_survives_kill_9() {
                                         "backup_hash": format!("{marker}-{k}"),
                                         "backup_timestamp_utc": format!("2026-01-01T00:00:{:02}.{:06}Z", k % 60, n)}))
                         .collect();
-                    let sent = client.post(format!("{base}/api/v1/entries/batch")).header("authorization", &auth).json(&items).send().await;
+                    let sent = client.post(format!("{base}/api/v1/entries/batch")).json(&items).send().await;
                     let ok = matches!(&sent, Ok(r) if r.status() == 201);
                     batches.push((marker, ok));
                 } else {
                     let hash = format!("w{worker}-r{n}");
                     let sent = client
                         .post(format!("{base}/api/v1/entries/"))
-                        .header("authorization", &auth)
                         .json(&json!({"expected_job_id": job, "status": "success", "backup_hash": hash,
                                       "backup_timestamp_utc": format!("2026-02-01T00:00:00.{:06}Z", n)}))
                         .send()

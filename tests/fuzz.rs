@@ -4,31 +4,19 @@
 //! schemathesis and runs this with `cargo test -- --ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 
-use backup_monitor::app::Application;
-use backup_monitor::config::{Secret, Settings};
-use tokio::sync::oneshot;
-
-const TOKEN: &str = "fuzz-admin-token-0123456789";
+use common::{spawn_app_with, ADMIN_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs schemathesis (pip install schemathesis): run by .ci/run"]
 async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.database.url = format!("sqlite://{}", dir.path().join("fuzz.db").display());
-    settings.server.bind = "127.0.0.1:0".parse().unwrap();
-    settings.auth.admin_token = Some(Secret::new(TOKEN));
-    // Fuzzing is a burst of thousands of requests: keep the rate limit out of its way.
-    settings.auth.rate_limit_per_second = 1_000_000;
-    settings.auth.rate_limit_burst = 1_000_000;
-    let app = Application::build(settings).await.unwrap();
-    let addr = app.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    // Fuzzing is a burst of thousands of requests: the test app keeps the rate limit out of
+    // its way. The scheduler runs as in production, ticking beside the requests.
+    let app = spawn_app_with(|s| s.scheduler.enabled = true).await;
+    let addr = app.addr;
 
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz/schemathesis.toml");
     let examples = std::env::var("FUZZ_MAX_EXAMPLES").unwrap_or_else(|_| "30".to_owned());
@@ -51,14 +39,13 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 "--workers",
                 "2",
             ])
-            .env("BACKUP_MONITOR_FUZZ_TOKEN", TOKEN)
+            .env("BACKUP_MONITOR_FUZZ_TOKEN", ADMIN_TOKEN)
             .output()
             .expect("schemathesis (`st`) is installed: pip install schemathesis")
     })
     .await
     .unwrap();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    app.stop().await;
 
     let report = String::from_utf8_lossy(&output.stdout);
     let summary: Vec<&str> = report.lines().filter(|l| l.contains("generated")).collect();

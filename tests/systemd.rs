@@ -3,11 +3,13 @@
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
+use common::{command, terminate, BIN};
 
 /// Datagrams received until one contains `wanted` (at most 10 s).
 fn wait_for(socket: &UnixDatagram, wanted: &str, seen: &mut Vec<String>) {
@@ -34,9 +36,7 @@ fn the_service_signals_readiness_feeds_the_watchdog_and_says_it_stops() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env_clear()
+    let mut child = command(dir.path())
         .env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "400000")
         .args(["serve", "--bind", "127.0.0.1:0"])
@@ -63,10 +63,7 @@ fn the_service_signals_readiness_feeds_the_watchdog_and_says_it_stops() {
     wait_for(&socket, "WATCHDOG=1", &mut seen);
     wait_for(&socket, "WATCHDOG=1", &mut seen);
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    terminate(&child);
     wait_for(&socket, "STOPPING=1", &mut seen);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
@@ -75,9 +72,7 @@ fn the_service_signals_readiness_feeds_the_watchdog_and_says_it_stops() {
 #[test]
 fn without_systemd_nothing_is_sent_and_nothing_breaks() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .env_clear()
+    let out = command(dir.path())
         .env("WATCHDOG_USEC", "400000")
         .args(["migrate"])
         .output()

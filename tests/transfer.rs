@@ -1,15 +1,13 @@
 //! `jobs export` and `jobs import` through the binary, over temporary SQLite files.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use backup_monitor::api::jobs::JobCreate;
-use backup_monitor::db::{self, Db};
+use std::path::PathBuf;
+
+use common::{command, insert_jobs, stored_jobs, valid_job, with, Ran};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
 
 /// A temporary directory holding the databases and files of one test.
 struct Scene {
@@ -35,42 +33,25 @@ impl Scene {
 
     /// The binary on database `db`, with nothing inherited from this process's environment.
     fn run(&self, db: &str, args: &[&str]) -> Ran {
-        let output: Output = Command::new(BIN)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+        command(self.dir.path())
             .arg("--database")
             .arg(self.path(db))
             .args(args)
             .output()
-            .expect("the binary runs");
-        Ran {
-            code: output.status.code().expect("exited"),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+            .expect("the binary runs")
+            .into()
     }
 
-    /// Creates jobs in database `db` as the API would; returns them as stored.
+    /// Creates jobs in database `db` as the API would.
     fn seed(&self, db: &str, bodies: &[Value]) {
-        let db = open(&self.path(db));
-        let conn = db.conn().unwrap();
-        let now = chrono::Utc::now();
-        for body in bodies {
-            let job = JobCreate::parse(body).unwrap().into_job(60, now).unwrap();
-            db::jobs::insert(&conn, &job, now).unwrap();
-        }
+        insert_jobs(&self.path(db), bodies);
     }
 
     /// Every job of database `db` as the API shows it, without its timestamps.
     fn jobs(&self, db: &str) -> Vec<Value> {
-        let db = open(&self.path(db));
-        let conn = db.conn().unwrap();
-        let (jobs, _) =
-            db::jobs::list(&conn, &db::jobs::JobFilter::default(), 0, i64::MAX).unwrap();
-        jobs.iter()
-            .map(|job| {
-                let mut value = serde_json::to_value(job).unwrap();
+        stored_jobs(&self.path(db))
+            .into_iter()
+            .map(|mut value| {
                 let object = value.as_object_mut().unwrap();
                 object.remove("created_at");
                 object.remove("updated_at");
@@ -81,18 +62,6 @@ impl Scene {
     }
 }
 
-fn open(path: &Path) -> Db {
-    let db = Db::open(path).unwrap();
-    db.migrate().unwrap();
-    db
-}
-
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 impl Ran {
     fn ok(self) -> Self {
         assert_eq!(self.code, 0, "stderr: {}", self.stderr);
@@ -100,21 +69,12 @@ impl Ran {
     }
 }
 
+/// A valid job on `database`, with `changes`.
 fn job(database: &str, changes: Value) -> Value {
-    let mut body = json!({
-        "database_name": database,
-        "agent_id_responsible": "agent-lyon-1",
-        "company_name": "acme",
-        "city": "Lyon",
-        "expected_hour_utc": 2,
-        "expected_minute_utc": 30,
-        "backup_frequency": "daily",
-        "final_storage_path_template": "/backups/{company_name}/{database_name}/%Y-%m-%d.dump"
-    });
-    for (k, v) in changes.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    body
+    with(
+        with(valid_job(), json!({"database_name": database})),
+        changes,
+    )
 }
 
 /// Jobs that use every field, with values that need quoting in CSV.
@@ -473,14 +433,7 @@ fn exporting_a_database_that_does_not_exist_says_so() {
 fn the_apis_own_job_listing_imports_as_it_is() {
     let scene = Scene::new();
     scene.seed("source.db", &varied_jobs());
-    let db = open(&scene.path("source.db"));
-    let (jobs, _) = db::jobs::list(
-        &db.conn().unwrap(),
-        &db::jobs::JobFilter::default(),
-        0,
-        i64::MAX,
-    )
-    .unwrap();
+    let jobs = stored_jobs(&scene.path("source.db"));
     // What GET /api/v1/jobs/ answers: every field, the server's timestamps included.
     let file = scene.write("listing.json", &serde_json::to_string(&jobs).unwrap());
 

@@ -101,8 +101,9 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
-    /// Starts the scheduler and the alert delivery, serves until `shutdown` completes, then
-    /// finishes the requests in flight, the current tick and the delivery round.
+    /// Starts the scheduler (unless `scheduler.enabled` is false) and the alert delivery,
+    /// serves until `shutdown` completes, then finishes the requests in flight, the current
+    /// tick and the delivery round.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -127,13 +128,20 @@ impl Application {
             let _ = delivery_stopped.await;
         }));
         let forgetting = tokio::spawn(rate_limit::forget_idle_keys(state.auth.limiter.clone()));
-        let scheduler = Scheduler::start(
-            db.clone(),
-            &settings.scheduler.tick,
-            usize::try_from(settings.scheduler.max_catchup_slots).unwrap_or(usize::MAX),
-            state.api.alerts_queued.clone(),
-        )
-        .await?;
+        let scheduler = if settings.scheduler.enabled {
+            Some(
+                Scheduler::start(
+                    db.clone(),
+                    &settings.scheduler.tick,
+                    usize::try_from(settings.scheduler.max_catchup_slots).unwrap_or(usize::MAX),
+                    state.api.alerts_queued.clone(),
+                )
+                .await?,
+            )
+        } else {
+            tracing::info!("scheduler disabled (scheduler.enabled = false): no tick will run, no missing backup will be recorded");
+            None
+        };
 
         systemd::ready(addr);
         let watchdog = systemd::watchdog(db);
@@ -152,7 +160,9 @@ impl Application {
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }
-        scheduler.stop().await;
+        if let Some(scheduler) = scheduler {
+            scheduler.stop().await;
+        }
         let _ = stop_delivery.send(());
         if let Err(e) = delivery.await {
             tracing::error!(error = %e, "alert delivery ended abnormally");

@@ -2,18 +2,14 @@
 //! outbox is also driven a step at a time with an explicit `now` for outages and restarts.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
-use backup_monitor::config::{Settings, SmtpSettings, SmtpTls};
-use backup_monitor::db::alerts as outbox_table;
-use backup_monitor::notify::email::Mailer;
-use backup_monitor::notify::outbox::{Outbox, LEASE};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-use crate::smtp::{free_port, SmtpServer};
+use crate::common::{
+    at, claim_alerts, free_port, spawn_app, spawn_app_with, Outbox, Settings, SmtpSettings,
+    SmtpTls, TestApp, LEASE,
+};
+use crate::smtp::SmtpServer;
 
 fn smtp_settings(port: u16) -> SmtpSettings {
     SmtpSettings {
@@ -35,23 +31,15 @@ fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
 
 /// An outbox on the app's database that sends through `port`, driven by hand.
 fn outbox(app: &TestApp, port: u16) -> Outbox {
-    let mailer = Mailer::from_settings(&smtp_settings(port))
-        .unwrap()
-        .map(Arc::new);
-    Outbox::new(
-        app.db(),
-        mailer,
+    crate::common::outbox(
+        &app.db_path,
+        &smtp_settings(port),
         vec!["ops@example.com".to_owned()],
-        Arc::new(Notify::new()),
     )
 }
 
 async fn alerts(app: &TestApp) -> Vec<Value> {
     app.get("/api/v1/alerts").await.json().await.unwrap()
-}
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
 #[tokio::test]
@@ -282,12 +270,8 @@ async fn a_sender_that_dies_mid_delivery_hands_its_alerts_over_after_the_lease()
     let t0 = at("2030-01-01T00:00:00Z");
 
     // A first process claims the alert, then dies before sending it.
-    {
-        let db = app.db();
-        let mut conn = db.conn().unwrap();
-        let claimed = outbox_table::claim_due(&mut conn, t0, LEASE, 10).unwrap();
-        assert_eq!(claimed.len(), 1);
-    }
+    let claimed = claim_alerts(&app.db_path, t0, 10);
+    assert_eq!(claimed, 1);
     // After a restart, the new sender leaves it alone while the lease holds…
     let restarted = outbox(&app, smtp.port);
     let during = restarted
@@ -344,10 +328,7 @@ async fn a_job_without_any_recipient_keeps_its_alert_with_the_reason() {
         "2026-11-24T02:31:00Z",
     )
     .await;
-    let mailer = Mailer::from_settings(&smtp_settings(smtp.port))
-        .unwrap()
-        .map(Arc::new);
-    let sender = Outbox::new(app.db(), mailer, Vec::new(), Arc::new(Notify::new()));
+    let sender = crate::common::outbox(&app.db_path, &smtp_settings(smtp.port), Vec::new());
     let outcome = sender
         .dispatch_pending(Utc::now() + Duration::minutes(1))
         .await

@@ -3,18 +3,14 @@
 //! OpenAPI security declarations, and hostile strings that must not reach the SQL.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
-
-use backup_monitor::db::tokens;
-use backup_monitor::domain::auth::Role;
-use backup_monitor::service::tokens::hash_secret;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{client_with, spawn_app, spawn_app_with, valid_job, TestApp, ADMIN_TOKEN};
-
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
+use crate::common::{
+    client_with, command, create_token, migrated_db, spawn_app, spawn_app_with, valid_job, with,
+    Role, Settings, TestApp, ADMIN_TOKEN,
+};
 
 /// What came back: status, headers and the body as JSON (Null if it is not JSON).
 struct Answer {
@@ -688,19 +684,10 @@ async fn a_token_revoked_through_the_cli_is_refused_at_once_by_the_running_serve
     let kept = app.token(Role::Viewer, None);
     let doomed_client = client_with(Some(&doomed));
     assert_eq!(get(&doomed_client, &app, "/api/v1/jobs/").await.status, 200);
-    let id = {
-        let db = app.db();
-        let conn = db.conn().unwrap();
-        tokens::find_active(&conn, &hash_secret(&doomed))
-            .unwrap()
-            .unwrap()
-            .id
-    };
+    let id = app.token_id(&doomed);
 
     // Act
-    let out = Command::new(BIN)
-        .current_dir(app.dir.path())
-        .env_clear()
+    let out = command(app.dir.path())
         .arg("--database")
         .arg(&app.db_path)
         .args(["token", "revoke", &id.to_string()])
@@ -728,22 +715,13 @@ async fn a_token_revoked_in_the_database_is_refused_at_once() {
     assert_eq!(get(&client, &app, "/api/v1/status").await.status, 200);
 
     // Act
-    {
-        let db = app.db();
-        let conn = db.conn().unwrap();
-        let token = tokens::find_active(&conn, &hash_secret(&secret))
-            .unwrap()
-            .unwrap();
-        tokens::revoke(&conn, token.id, chrono::Utc::now())
-            .unwrap()
-            .unwrap();
-    }
+    app.revoke_token(app.token_id(&secret));
 
     // Assert
     assert_unauthorized(&get(&client, &app, "/api/v1/status").await, "revoked");
 }
 
-fn rate_limited(s: &mut backup_monitor::config::Settings) {
+fn rate_limited(s: &mut Settings) {
     s.auth.rate_limit_per_second = 1;
     s.auth.rate_limit_burst = 3;
 }
@@ -914,8 +892,7 @@ async fn the_first_start_writes_a_working_admin_token_file_that_survives_a_resta
         listed.body
     );
     assert_eq!(listed.total(), 1);
-    let db = second.db();
-    let stored = tokens::list(&db.conn().unwrap()).unwrap();
+    let stored = second.stored_tokens();
     assert_eq!(
         stored.len(),
         1,
@@ -932,8 +909,7 @@ async fn no_token_file_is_written_when_an_admin_token_is_configured() {
     assert!(app.db_path.exists());
     let dir = app.db_path.parent().unwrap();
     assert_eq!(token_files(dir), Vec::<std::path::PathBuf>::new());
-    let db = app.db();
-    assert!(tokens::list(&db.conn().unwrap()).unwrap().is_empty());
+    assert!(app.stored_tokens().is_empty());
 }
 
 #[tokio::test]
@@ -1330,8 +1306,7 @@ async fn hostile_strings_are_stored_verbatim_and_the_tokens_keep_working() {
         after.status, 200,
         "the viewer token after the hostile writes"
     );
-    let db = app.db();
-    let stored = tokens::list(&db.conn().unwrap()).unwrap();
+    let stored = app.stored_tokens();
     assert_eq!(stored.len(), 1 + HOSTILE.len(), "{stored:?}");
     assert!(stored.iter().all(|t| t.revoked_at.is_none()));
 }
@@ -1359,12 +1334,10 @@ async fn hostile_storage_path_templates_are_stored_verbatim_or_refused_never_a_5
             &app,
             &Method::POST,
             "/api/v1/jobs/",
-            Some(&json!({
-                "database_name": "erp", "agent_id_responsible": "agent-lyon-1",
-                "company_name": "acme", "city": "Lyon", "expected_hour_utc": 2,
-                "expected_minute_utc": 30, "backup_frequency": "daily",
-                "final_storage_path_template": template,
-            })),
+            Some(&with(
+                valid_job(),
+                json!({"final_storage_path_template": template}),
+            )),
         )
         .await;
 
@@ -1382,19 +1355,8 @@ async fn an_admin_token_file_is_written_when_only_agent_tokens_exist() {
     // Arrange: a sysadmin made an agent token before the first `serve`.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("early.db");
-    {
-        let db = backup_monitor::db::Db::open(&path).unwrap();
-        db.migrate().unwrap();
-        let conn = db.conn().unwrap();
-        backup_monitor::service::tokens::create(
-            &conn,
-            "early agent",
-            Role::Agent,
-            Some("a"),
-            chrono::Utc::now(),
-        )
-        .unwrap();
-    }
+    migrated_db(&path);
+    create_token(&path, "early agent", Role::Agent, Some("a"));
     // Act
     let app = spawn_app_with(|s| {
         s.auth.admin_token = None;

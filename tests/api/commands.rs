@@ -2,32 +2,22 @@
 //! database file and a real SMTP server.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{Duration, DurationRound, Timelike, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::spawn_app;
-use crate::smtp::{free_port, SmtpServer};
-
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
+use crate::common::{command, free_port, spawn_app, stderr, stdout};
+use crate::smtp::SmtpServer;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir.path()).env_clear().args(args);
+    let mut cmd = command(dir.path());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn check(db: &std::path::Path, json: bool) -> Output {

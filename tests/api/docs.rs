@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::common::spawn_app;
 
 /// Every route the service serves, with its methods, as the OpenAPI document must list it.
 const ROUTES: &[(&str, &[&str])] = &[

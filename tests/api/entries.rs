@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_422, spawn_app, spawn_app_with, with, TestApp};
+use crate::common::{assert_422, errors, spawn_app, spawn_app_with, total_count, with, TestApp};
 
 const ENTRIES: &str = "/api/v1/entries/";
 const BATCH: &str = "/api/v1/entries/batch";
@@ -55,17 +55,6 @@ async fn status_and_json(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, body)
-}
-
-fn total_count(response: &reqwest::Response) -> i64 {
-    response
-        .headers()
-        .get("x-total-count")
-        .unwrap_or_else(|| panic!("no X-Total-Count on {}", response.url()))
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// How many entries the server holds, all jobs and statuses together.
@@ -675,7 +664,7 @@ async fn every_problem_of_a_report_is_reported_at_once() {
     let (status, body) = status_and_json(response).await;
 
     assert_eq!(status, 422);
-    let mut found = crate::helpers::errors(&body);
+    let mut found = errors(&body);
     found.sort_by_key(|(loc, _)| loc.to_string());
     assert_eq!(
         found,
@@ -1028,7 +1017,7 @@ async fn every_invalid_batch_item_is_named() {
 
     assert_eq!(status, 422, "{body}");
     assert_eq!(
-        crate::helpers::errors(&body),
+        errors(&body),
         vec![
             (json!(["body", 0, "status"]), "missing".to_owned()),
             (json!(["body", 2]), "model_attributes_type".to_owned()),
@@ -1080,7 +1069,7 @@ async fn a_batch_item_for_an_unknown_job_is_422_naming_it_and_stores_nothing() {
 
     // Assert
     assert_eq!(status, 422, "{body}");
-    let found = crate::helpers::errors(&body);
+    let found = errors(&body);
     assert_eq!(found.len(), 1, "{body}");
     assert_eq!(found[0].0, json!(["body", 2, "expected_job_id"]));
     assert!(

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_422, errors, spawn_app, valid_job, with, TestApp};
+use crate::common::{assert_422, errors, spawn_app, total_count, valid_job, with, TestApp};
 
 const JOBS: &str = "/api/v1/jobs/";
 
@@ -44,17 +44,6 @@ fn job_with(field: &str, value: Value) -> Value {
 /// A percent-encoded query value.
 fn enc(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-fn total_count(response: &reqwest::Response) -> i64 {
-    response
-        .headers()
-        .get("x-total-count")
-        .expect("an X-Total-Count header")
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// `GET /api/v1/jobs/{query}` (query empty or starting with `?`): the ids and the total.

@@ -1,7 +1,8 @@
 //! HTTP tests: every test starts the real server on a free port over a fresh SQLite file
 //! and talks to it through a real socket.
 
-mod helpers;
+#[path = "../common/mod.rs"]
+mod common;
 mod smtp;
 
 mod alerts;

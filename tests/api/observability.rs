@@ -7,7 +7,10 @@ use std::process::{Command, Stdio};
 use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{client_with, spawn_app, spawn_app_with};
+use crate::common::{
+    client_with, company_badge_url, free_port, outbox, spawn_app, spawn_app_with, SmtpSettings,
+    SmtpTls,
+};
 
 /// The value of the first sample line starting with `prefix` (a name with its labels).
 fn sample(text: &str, prefix: &str) -> Option<f64> {
@@ -19,7 +22,8 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_show_each_jobs_state_last_success_and_size() {
-    let app = spawn_app().await;
+    // The service's scheduler, on here, ticks once at start: its tick durations are shown.
+    let app = spawn_app_with(|s| s.scheduler.enabled = true).await;
     let late = app
         .create_job(json!({"company_name": "acme", "city": "Lyon", "database_name": "erp"}))
         .await;
@@ -133,23 +137,17 @@ async fn alert_deliveries_are_counted_by_kind_and_result() {
     )
     .await;
     // Delivered through nothing: counted as an error.
-    let mailer = backup_monitor::notify::email::Mailer::from_settings(
-        &backup_monitor::config::SmtpSettings {
+    let outbox = outbox(
+        &app.db_path,
+        &SmtpSettings {
             host: Some("127.0.0.1".into()),
-            port: crate::smtp::free_port(),
+            port: free_port(),
             username: None,
             password: None,
             from: Some("m@example.com".into()),
-            tls: backup_monitor::config::SmtpTls::None,
+            tls: SmtpTls::None,
         },
-    )
-    .unwrap()
-    .map(std::sync::Arc::new);
-    let outbox = backup_monitor::notify::outbox::Outbox::new(
-        app.db(),
-        mailer,
         vec!["ops@example.com".into()],
-        std::sync::Arc::new(tokio::sync::Notify::new()),
     );
     outbox
         .dispatch_pending(Utc::now() + Duration::minutes(1))
@@ -192,7 +190,8 @@ async fn metrics_can_require_a_token() {
 #[tokio::test]
 #[ignore = "needs python3 with prometheus_client: run by .ci/run"]
 async fn metrics_parse_with_the_prometheus_client_parser() {
-    let app = spawn_app().await;
+    // The service's scheduler, on here, ticks once at start: its tick durations are shown.
+    let app = spawn_app_with(|s| s.scheduler.enabled = true).await;
     let job = app
         .create_job(json!({"company_name": "a\\b \"c\"", "city": "Zürich"}))
         .await;
@@ -337,7 +336,7 @@ async fn a_company_badge_shows_its_worst_job() {
             .unwrap();
         value
     };
-    let url = backup_monitor::api::badges::company_badge_url(&secret, "acme corp");
+    let url = company_badge_url(&secret, "acme corp");
     let svg = client_with(None)
         .get(app.url(&url))
         .send()
@@ -350,7 +349,7 @@ async fn a_company_badge_shows_its_worst_job() {
         svg.contains("backup acme corp") && svg.contains(">late<"),
         "{svg}"
     );
-    let unknown = backup_monitor::api::badges::company_badge_url(&secret, "nobody");
+    let unknown = company_badge_url(&secret, "nobody");
     let svg = client_with(None)
         .get(app.url(&unknown))
         .send()

@@ -5,11 +5,7 @@
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use crate::common::{at, spawn_app, spawn_app_with, Settings, TestApp};
 
 async fn entries_of(app: &TestApp, job_id: &Value, query: &str) -> Vec<Value> {
     app.get(&format!(
@@ -173,11 +169,7 @@ async fn concurrent_ticks_and_two_servers_on_one_file_never_write_a_slot_twice()
             } else {
                 second.db_path.clone()
             };
-            std::thread::spawn(move || {
-                let db = backup_monitor::db::Db::open(&path).unwrap();
-                let mut conn = db.conn().unwrap();
-                backup_monitor::service::tick::tick(&mut conn, now, 100).unwrap()
-            })
+            std::thread::spawn(move || crate::common::tick(&path, now))
         })
         .collect();
     let outcomes: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
@@ -381,4 +373,34 @@ async fn a_late_backup_reported_after_its_slot_was_marked_missing_counts() {
         "newest first"
     );
     let _ = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0);
+}
+
+#[tokio::test]
+async fn with_the_scheduler_switched_off_the_service_writes_no_missing_entry_even_at_start() {
+    // A database holding a daily job whose slots have been overdue for ten days.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("overdue.db").display());
+    let first = spawn_app_with(|s| s.database.url = url.clone()).await;
+    let job = daily_job_since(&first, Utc::now() - Duration::days(10)).await;
+    first.stop().await;
+
+    let off = spawn_app_with(|s| {
+        s.database.url = url.clone();
+        s.scheduler.enabled = false;
+    })
+    .await;
+    let missing = entries_of(&off, &job["id"], "&status=missing").await;
+    assert_eq!(missing, Vec::<Value>::new(), "no tick ran");
+    off.stop().await;
+
+    // The default is on, and then the tick at start writes them.
+    assert!(Settings::default().scheduler.enabled);
+    let on = spawn_app_with(|s| {
+        s.database.url = url.clone();
+        s.scheduler.enabled = Settings::default().scheduler.enabled;
+    })
+    .await;
+    let missing = entries_of(&on, &job["id"], "&status=missing").await;
+    assert!(missing.len() >= 9, "ten days of daily slots: {missing:?}");
+    on.stop().await;
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::common::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_check_answers_when_the_database_does() {

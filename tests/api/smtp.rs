@@ -100,15 +100,6 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<Mail>>>,
 }
 
-/// A port on 127.0.0.1 where nothing listens (yet).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl SmtpServer {
     /// Starts a plain SMTP server on a free port.
     pub fn start() -> Self {

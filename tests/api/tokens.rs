@@ -3,14 +3,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::helpers::{client_with, spawn_app_with, TestApp};
-
-const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
+use crate::common::{
+    client_with, command, hash_secret, open_db, spawn_app_with, stderr, stdout, TestApp,
+};
 
 /// A database file in its own directory, and the binary run against it.
 struct Sysadmin {
@@ -27,9 +27,7 @@ impl Sysadmin {
 
     /// `backup-monitor --database <db> <args>`, with an empty environment.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .current_dir(self.dir.path())
-            .env_clear()
+        command(self.dir.path())
             .arg("--database")
             .arg(&self.db)
             .args(args)
@@ -56,7 +54,7 @@ impl Sysadmin {
 
     /// The SHA-256 digests the database holds, as stored.
     fn stored_digests(&self) -> Vec<String> {
-        let db = backup_monitor::db::Db::open(&self.db).unwrap();
+        let db = open_db(&self.db);
         let conn = db.conn().unwrap();
         let mut stmt = conn.prepare("SELECT secret_sha256 FROM tokens").unwrap();
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
@@ -67,14 +65,6 @@ impl Sysadmin {
         let url = format!("sqlite://{}", self.db.display());
         spawn_app_with(|s| s.database.url = url).await
     }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn is_secret(line: &str) -> bool {
@@ -225,7 +215,7 @@ fn token_list_shows_ids_roles_agents_and_names_but_never_a_secret() {
     let digests = admin.stored_digests();
     assert_eq!(digests.len(), 3);
     for secret in &secrets {
-        let digest = backup_monitor::service::tokens::hash_secret(secret);
+        let digest = hash_secret(secret);
         assert!(
             digests.contains(&digest),
             "the stored digest is the secret's SHA-256"
@@ -268,7 +258,7 @@ fn token_list_json_parses_and_holds_no_secret() {
     // Arrange
     let admin = Sysadmin::new();
     let secret = admin.create(&["--role", "agent", "--agent-id", "lyon-1", "--name", "nas"]);
-    let digest = backup_monitor::service::tokens::hash_secret(&secret);
+    let digest = hash_secret(&secret);
 
     // Act
     let list = admin.list_json();

@@ -1,43 +1,46 @@
-//! `spawn_app`: the real service on 127.0.0.1:0 with a temporary database, and a client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! The real service on 127.0.0.1 over a temporary SQLite file, and what tests do with it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use backup_monitor::app::Application;
-use backup_monitor::config::{Secret, Settings};
-use backup_monitor::db::Db;
-use backup_monitor::domain::auth::Role;
-use backup_monitor::service::tick::{self, TickOutcome};
-use backup_monitor::service::tokens;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::library::{self, Application, Db, Role, Secret, Settings, TickOutcome, TokenInfo};
+use super::{client_with, valid_job, with, ADMIN_TOKEN};
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Sends [`ADMIN_TOKEN`] with every request.
     pub client: reqwest::Client,
     pub db_path: PathBuf,
+    /// The directory of the database (unless a test moved it), removed with the app.
     pub dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Starts the service with default settings changed by `configure`.
+/// Starts the service with the test settings changed by `configure`.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_path = dir.path().join("test.db");
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), configure).await
+}
+
+/// Starts the service over `dir/test.db` (a directory the test may have prepared) on a free
+/// port, with the test settings changed by `configure` (which may set the address too).
+pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = Settings::default();
-    settings.database.url = format!("sqlite://{}", db_path.display());
+    settings.database.url = format!("sqlite://{}", dir.path().join("test.db").display());
     settings.server.bind = "127.0.0.1:0".parse().unwrap();
-    // Tests drive the tick themselves with an explicit `now`; the cron fires on 29 February
-    // only, so that it cannot race them.
-    settings.scheduler.tick = "0 0 0 29 2 *".to_owned();
+    // Tests drive the tick themselves with an explicit `now` (`TestApp::tick`): the service
+    // runs none, not even at start, so that it cannot race them.
+    settings.scheduler.enabled = false;
     // Every request of the default client carries this admin token; rate limits are out
     // of the way unless a test sets them.
     settings.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
@@ -59,55 +62,6 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         stop: Some(stop),
         server: Some(server),
     }
-}
-
-/// The admin token every test app accepts (as BACKUP_MONITOR_ADMIN_TOKEN).
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
-/// A client that sends `token` as a bearer token (None: no Authorization header).
-pub fn client_with(token: Option<&str>) -> reqwest::Client {
-    backup_monitor::install_crypto_provider();
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = token {
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-    }
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-/// A job body with every field the seed requires, and nothing else.
-pub fn valid_job() -> Value {
-    json!({
-        "database_name": "erp",
-        "agent_id_responsible": "agent-lyon-1",
-        "company_name": "acme",
-        "city": "Lyon",
-        "expected_hour_utc": 2,
-        "expected_minute_utc": 30,
-        "backup_frequency": "daily",
-        "final_storage_path_template": "/backups/{company_name}/{city}/{database_name}/%Y-%m-%d.dump"
-    })
-}
-
-/// `base` with the fields of `changes` set (a `null` in `changes` removes the field).
-pub fn with(base: Value, changes: Value) -> Value {
-    let mut out = base;
-    if let (Some(o), Some(c)) = (out.as_object_mut(), changes.as_object()) {
-        for (k, v) in c {
-            if v.is_null() {
-                o.remove(k);
-            } else {
-                o.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    out
 }
 
 impl TestApp {
@@ -183,7 +137,7 @@ impl TestApp {
         body
     }
 
-    /// Reports a success for `job_id` at `at`; panics unless 201.
+    /// Reports `status` for `job_id` at `at`; panics unless 201.
     pub async fn report(&self, job_id: i64, status: &str, at: &str) -> Value {
         let response = self
             .post_json(
@@ -199,14 +153,12 @@ impl TestApp {
 
     /// The service's database, opened beside it (as a second process would).
     pub fn db(&self) -> Db {
-        Db::open(&self.db_path).expect("database opens")
+        library::open_db(&self.db_path)
     }
 
     /// One scheduler tick at `now`, on the service's database.
     pub fn tick(&self, now: DateTime<Utc>) -> TickOutcome {
-        let db = self.db();
-        let mut conn = db.conn().unwrap();
-        tick::tick(&mut conn, now, 100).expect("tick")
+        library::tick(&self.db_path, now)
     }
 
     /// Moves a job's anchor (creation, for lateness) back to `at`, as if it had been
@@ -223,11 +175,22 @@ impl TestApp {
 
     /// Creates a token in the service's database; returns its secret.
     pub fn token(&self, role: Role, agent: Option<&str>) -> String {
-        let db = self.db();
-        let conn = db.conn().unwrap();
-        tokens::create(&conn, "test", role, agent, Utc::now())
-            .unwrap()
-            .1
+        library::create_token(&self.db_path, "test", role, agent)
+    }
+
+    /// The id of the live token whose secret is `secret`.
+    pub fn token_id(&self, secret: &str) -> i64 {
+        library::token_id(&self.db_path, secret)
+    }
+
+    /// Revokes the live token `id` in the database, behind the service's back.
+    pub fn revoke_token(&self, id: i64) {
+        library::revoke_token(&self.db_path, id);
+    }
+
+    /// Every token the database holds, oldest first.
+    pub fn stored_tokens(&self) -> Vec<TokenInfo> {
+        library::stored_tokens(&self.db_path)
     }
 
     /// Stops the server gracefully and waits for it.
@@ -239,36 +202,4 @@ impl TestApp {
             server.await.expect("server task").expect("server ran");
         }
     }
-}
-
-/// The `detail` items of a 422, as (loc, type) pairs, for compact assertions.
-pub fn errors(body: &Value) -> Vec<(Value, String)> {
-    body["detail"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no detail array in {body}"))
-        .iter()
-        .map(|e| {
-            (
-                e["loc"].clone(),
-                e["type"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// Asserts a FastAPI-shaped 422 whose errors include one at `loc` of type `kind`.
-pub async fn assert_422(response: reqwest::Response, loc: Value, kind: &str, case: &str) {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 422, "{case}: expected 422, got {status}: {body}");
-    for item in body["detail"].as_array().unwrap_or(&vec![]) {
-        assert!(
-            item["msg"].as_str().is_some_and(|m| !m.is_empty()),
-            "{case}: empty msg in {body}"
-        );
-    }
-    assert!(
-        errors(&body).contains(&(loc.clone(), kind.to_owned())),
-        "{case}: expected an error at {loc} of type {kind}, got {body}"
-    );
 }

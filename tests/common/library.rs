@@ -1,0 +1,137 @@
+//! Every path into the library that the tests take besides HTTP and the binary. A library
+//! module that moves or is renamed is followed here, not in every test.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+// The types and functions tests name, re-exported; not every test binary uses each.
+#[allow(unused_imports)]
+pub use backup_monitor::{
+    api::badges::company_badge_url,
+    app::Application,
+    config::{Secret, Settings, SmtpSettings, SmtpTls},
+    db::{tokens::TokenInfo, Db},
+    domain::auth::Role,
+    notify::outbox::{Outbox, LEASE},
+    service::tick::TickOutcome,
+    service::tokens::hash_secret,
+};
+
+/// Installs the TLS crypto provider that reqwest needs (once per process).
+pub fn install_crypto_provider() {
+    backup_monitor::install_crypto_provider();
+}
+
+/// The database at `path` as it is (a running service's, say), without migrating it.
+pub fn open_db(path: &Path) -> Db {
+    Db::open(path).expect("database opens")
+}
+
+/// The database at `path`, created and migrated if need be, as `migrate` would leave it.
+pub fn migrated_db(path: &Path) -> Db {
+    let db = open_db(path);
+    db.migrate().expect("migrations apply");
+    db
+}
+
+/// Creates jobs from API bodies straight in the database at `path` (created if need be;
+/// no server needed), as `POST /api/v1/jobs/` would; returns their ids.
+pub fn insert_jobs(path: &Path, bodies: &[Value]) -> Vec<i64> {
+    use backup_monitor::api::jobs::JobCreate;
+    let db = migrated_db(path);
+    let conn = db.conn().unwrap();
+    let now = Utc::now();
+    bodies
+        .iter()
+        .map(|body| {
+            let job = JobCreate::parse(body).unwrap().into_job(60, now).unwrap();
+            backup_monitor::db::jobs::insert(&conn, &job, now)
+                .unwrap()
+                .id
+        })
+        .collect()
+}
+
+/// [`insert_jobs`] for one job.
+pub fn insert_job(path: &Path, body: &Value) -> i64 {
+    insert_jobs(path, std::slice::from_ref(body))[0]
+}
+
+/// Every job of the database at `path` (created if need be), as the API shows them.
+pub fn stored_jobs(path: &Path) -> Vec<Value> {
+    use backup_monitor::db::jobs::{list, JobFilter};
+    let db = migrated_db(path);
+    let conn = db.conn().unwrap();
+    let (jobs, _) = list(&conn, &JobFilter::default(), 0, i64::MAX).unwrap();
+    jobs.iter()
+        .map(|job| serde_json::to_value(job).unwrap())
+        .collect()
+}
+
+/// Creates a token in the database at `path`, as `token create` would; returns its secret.
+pub fn create_token(path: &Path, name: &str, role: Role, agent: Option<&str>) -> String {
+    let db = open_db(path);
+    let conn = db.conn().unwrap();
+    backup_monitor::service::tokens::create(&conn, name, role, agent, Utc::now())
+        .unwrap()
+        .1
+}
+
+/// The id of the live token whose secret is `secret`; panics if there is none.
+pub fn token_id(path: &Path, secret: &str) -> i64 {
+    let db = open_db(path);
+    let conn = db.conn().unwrap();
+    backup_monitor::db::tokens::find_active(&conn, &hash_secret(secret))
+        .unwrap()
+        .expect("a live token with this secret")
+        .id
+}
+
+/// Revokes the live token `id` in the database at `path`; panics if there is none.
+pub fn revoke_token(path: &Path, id: i64) {
+    let db = open_db(path);
+    let conn = db.conn().unwrap();
+    backup_monitor::db::tokens::revoke(&conn, id, Utc::now())
+        .unwrap()
+        .expect("a live token to revoke");
+}
+
+/// Every token of the database at `path`, oldest first.
+pub fn stored_tokens(path: &Path) -> Vec<TokenInfo> {
+    let db = open_db(path);
+    let conn = db.conn().unwrap();
+    backup_monitor::db::tokens::list(&conn).unwrap()
+}
+
+/// One scheduler tick at `now` on the database at `path` (100 slots of catch-up at most).
+pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
+    let db = open_db(path);
+    let mut conn = db.conn().unwrap();
+    backup_monitor::service::tick::tick(&mut conn, now, 100).expect("tick")
+}
+
+/// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
+/// each job's addresses), driven by hand with `dispatch_pending`.
+pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {
+    use backup_monitor::notify::email::Mailer;
+    let mailer = Mailer::from_settings(smtp).unwrap().map(Arc::new);
+    Outbox::new(
+        open_db(path),
+        mailer,
+        to,
+        Arc::new(tokio::sync::Notify::new()),
+    )
+}
+
+/// Claims up to `limit` due alerts at `now` as a sender would (for [`LEASE`]) and forgets
+/// them, as a sender that dies would; returns how many it claimed.
+pub fn claim_alerts(path: &Path, now: DateTime<Utc>, limit: usize) -> usize {
+    let db = open_db(path);
+    let mut conn = db.conn().unwrap();
+    backup_monitor::db::alerts::claim_due(&mut conn, now, LEASE, limit)
+        .unwrap()
+        .len()
+}
