@@ -195,7 +195,10 @@ fn no_modules_import_each_other_in_a_circle() {
     let mut done = BTreeSet::new();
     for node in graph.keys() {
         if let Some(circle) = visit(node, &graph, &mut Vec::new(), &mut done) {
-            panic!("modules import each other in a circle: {}", circle.join(" → "));
+            panic!(
+                "modules import each other in a circle: {}",
+                circle.join(" → ")
+            );
         }
     }
 }

@@ -10,8 +10,9 @@ use crate::db::Db;
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the runtime")?;
     runtime.block_on(async {
+        let shutdown = shutdown_signal();
         let app = Application::build(settings).await?;
-        app.run_until_stopped(shutdown_signal()).await
+        app.run_until_stopped(shutdown).await
     })
 }
 
