@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::domain::boolean;
+
 /// The commented example configuration, printed by nothing but checked by tests.
 pub const EXAMPLE: &str = include_str!("../monitor.toml.example");
 
@@ -381,7 +383,8 @@ fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
                 .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
         ),
         Kind::Boolean => toml::Value::Boolean(
-            parse_bool(raw).ok_or_else(|| format!("expected true or false, got {raw:?}"))?,
+            boolean::parse(raw)
+                .ok_or_else(|| format!("expected a boolean ({}), got {raw:?}", boolean::words()))?,
         ),
         Kind::List => toml::Value::Array(
             parse_list(raw)?
@@ -390,14 +393,6 @@ fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
                 .collect(),
         ),
     })
-}
-
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
 }
 
 /// A list from the environment: comma-separated, or a JSON array as pydantic settings take.

@@ -9,7 +9,7 @@ use axum::http::{header, request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::domain::{email, time};
+use crate::domain::{boolean, email, time};
 use crate::error::{ApiError, FieldError, LocItem};
 
 /// Whether a field must be there, and whether `null` stands for "not given".
@@ -352,14 +352,12 @@ fn email_address(s: &str) -> Result<String, Refusal> {
 }
 
 fn parse_bool(s: &str) -> Result<bool, Refusal> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-        _ => Err((
+    boolean::parse(s).ok_or_else(|| {
+        (
             "bool_parsing",
             "Input should be a valid boolean, unable to interpret input".into(),
-        )),
-    }
+        )
+    })
 }
 
 /// A query string, read parameter by parameter (the last of repeated names wins); unknown
