@@ -227,13 +227,18 @@ const fn key(
     }
 }
 
+/// `server.bind`, which `--bind` overrides.
+const SERVER_BIND: Key = key("server", "bind", Kind::Text, None);
+/// `database.url`, which `--database` overrides.
+const DATABASE_URL: Key = key("database", "url", Kind::Text, Some("DATABASE_URL"));
+
 /// Every key the configuration knows.
 pub const KEYS: &[Key] = &[
-    key("server", "bind", Kind::Text, None),
+    SERVER_BIND,
     key("server", "cors_origins", Kind::List, Some("CORS_ORIGINS")),
     key("server", "body_limit_bytes", Kind::Integer, None),
     key("server", "request_timeout_seconds", Kind::Integer, None),
-    key("database", "url", Kind::Text, Some("DATABASE_URL")),
+    DATABASE_URL,
     key("scheduler", "tick", Kind::Text, None),
     key("scheduler", "default_grace_minutes", Kind::Integer, None),
     key("scheduler", "max_catchup_slots", Kind::Integer, None),
@@ -331,12 +336,12 @@ pub fn load_from(
     }
 
     if let Some(url) = &overrides.database_url {
-        set(&mut table, &KEYS[4], toml::Value::String(url.clone()));
-        sources.insert("database.url".into(), "flag --database".into());
+        set(&mut table, &DATABASE_URL, toml::Value::String(url.clone()));
+        sources.insert(DATABASE_URL.dotted(), "flag --database".into());
     }
     if let Some(bind) = &overrides.bind {
-        set(&mut table, &KEYS[0], toml::Value::String(bind.clone()));
-        sources.insert("server.bind".into(), "flag --bind".into());
+        set(&mut table, &SERVER_BIND, toml::Value::String(bind.clone()));
+        sources.insert(SERVER_BIND.dotted(), "flag --bind".into());
     }
 
     let settings: Settings =
