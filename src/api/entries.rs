@@ -39,12 +39,12 @@ pub enum ReportStatus {
 }
 
 impl ReportStatus {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "success" => Some(ReportStatus::Success),
-            "failed" => Some(ReportStatus::Failed),
-            _ => None,
-        }
+    /// Every variant, so callers can list or validate names without repeating them.
+    pub const ALL: [ReportStatus; 2] = [ReportStatus::Success, ReportStatus::Failed];
+
+    /// The wire name: that of the [`EntryStatus`] it becomes.
+    pub fn as_str(self) -> &'static str {
+        EntryStatus::from(self).as_str()
     }
 }
 
@@ -86,12 +86,7 @@ impl EntryCreate {
     fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::of(value, loc.clone()).map_err(|e| vec![e])?;
         let job_id = f.int("expected_job_id", i64::MIN, i64::MAX, Need::Required);
-        let status = f.choice(
-            "status",
-            &["success", "failed"],
-            ReportStatus::parse,
-            Need::Required,
-        );
+        let status = f.choice("status", Need::Required);
         let report = Self {
             expected_job_id: job_id.unwrap_or_default(),
             status: status.unwrap_or(ReportStatus::Success),
@@ -377,11 +372,7 @@ fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     let filter = EntryFilter {
         job_id: None,
         agent: None,
-        status: q.choice(
-            "status",
-            &["success", "failed", "missing"],
-            EntryStatus::parse,
-        ),
+        status: q.choice("status"),
         since: q.datetime("since"),
         until: q.datetime("until"),
         before: q.cursor("cursor"),

@@ -9,8 +9,38 @@ use axum::http::{header, request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::domain::entry::EntryStatus;
+use crate::domain::schedule::Frequency;
+use crate::domain::status::JobState;
 use crate::domain::{boolean, email, time};
 use crate::error::{ApiError, FieldError, LocItem};
+
+/// A closed set of names a field or parameter takes: an enum's variants, each with its
+/// wire name. The validator accepts exactly these and lists them when it refuses a value,
+/// so the words come from the enum and nowhere else.
+pub trait Choice: Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+}
+
+/// [`Choice`] for enums that carry an `ALL` array and an `as_str`.
+macro_rules! choice_from_all {
+    ($($t:ty),* $(,)?) => {$(
+        impl Choice for $t {
+            const ALL: &'static [Self] = &<$t>::ALL;
+            fn as_str(self) -> &'static str {
+                <$t>::as_str(self)
+            }
+        }
+    )*};
+}
+
+choice_from_all!(
+    Frequency,
+    EntryStatus,
+    JobState,
+    super::entries::ReportStatus
+);
 
 /// Whether a field must be there, and whether `null` stands for "not given".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,17 +208,9 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// One of a fixed set of names.
-    pub fn choice<T>(
-        &mut self,
-        key: &str,
-        allowed: &[&str],
-        parse: fn(&str) -> Option<T>,
-        need: Need,
-    ) -> Option<T> {
-        self.read(key, need, |v| {
-            string(v).and_then(|s| choice(&s, allowed, parse))
-        })
+    /// One of the names of `T`.
+    pub fn choice<T: Choice>(&mut self, key: &str, need: Need) -> Option<T> {
+        self.read(key, need, |v| string(v).and_then(|s| choice(&s)))
     }
 
     pub fn datetime(&mut self, key: &str, need: Need) -> Option<DateTime<Utc>> {
@@ -319,15 +341,19 @@ fn in_range(n: i64, min: i64, max: i64) -> Result<i64, Refusal> {
     }
 }
 
-fn choice<T>(s: &str, allowed: &[&str], parse: fn(&str) -> Option<T>) -> Result<T, Refusal> {
-    parse(s).filter(|_| allowed.contains(&s)).ok_or_else(|| {
-        let quoted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
-        let list = match quoted.split_last() {
-            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-            _ => quoted.join(""),
-        };
-        ("enum", format!("Input should be {list}"))
-    })
+fn choice<T: Choice>(s: &str) -> Result<T, Refusal> {
+    T::ALL
+        .iter()
+        .copied()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| {
+            let quoted: Vec<String> = T::ALL.iter().map(|a| format!("'{}'", a.as_str())).collect();
+            let list = match quoted.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => quoted.join(""),
+            };
+            ("enum", format!("Input should be {list}"))
+        })
 }
 
 fn datetime(s: &str) -> Result<DateTime<Utc>, Refusal> {
@@ -407,13 +433,9 @@ impl Query {
         self.read(key, parse_bool)
     }
 
-    pub fn choice<T>(
-        &mut self,
-        key: &str,
-        allowed: &[&str],
-        parse: fn(&str) -> Option<T>,
-    ) -> Option<T> {
-        self.read(key, |s| choice(s, allowed, parse))
+    /// One of the names of `T`.
+    pub fn choice<T: Choice>(&mut self, key: &str) -> Option<T> {
+        self.read(key, choice)
     }
 
     /// A keyset cursor `<timestamp µs>_<id>`, as `X-Next-Cursor` hands it out.
@@ -501,18 +523,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Two names, to see how a refusal lists them.
+    #[derive(Debug, Clone, Copy)]
+    enum Often {
+        Hourly,
+        Daily,
+    }
+
+    impl Choice for Often {
+        const ALL: &'static [Self] = &[Often::Hourly, Often::Daily];
+        fn as_str(self) -> &'static str {
+            match self {
+                Often::Hourly => "hourly",
+                Often::Daily => "daily",
+            }
+        }
+    }
+
     #[test]
     fn every_problem_in_an_object_is_reported_at_once() {
         let body = json!({"a": "  ", "b": 24, "c": "x", "e": 1.5});
         let mut f = Fields::of(&body, vec!["body".into()]).unwrap();
         f.name("a", 10, Need::Required);
         f.int("b", 0, 23, Need::Required);
-        f.choice(
-            "c",
-            &["hourly", "daily"],
-            |s| Some(s.to_owned()),
-            Need::Required,
-        );
+        f.choice::<Often>("c", Need::Required);
         f.name("d", 10, Need::Required);
         f.int("e", 0, 10, Need::Required);
         let errors = f.finish().unwrap_err();

@@ -34,8 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/jobs/{job_id}/expected_path", get(expected_path))
 }
 
-const FREQUENCIES: [&str; 4] = ["hourly", "daily", "weekly", "monthly"];
-
 /// A new job. Only the seed's fields are required; the others take their defaults.
 #[derive(Debug, Clone, ToSchema)]
 pub struct JobCreate {
@@ -134,7 +132,7 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
         city: f.name("city", NAME_MAX, need),
         expected_hour_utc: small(f.int("expected_hour_utc", 0, 23, need)),
         expected_minute_utc: small(f.int("expected_minute_utc", 0, 59, need)),
-        backup_frequency: f.choice("backup_frequency", &FREQUENCIES, Frequency::parse, need),
+        backup_frequency: f.choice("backup_frequency", need),
         final_storage_path_template: f
             .name("final_storage_path_template", TEMPLATE_MAX, need)
             .and_then(|t| match PathTemplate::parse(&t) {

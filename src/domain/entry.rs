@@ -19,6 +19,13 @@ pub enum EntryStatus {
 }
 
 impl EntryStatus {
+    /// Every variant, so callers can list or validate names without repeating them.
+    pub const ALL: [EntryStatus; 3] = [
+        EntryStatus::Success,
+        EntryStatus::Failed,
+        EntryStatus::Missing,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryStatus::Success => "success",
@@ -28,12 +35,7 @@ impl EntryStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "success" => Some(EntryStatus::Success),
-            "failed" => Some(EntryStatus::Failed),
-            "missing" => Some(EntryStatus::Missing),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 
