@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::boolean;
+use crate::domain::schedule::{GRACE_MAX, GRACE_MIN};
 
 /// The commented example configuration, printed by nothing but checked by tests.
 pub const EXAMPLE: &str = include_str!("../monitor.toml.example");
@@ -463,11 +464,11 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     if let Err(reason) = crate::scheduler::check_expression(&s.scheduler.tick) {
         return fail("scheduler.tick", reason);
     }
-    if !(1..=1440).contains(&s.scheduler.default_grace_minutes) {
+    if !(GRACE_MIN..=GRACE_MAX).contains(&s.scheduler.default_grace_minutes) {
         return fail(
             "scheduler.default_grace_minutes",
             format!(
-                "must be between 1 and 1440, got {}",
+                "must be between {GRACE_MIN} and {GRACE_MAX}, got {}",
                 s.scheduler.default_grace_minutes
             ),
         );

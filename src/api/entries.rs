@@ -17,7 +17,9 @@ use super::{paged, AppState};
 use crate::auth::{ensure_access, job_for, Reader, Reporter};
 use crate::db::entries::{self as store, EntryFilter};
 use crate::db::jobs;
-use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
+use crate::domain::entry::{
+    Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX, SIZE_MIN,
+};
 use crate::domain::time;
 use crate::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
 use crate::scheduler;
@@ -58,19 +60,18 @@ impl From<ReportStatus> for EntryStatus {
 }
 
 /// A report of one backup run.
+// The schema's bounds are not written here: `openapi::RequestBounds` sets them from the
+// same constants `EntryCreate::parse` checks.
 #[derive(Debug, Clone, ToSchema)]
 pub struct EntryCreate {
-    #[schema(minimum = 1)]
+    /// Any whole number: one that names no job is answered 404.
     pub expected_job_id: i64,
     pub status: ReportStatus,
     /// When the backup ran (RFC 3339); default: now.
     pub backup_timestamp_utc: Option<DateTime<Utc>>,
     /// `sha256:<64 hex>` recommended.
-    #[schema(max_length = 256)]
     pub backup_hash: Option<String>,
-    #[schema(minimum = 0)]
     pub backup_size_bytes: Option<i64>,
-    #[schema(max_length = 4096)]
     pub error_message: Option<String>,
 }
 
@@ -100,7 +101,7 @@ impl EntryCreate {
             backup_hash: f
                 .text("backup_hash", HASH_MAX, Need::Nullable)
                 .filter(|h| !h.is_empty()),
-            backup_size_bytes: f.int("backup_size_bytes", 0, i64::MAX, Need::Nullable),
+            backup_size_bytes: f.int("backup_size_bytes", SIZE_MIN, i64::MAX, Need::Nullable),
             error_message: f.text("error_message", ERROR_MESSAGE_MAX, Need::Nullable),
         };
         f.finish()?;
@@ -333,6 +334,8 @@ pub(super) async fn get_entry(
 }
 
 /// Filters and pagination of the entries listings.
+// The bounds of `skip` and `limit`, and the pattern of `cursor`, are set by
+// `openapi::RequestBounds` from `input::Page` and `input::cursor_pattern`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EntryListQuery {
@@ -342,13 +345,10 @@ pub struct EntryListQuery {
     /// Only entries with `backup_timestamp_utc` at or before this instant.
     pub until: Option<DateTime<Utc>>,
     /// Rows to skip (default 0).
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
     /// Rows to return, 1..=1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Keyset pagination, fast at any depth: the `X-Next-Cursor` of the previous page.
-    #[param(pattern = r"^-?[0-9]{1,19}_[0-9]{1,19}$")]
     pub cursor: Option<String>,
 }
 

@@ -185,9 +185,9 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A name: trimmed, then 1..=max characters.
-    pub fn name(&mut self, key: &str, max: usize, need: Need) -> Option<String> {
-        self.read(key, need, |v| string(v).and_then(|s| name(&s, max)))
+    /// A name: trimmed, then `min..=max` characters.
+    pub fn name(&mut self, key: &str, min: usize, max: usize, need: Need) -> Option<String> {
+        self.read(key, need, |v| string(v).and_then(|s| name(&s, min, max)))
     }
 
     /// Free text kept as sent, at most `max` characters.
@@ -199,6 +199,12 @@ impl<'a> Fields<'a> {
         self.read(key, need, |v| {
             integer(v).and_then(|n| in_range(n, min, max))
         })
+    }
+
+    /// A small whole number in `min..=max`.
+    pub fn small(&mut self, key: &str, min: u32, max: u32, need: Need) -> Option<u32> {
+        self.int(key, i64::from(min), i64::from(max), need)
+            .and_then(|n| u32::try_from(n).ok())
     }
 
     pub fn boolean(&mut self, key: &str, need: Need) -> Option<bool> {
@@ -270,12 +276,13 @@ fn string(v: &Value) -> Result<String, Refusal> {
     }
 }
 
-fn name(s: &str, max: usize) -> Result<String, Refusal> {
+fn name(s: &str, min: usize, max: usize) -> Result<String, Refusal> {
     let s = s.trim();
-    if s.is_empty() {
+    if s.chars().count() < min {
+        let plural = if min == 1 { "" } else { "s" };
         return Err((
             "string_too_short",
-            "String should have at least 1 character".into(),
+            format!("String should have at least {min} character{plural}"),
         ));
     }
     at_most(s.to_owned(), max)
@@ -386,6 +393,30 @@ fn parse_bool(s: &str) -> Result<bool, Refusal> {
     })
 }
 
+/// A keyset cursor as the schema's pattern states it: an optional `-`, then digits, `_`,
+/// digits, each run at most as long as the largest `i64`.
+pub const CURSOR_DIGITS_MAX: u32 = i64::MAX.ilog10() + 1;
+
+/// [`CURSOR_DIGITS_MAX`] as the OpenAPI schema's pattern.
+pub fn cursor_pattern() -> String {
+    format!("^-?[0-9]{{1,{CURSOR_DIGITS_MAX}}}_[0-9]{{1,{CURSOR_DIGITS_MAX}}}$")
+}
+
+fn cursor(s: &str) -> Result<(i64, i64), Refusal> {
+    let digits = |d: &str| {
+        (1..=CURSOR_DIGITS_MAX as usize).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
+    };
+    s.split_once('_')
+        .filter(|(at, id)| digits(at.strip_prefix('-').unwrap_or(at)) && digits(id))
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)))
+        .ok_or_else(|| {
+            (
+                "value_error",
+                "Value error, not a cursor: pass the X-Next-Cursor of the previous page".to_owned(),
+            )
+        })
+}
+
 /// A query string, read parameter by parameter (the last of repeated names wins); unknown
 /// parameters are ignored, as FastAPI does.
 pub struct Query {
@@ -394,6 +425,9 @@ pub struct Query {
 }
 
 impl Query {
+    /// Longest accepted text filter, in characters.
+    pub const TEXT_MAX: usize = 1024;
+
     pub fn parse(raw: Option<&str>) -> Self {
         let values = raw
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -420,9 +454,9 @@ impl Query {
         }
     }
 
-    /// An exact-match text filter (kept as sent).
+    /// An exact-match text filter (kept as sent), at most [`Query::TEXT_MAX`] characters.
     pub fn text(&mut self, key: &str) -> Option<String> {
-        self.read(key, |s| at_most(s.to_owned(), 1024))
+        self.read(key, |s| at_most(s.to_owned(), Self::TEXT_MAX))
     }
 
     pub fn int(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
@@ -440,29 +474,22 @@ impl Query {
 
     /// A keyset cursor `<timestamp µs>_<id>`, as `X-Next-Cursor` hands it out.
     pub fn cursor(&mut self, key: &str) -> Option<(i64, i64)> {
-        self.read(key, |s| {
-            s.split_once('_')
-                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-                .ok_or_else(|| {
-                    (
-                        "value_error",
-                        "Value error, not a cursor: pass the X-Next-Cursor of the previous page"
-                            .to_owned(),
-                    )
-                })
-        })
+        self.read(key, cursor)
     }
 
     pub fn datetime(&mut self, key: &str) -> Option<DateTime<Utc>> {
         self.read(key, datetime)
     }
 
-    /// `skip` ≥ 0 (default 0) and `limit` 1..=1000 (default 100).
+    /// `skip` ≥ [`Page::MIN_SKIP`] (default that) and `limit` in
+    /// [`Page::MIN_LIMIT`]`..=`[`Page::MAX_LIMIT`] (default [`Page::DEFAULT_LIMIT`]).
     pub fn page(&mut self) -> Page {
         Page {
-            skip: self.int("skip", 0, i64::MAX).unwrap_or(0),
+            skip: self
+                .int(Page::SKIP, Page::MIN_SKIP, i64::MAX)
+                .unwrap_or(Page::MIN_SKIP),
             limit: self
-                .int("limit", 1, Page::MAX_LIMIT)
+                .int(Page::LIMIT, Page::MIN_LIMIT, Page::MAX_LIMIT)
                 .unwrap_or(Page::DEFAULT_LIMIT),
         }
     }
@@ -484,8 +511,13 @@ pub struct Page {
 }
 
 impl Page {
-    pub const DEFAULT_LIMIT: i64 = 100;
+    /// The parameters' names, in every listing.
+    pub const SKIP: &'static str = "skip";
+    pub const LIMIT: &'static str = "limit";
+    pub const MIN_SKIP: i64 = 0;
+    pub const MIN_LIMIT: i64 = 1;
     pub const MAX_LIMIT: i64 = 1000;
+    pub const DEFAULT_LIMIT: i64 = 100;
 }
 
 /// A numeric id from the path (`{job_id}`, `{entry_id}`): anything else is a 422 naming it.
@@ -544,10 +576,10 @@ mod tests {
     fn every_problem_in_an_object_is_reported_at_once() {
         let body = json!({"a": "  ", "b": 24, "c": "x", "e": 1.5});
         let mut f = Fields::of(&body, vec!["body".into()]).unwrap();
-        f.name("a", 10, Need::Required);
+        f.name("a", 1, 10, Need::Required);
         f.int("b", 0, 23, Need::Required);
         f.choice::<Often>("c", Need::Required);
-        f.name("d", 10, Need::Required);
+        f.name("d", 1, 10, Need::Required);
         f.int("e", 0, 10, Need::Required);
         let errors = f.finish().unwrap_err();
         let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
@@ -572,8 +604,8 @@ mod tests {
     fn names_are_trimmed_and_counted_in_characters() {
         let body = json!({"a": "  Lyon  ", "b": "é".repeat(3)});
         let mut f = Fields::of(&body, vec![]).unwrap();
-        assert_eq!(f.name("a", 4, Need::Required).as_deref(), Some("Lyon"));
-        assert_eq!(f.name("b", 3, Need::Required).as_deref(), Some("ééé"));
+        assert_eq!(f.name("a", 1, 4, Need::Required).as_deref(), Some("Lyon"));
+        assert_eq!(f.name("b", 1, 3, Need::Required).as_deref(), Some("ééé"));
         assert!(f.finish().is_ok());
     }
 

@@ -15,9 +15,9 @@ use super::input::{Fields, Id, JsonBody, Need, Query};
 use super::{badges, paged, AppState};
 use crate::auth::{job_for, Admin, Reader};
 use crate::db::jobs::{self as store, JobFilter};
-use crate::domain::job::{self, Job, GRACE_MAX, NAME_MAX, NOTIFY_EMAILS_MAX, TEMPLATE_MAX};
-use crate::domain::schedule::Frequency;
-use crate::domain::template::{PathTemplate, TemplateValues};
+use crate::domain::job::{self, Job, NAME_MAX, NAME_MIN, NOTIFY_EMAILS_MAX};
+use crate::domain::schedule::{self, Frequency};
+use crate::domain::template::{self, PathTemplate, TemplateValues};
 use crate::domain::time;
 use crate::error::{ApiError, FieldError, HttpError, ValidationError};
 
@@ -35,106 +35,98 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A new job. Only the seed's fields are required; the others take their defaults.
+// The schema's bounds and patterns are not written here: `openapi::RequestBounds` sets
+// them from the same constants `read_fields` checks.
 #[derive(Debug, Clone, ToSchema)]
 pub struct JobCreate {
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub database_name: String,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub agent_id_responsible: String,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub company_name: String,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub city: String,
-    #[schema(minimum = 0, maximum = 23)]
     pub expected_hour_utc: u32,
-    #[schema(minimum = 0, maximum = 59)]
     pub expected_minute_utc: u32,
     pub backup_frequency: Frequency,
     /// Where the file should land: placeholders `{database_name}`, `{company_name}`,
     /// `{city}`, `{agent_id_responsible}`, `{job_id}` and `%Y %m %d %H %M` from the slot
     /// (`%%` for a literal %); no `..` segment. The pattern states this grammar.
-    #[schema(
-        min_length = 1,
-        max_length = 1024,
-        pattern = r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$"
-    )]
     pub final_storage_path_template: String,
     /// 0 = Monday … 6 = Sunday, for weekly jobs (default 0).
-    #[schema(minimum = 0, maximum = 6)]
     pub expected_weekday: Option<u32>,
     /// 1..=31 for monthly jobs (default 1); a shorter month uses its last day.
-    #[schema(minimum = 1, maximum = 31)]
     pub expected_day_of_month: Option<u32>,
     /// Default from the configuration (60; an hourly job gets at most 30). Must be shorter
     /// than the period.
-    #[schema(minimum = 1, maximum = 1440)]
     pub grace_minutes: Option<u32>,
     /// Default true; an inactive job is never late.
     pub is_active: Option<bool>,
     /// Extra recipients of this job's alerts.
-    #[schema(max_items = 50, value_type = Option<Vec<EmailAddress>>)]
+    #[schema(value_type = Option<Vec<EmailAddress>>)]
     pub notify_emails: Option<Vec<String>>,
 }
 
 /// An email address (as documentation: the lists hold plain strings).
 #[derive(Debug, Clone, ToSchema)]
-#[schema(value_type = String, format = Email, max_length = 254)]
+#[schema(value_type = String, format = Email)]
 pub struct EmailAddress(pub String);
 
 /// A partial update: any subset of the job's fields, validated as on create.
+// Bounds as for `JobCreate`.
 #[derive(Debug, Clone, Default, ToSchema)]
 pub struct JobUpdate {
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
+    #[schema(nullable = false)]
     pub database_name: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
+    #[schema(nullable = false)]
     pub agent_id_responsible: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
+    #[schema(nullable = false)]
     pub company_name: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
+    #[schema(nullable = false)]
     pub city: Option<String>,
-    #[schema(minimum = 0, maximum = 23, nullable = false)]
+    #[schema(nullable = false)]
     pub expected_hour_utc: Option<u32>,
-    #[schema(minimum = 0, maximum = 59, nullable = false)]
+    #[schema(nullable = false)]
     pub expected_minute_utc: Option<u32>,
     #[schema(nullable = false)]
     pub backup_frequency: Option<Frequency>,
-    #[schema(
-        min_length = 1,
-        max_length = 1024,
-        pattern = r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$",
-        nullable = false
-    )]
+    #[schema(nullable = false)]
     pub final_storage_path_template: Option<String>,
-    #[schema(minimum = 0, maximum = 6, nullable = false)]
+    #[schema(nullable = false)]
     pub expected_weekday: Option<u32>,
-    #[schema(minimum = 1, maximum = 31, nullable = false)]
+    #[schema(nullable = false)]
     pub expected_day_of_month: Option<u32>,
-    #[schema(minimum = 1, maximum = 1440, nullable = false)]
+    #[schema(nullable = false)]
     pub grace_minutes: Option<u32>,
     #[schema(nullable = false)]
     pub is_active: Option<bool>,
-    #[schema(max_items = 50, nullable = false, value_type = Option<Vec<EmailAddress>>)]
+    #[schema(nullable = false, value_type = Option<Vec<EmailAddress>>)]
     pub notify_emails: Option<Vec<String>>,
 }
 
 /// Reads every field of a create (`need` = Required) or an update (`need` = Optional).
 fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
-    let small = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+    use schedule::{
+        DAY_OF_MONTH_MAX, DAY_OF_MONTH_MIN, GRACE_MAX, GRACE_MIN, HOUR_MAX, HOUR_MIN, MINUTE_MAX,
+        MINUTE_MIN, WEEKDAY_MAX, WEEKDAY_MIN,
+    };
     let opt = if need == Need::Required {
         Need::Nullable
     } else {
         need
     };
     JobUpdate {
-        database_name: f.name("database_name", NAME_MAX, need),
-        agent_id_responsible: f.name("agent_id_responsible", NAME_MAX, need),
-        company_name: f.name("company_name", NAME_MAX, need),
-        city: f.name("city", NAME_MAX, need),
-        expected_hour_utc: small(f.int("expected_hour_utc", 0, 23, need)),
-        expected_minute_utc: small(f.int("expected_minute_utc", 0, 59, need)),
+        database_name: f.name("database_name", NAME_MIN, NAME_MAX, need),
+        agent_id_responsible: f.name("agent_id_responsible", NAME_MIN, NAME_MAX, need),
+        company_name: f.name("company_name", NAME_MIN, NAME_MAX, need),
+        city: f.name("city", NAME_MIN, NAME_MAX, need),
+        expected_hour_utc: f.small("expected_hour_utc", HOUR_MIN, HOUR_MAX, need),
+        expected_minute_utc: f.small("expected_minute_utc", MINUTE_MIN, MINUTE_MAX, need),
         backup_frequency: f.choice("backup_frequency", need),
         final_storage_path_template: f
-            .name("final_storage_path_template", TEMPLATE_MAX, need)
+            .name(
+                "final_storage_path_template",
+                template::TEMPLATE_MIN,
+                template::TEMPLATE_MAX,
+                need,
+            )
             .and_then(|t| match PathTemplate::parse(&t) {
                 Ok(_) => Some(t),
                 Err(e) => {
@@ -146,9 +138,14 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
                     None
                 }
             }),
-        expected_weekday: small(f.int("expected_weekday", 0, 6, opt)),
-        expected_day_of_month: small(f.int("expected_day_of_month", 1, 31, opt)),
-        grace_minutes: small(f.int("grace_minutes", 1, i64::from(GRACE_MAX), opt)),
+        expected_weekday: f.small("expected_weekday", WEEKDAY_MIN, WEEKDAY_MAX, opt),
+        expected_day_of_month: f.small(
+            "expected_day_of_month",
+            DAY_OF_MONTH_MIN,
+            DAY_OF_MONTH_MAX,
+            opt,
+        ),
+        grace_minutes: f.small("grace_minutes", GRACE_MIN, GRACE_MAX, opt),
         is_active: f.boolean(
             "is_active",
             if need == Need::Required {
@@ -285,6 +282,7 @@ impl JobOut {
 }
 
 /// Filters and pagination of the jobs listing.
+// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobListQuery {
@@ -296,10 +294,8 @@ pub struct JobListQuery {
     pub agent_id_responsible: Option<String>,
     pub is_active: Option<bool>,
     /// Rows to skip (default 0).
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
     /// Rows to return, 1..=1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -21,15 +21,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Filters and pagination of the status listing.
+// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     pub state: Option<JobState>,
     /// Exact company name.
     pub company_name: Option<String>,
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -4,8 +4,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// The bounds of a report. The API's validator checks them and its OpenAPI schema states
+// them, both from these constants.
+
+/// Longest accepted `backup_hash`, in characters.
 pub const HASH_MAX: usize = 256;
+/// Longest accepted `error_message`, in characters.
 pub const ERROR_MESSAGE_MAX: usize = 4096;
+/// Smallest accepted `backup_size_bytes`.
+pub const SIZE_MIN: i64 = 0;
 /// Most reports accepted in one batch.
 pub const BATCH_MAX: usize = 1000;
 
