@@ -84,7 +84,7 @@ fn body_field_is_empty_string(value: &Value, key: &str) -> bool {
 
 impl EntryCreate {
     /// Reads one report found at `loc` (`["body"]`, or `["body", i]` in a batch).
-    fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
+    pub(super) fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
         let mut f = Fields::of(value, loc.clone()).map_err(|e| vec![e])?;
         let job_id = f.int("expected_job_id", i64::MIN, i64::MAX, Need::Required);
         let status = f.choice("status", Need::Required);
@@ -367,7 +367,7 @@ fn paged_entries(entries: Vec<Entry>, total: i64, page: Page) -> Response {
 
 const NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
 
-fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
+pub(super) fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     let mut q = Query::parse(raw);
     let filter = EntryFilter {
         job_id: None,

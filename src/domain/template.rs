@@ -250,6 +250,29 @@ mod tests {
     }
 
     #[test]
+    fn refusals_list_what_the_grammar_allows() {
+        let unknown = PathTemplate::parse("/b/{x}").unwrap_err().to_string();
+        assert_eq!(
+            unknown,
+            "unknown placeholder {x}; allowed: {database_name}, {company_name}, {city}, {agent_id_responsible}, {job_id}"
+        );
+        let time = PathTemplate::parse("/b/%q").unwrap_err().to_string();
+        assert_eq!(
+            time,
+            "unknown time field %q; allowed: %Y %m %d %H %M (and %% for a literal %)"
+        );
+    }
+
+    /// Pinned as clients see it in the OpenAPI schema: a change of the grammar shows here.
+    #[test]
+    fn the_published_pattern_states_the_grammar() {
+        assert_eq!(
+            pattern(),
+            r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$"
+        );
+    }
+
+    #[test]
     fn dots_inside_a_name_are_not_a_parent_segment() {
         assert!(PathTemplate::parse("/b/db..v2/x...y/.hidden").is_ok());
     }
