@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::domain::boolean;
+use crate::domain::schedule::{GRACE_MAX, GRACE_MIN};
+
 /// The commented example configuration, printed by nothing but checked by tests.
 pub const EXAMPLE: &str = include_str!("../monitor.toml.example");
 
@@ -228,13 +231,18 @@ const fn key(
     }
 }
 
+/// `server.bind`, which `--bind` overrides.
+const SERVER_BIND: Key = key("server", "bind", Kind::Text, None);
+/// `database.url`, which `--database` overrides.
+const DATABASE_URL: Key = key("database", "url", Kind::Text, Some("DATABASE_URL"));
+
 /// Every key the configuration knows.
 pub const KEYS: &[Key] = &[
-    key("server", "bind", Kind::Text, None),
+    SERVER_BIND,
     key("server", "cors_origins", Kind::List, Some("CORS_ORIGINS")),
     key("server", "body_limit_bytes", Kind::Integer, None),
     key("server", "request_timeout_seconds", Kind::Integer, None),
-    key("database", "url", Kind::Text, Some("DATABASE_URL")),
+    DATABASE_URL,
     key("scheduler", "enabled", Kind::Boolean, None),
     key("scheduler", "tick", Kind::Text, None),
     key("scheduler", "default_grace_minutes", Kind::Integer, None),
@@ -333,12 +341,12 @@ pub fn load_from(
     }
 
     if let Some(url) = &overrides.database_url {
-        set(&mut table, &KEYS[4], toml::Value::String(url.clone()));
-        sources.insert("database.url".into(), "flag --database".into());
+        set(&mut table, &DATABASE_URL, toml::Value::String(url.clone()));
+        sources.insert(DATABASE_URL.dotted(), "flag --database".into());
     }
     if let Some(bind) = &overrides.bind {
-        set(&mut table, &KEYS[0], toml::Value::String(bind.clone()));
-        sources.insert("server.bind".into(), "flag --bind".into());
+        set(&mut table, &SERVER_BIND, toml::Value::String(bind.clone()));
+        sources.insert(SERVER_BIND.dotted(), "flag --bind".into());
     }
 
     let settings: Settings =
@@ -385,7 +393,8 @@ fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
                 .map_err(|_| format!("expected a whole number, got {raw:?}"))?,
         ),
         Kind::Boolean => toml::Value::Boolean(
-            parse_bool(raw).ok_or_else(|| format!("expected true or false, got {raw:?}"))?,
+            boolean::parse(raw)
+                .ok_or_else(|| format!("expected a boolean ({}), got {raw:?}", boolean::words()))?,
         ),
         Kind::List => toml::Value::Array(
             parse_list(raw)?
@@ -394,14 +403,6 @@ fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
                 .collect(),
         ),
     })
-}
-
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
-    }
 }
 
 /// A list from the environment: comma-separated, or a JSON array as pydantic settings take.
@@ -467,11 +468,11 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     if let Err(reason) = check_tick_expression(&s.scheduler.tick) {
         return fail("scheduler.tick", reason);
     }
-    if !(1..=1440).contains(&s.scheduler.default_grace_minutes) {
+    if !(GRACE_MIN..=GRACE_MAX).contains(&s.scheduler.default_grace_minutes) {
         return fail(
             "scheduler.default_grace_minutes",
             format!(
-                "must be between 1 and 1440, got {}",
+                "must be between {GRACE_MIN} and {GRACE_MAX}, got {}",
                 s.scheduler.default_grace_minutes
             ),
         );

@@ -12,10 +12,10 @@ use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::api::jobs::JobCreate;
 use crate::db::jobs::{self as store, JobFilter};
 use crate::db::Db;
 use crate::domain::job::Job;
+use crate::service::jobs::JobCreate;
 use crate::service::{FieldError, LocItem, ServiceError};
 
 /// The file formats of `jobs import` and `jobs export`.
@@ -361,14 +361,6 @@ fn json_rows(text: &str) -> Result<Vec<Row>, ImportRejected> {
         .collect())
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
-        "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
-        _ => None,
-    }
-}
-
 /// Reads a CSV file with a header row; each row becomes the JSON object the API would get.
 fn csv_rows(text: &str) -> Result<Vec<Row>, ImportRejected> {
     let mut reader = csv::ReaderBuilder::new()
@@ -444,7 +436,7 @@ fn csv_rows(text: &str) -> Result<Vec<Row>, ImportRejected> {
                     }
                 }
             } else if name == "is_active" {
-                match parse_bool(cell) {
+                match crate::domain::boolean::parse(cell) {
                     Some(b) => Value::Bool(b),
                     None => {
                         row.error(

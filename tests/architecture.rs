@@ -164,39 +164,143 @@ fn every_module_imports_only_the_layers_below_it() {
     );
 }
 
+/// A depth-first search from `node` for a back edge; the circle it closes, if any.
+fn circle_from(
+    node: &str,
+    graph: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    path: &mut Vec<String>,
+    done: &mut BTreeSet<String>,
+) -> Option<Vec<String>> {
+    if let Some(at) = path.iter().position(|p| p == node) {
+        let mut circle = path[at..].to_vec();
+        circle.push(node.to_owned());
+        return Some(circle);
+    }
+    if done.contains(node) {
+        return None;
+    }
+    path.push(node.to_owned());
+    for next in graph.get(node).map(|t| t.keys()).into_iter().flatten() {
+        if let Some(circle) = circle_from(next, graph, path, done) {
+            return Some(circle);
+        }
+    }
+    path.pop();
+    done.insert(node.to_owned());
+    None
+}
+
 #[test]
 fn no_modules_import_each_other_in_a_circle() {
     let graph = module_graph();
-    // Depth-first search for a back edge, reporting the circle it closes.
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) -> Option<Vec<String>> {
-        if let Some(at) = path.iter().position(|p| p == node) {
-            let mut circle = path[at..].to_vec();
-            circle.push(node.to_owned());
-            return Some(circle);
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(circle) = circle_from(node, &graph, &mut Vec::new(), &mut done) {
+            panic!(
+                "modules import each other in a circle: {}",
+                circle.join(" → ")
+            );
         }
-        if done.contains(node) {
-            return None;
+    }
+}
+
+/// A file's module path: `src/api/jobs.rs` → `["api", "jobs"]`, `src/api/mod.rs` → `["api"]`.
+fn module_path(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The paths a file's code (tests excluded) names from `crate::` or `super::`, made
+/// absolute: `use super::{a, b::C}` in `api/jobs.rs` gives `["api", "a"]` and
+/// `["api", "b", "C"]`.
+fn absolute_paths(text: &str, me: &[String]) -> Vec<Vec<String>> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let ident = |s: &str| -> Vec<String> {
+        s.split("::")
+            .map(|p| {
+                p.trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .take_while(|p| !p.is_empty())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (prefix, base) in [
+        ("crate::", Vec::new()),
+        ("super::", me[..me.len().saturating_sub(1)].to_vec()),
+    ] {
+        let mut rest = code;
+        while let Some(at) = rest.find(prefix) {
+            let after = &rest[at + prefix.len()..];
+            let before = rest[..at].chars().last();
+            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                let items: Vec<&str> = match after.strip_prefix('{') {
+                    Some(group) => group[..group.find('}').unwrap_or(group.len())]
+                        .split(',')
+                        .collect(),
+                    None => vec![after],
+                };
+                for item in items {
+                    let path = ident(item);
+                    if !path.is_empty() && path[0] != "self" {
+                        out.push(base.iter().cloned().chain(path).collect());
+                    }
+                }
+            }
+            rest = after;
         }
-        path.push(node.to_owned());
-        for next in graph.get(node).map(|t| t.keys()).into_iter().flatten() {
-            if let Some(circle) = visit(next, graph, path, done) {
-                return Some(circle);
+    }
+    out
+}
+
+#[test]
+fn no_files_import_each_other_in_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let by_path: BTreeMap<Vec<String>, String> = files
+        .iter()
+        .map(|f| {
+            (
+                module_path(&src, f),
+                f.strip_prefix(&src).unwrap().display().to_string(),
+            )
+        })
+        .collect();
+    let mut graph: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for file in &files {
+        let me = module_path(&src, file);
+        let name = by_path[&me].clone();
+        for path in absolute_paths(&std::fs::read_to_string(file).unwrap(), &me) {
+            // The longest prefix that is a file of the crate.
+            let target = (1..=path.len())
+                .rev()
+                .find_map(|n| by_path.get(&path[..n]).cloned());
+            if let Some(target) = target.filter(|t| *t != name) {
+                graph
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(target, Vec::new());
             }
         }
-        path.pop();
-        done.insert(node.to_owned());
-        None
     }
     let mut done = BTreeSet::new();
     for node in graph.keys() {
-        if let Some(circle) = visit(node, &graph, &mut Vec::new(), &mut done) {
+        if let Some(circle) = circle_from(node, &graph, &mut Vec::new(), &mut done) {
             panic!(
-                "modules import each other in a circle: {}",
+                "files import each other in a circle: {}",
                 circle.join(" → ")
             );
         }

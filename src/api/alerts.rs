@@ -17,12 +17,11 @@ pub fn router() -> Router<ApiState> {
     Router::new().route("/api/v1/alerts", get(list_alerts))
 }
 
+// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertListQuery {
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -6,16 +6,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
 use super::auth::{Reader, Reporter};
-use super::error::{ApiError, FieldError, HttpError, LocItem, ValidationError};
-use super::input::{Fields, Id, JsonBody, Need, Page, Query};
+use super::error::{ApiError, HttpError, ValidationError};
+use super::input::{Id, JsonBody, Page, Query};
 use super::{paged, ApiState};
 use crate::db::entries::EntryFilter;
-use crate::domain::entry::{Entry, EntryStatus, NewEntry, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX};
+use crate::domain::entry::{Entry, EntryStatus};
 use crate::domain::time;
 use crate::service::reports;
 
@@ -27,99 +25,8 @@ pub fn router() -> Router<ApiState> {
         .route("/api/v1/entries/{entry_id}", get(get_entry))
 }
 
-/// What an agent may report; `missing` is written by the scheduler alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportStatus {
-    Success,
-    Failed,
-}
-
-impl ReportStatus {
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "success" => Some(ReportStatus::Success),
-            "failed" => Some(ReportStatus::Failed),
-            _ => None,
-        }
-    }
-}
-
-impl From<ReportStatus> for EntryStatus {
-    fn from(s: ReportStatus) -> Self {
-        match s {
-            ReportStatus::Success => EntryStatus::Success,
-            ReportStatus::Failed => EntryStatus::Failed,
-        }
-    }
-}
-
-/// A report of one backup run.
-#[derive(Debug, Clone, ToSchema)]
-pub struct EntryCreate {
-    #[schema(minimum = 1)]
-    pub expected_job_id: i64,
-    pub status: ReportStatus,
-    /// When the backup ran (RFC 3339); default: now.
-    pub backup_timestamp_utc: Option<DateTime<Utc>>,
-    /// `sha256:<64 hex>` recommended.
-    #[schema(max_length = 256)]
-    pub backup_hash: Option<String>,
-    #[schema(minimum = 0)]
-    pub backup_size_bytes: Option<i64>,
-    #[schema(max_length = 4096)]
-    pub error_message: Option<String>,
-}
-
-fn body_field_is_empty_string(value: &Value, key: &str) -> bool {
-    value
-        .get(key)
-        .and_then(Value::as_str)
-        .is_some_and(|s| s.trim().is_empty())
-}
-
-impl EntryCreate {
-    /// Reads one report found at `loc` (`["body"]`, or `["body", i]` in a batch).
-    fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
-        let mut f = Fields::of(value, loc.clone()).map_err(|e| vec![e])?;
-        let job_id = f.int("expected_job_id", i64::MIN, i64::MAX, Need::Required);
-        let status = f.choice(
-            "status",
-            &["success", "failed"],
-            ReportStatus::parse,
-            Need::Required,
-        );
-        let report = Self {
-            expected_job_id: job_id.unwrap_or_default(),
-            status: status.unwrap_or(ReportStatus::Success),
-            // Absent, null or empty: the backup ran now.
-            backup_timestamp_utc: if body_field_is_empty_string(value, "backup_timestamp_utc") {
-                None
-            } else {
-                f.datetime("backup_timestamp_utc", Need::Nullable)
-            },
-            // An empty hash is no hash: the two are the same report when repeated.
-            backup_hash: f
-                .text("backup_hash", HASH_MAX, Need::Nullable)
-                .filter(|h| !h.is_empty()),
-            backup_size_bytes: f.int("backup_size_bytes", 0, i64::MAX, Need::Nullable),
-            error_message: f.text("error_message", ERROR_MESSAGE_MAX, Need::Nullable),
-        };
-        f.finish()?;
-        Ok(report)
-    }
-
-    fn into_new(self, now: DateTime<Utc>) -> NewEntry {
-        NewEntry {
-            expected_job_id: self.expected_job_id,
-            status: self.status.into(),
-            backup_timestamp_utc: self.backup_timestamp_utc.unwrap_or(now),
-            backup_hash: self.backup_hash,
-            backup_size_bytes: self.backup_size_bytes,
-            error_message: self.error_message,
-        }
-    }
-}
+pub use crate::domain::entry::ReportStatus;
+pub use crate::service::reports::EntryCreate;
 
 /// Report a backup run
 ///
@@ -183,42 +90,8 @@ pub(super) async fn create_entries(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let Value::Array(items) = &body else {
-        return Err(ApiError::invalid(
-            vec!["body".into()],
-            "list_type",
-            "Input should be a valid list",
-        ));
-    };
-    if items.is_empty() || items.len() > BATCH_MAX {
-        let (kind, msg) = if items.is_empty() {
-            (
-                "too_short",
-                "List should have at least 1 item after validation, not 0".to_owned(),
-            )
-        } else {
-            (
-                "too_long",
-                format!(
-                    "List should have at most {BATCH_MAX} items after validation, not {}",
-                    items.len()
-                ),
-            )
-        };
-        return Err(ApiError::invalid(vec!["body".into()], kind, msg));
-    }
     let now = Utc::now();
-    let mut reports = Vec::with_capacity(items.len());
-    let mut errors = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match EntryCreate::parse(item, vec!["body".into(), LocItem::Index(i)]) {
-            Ok(r) => reports.push(r.into_new(now)),
-            Err(e) => errors.extend(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let reports = EntryCreate::parse_batch(&body, now)?;
     // All or nothing: the writer runs the whole batch in one savepoint.
     let reported = state
         .writer
@@ -253,6 +126,8 @@ pub(super) async fn get_entry(
 }
 
 /// Filters and pagination of the entries listings.
+// The bounds of `skip` and `limit`, and the pattern of `cursor`, are set by
+// `openapi::RequestBounds` from `input::Page` and `input::cursor_pattern`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EntryListQuery {
@@ -262,13 +137,10 @@ pub struct EntryListQuery {
     /// Only entries with `backup_timestamp_utc` at or before this instant.
     pub until: Option<DateTime<Utc>>,
     /// Rows to skip (default 0).
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
     /// Rows to return, 1..=1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Keyset pagination, fast at any depth: the `X-Next-Cursor` of the previous page.
-    #[param(pattern = r"^-?[0-9]{1,19}_[0-9]{1,19}$")]
     pub cursor: Option<String>,
 }
 
@@ -287,16 +159,12 @@ fn paged_entries(entries: Vec<Entry>, total: i64, page: Page) -> Response {
 
 const NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
 
-fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
+pub(super) fn read_list_query(raw: Option<&str>) -> Result<(EntryFilter, Page), ApiError> {
     let mut q = Query::parse(raw);
     let filter = EntryFilter {
         job_id: None,
         agent: None,
-        status: q.choice(
-            "status",
-            &["success", "failed", "missing"],
-            EntryStatus::parse,
-        ),
+        status: q.choice("status"),
         since: q.datetime("since"),
         until: q.datetime("until"),
         before: q.cursor("cursor"),

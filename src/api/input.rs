@@ -1,5 +1,6 @@
 //! Reading requests: JSON bodies, query strings and path ids, checked field by field so that
-//! every problem comes back at once as a FastAPI-shaped 422 naming where it is.
+//! every problem comes back at once as a FastAPI-shaped 422 naming where it is. The fields
+//! of a JSON object are read by `service::input`.
 
 use std::collections::HashMap;
 
@@ -7,24 +8,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::error::{ApiError, FieldError, LocItem};
-use crate::domain::{email, time};
-
-/// Whether a field must be there, and whether `null` stands for "not given".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Absent: "Field required"; `null`: a type error.
-    Required,
-    /// Absent: not given; `null`: a type error.
-    Optional,
-    /// Absent or `null`: not given.
-    Nullable,
-}
-
-/// Why one value is refused: pydantic's error type and message.
-type Refusal = (&'static str, String);
+use crate::service::input::{
+    at_most, choice, datetime, in_range, int_from_str, parse_bool, Refusal,
+};
+pub use crate::service::input::{Choice, Fields, Need};
 
 /// A JSON request body, parsed. Refuses (422) a missing or non-JSON content type, an empty
 /// body and malformed JSON; answers 413 past the configured body limit.
@@ -97,269 +87,28 @@ fn char_position(bytes: &[u8], line: usize, column: usize) -> usize {
     before + column.saturating_sub(1)
 }
 
-/// The fields of one JSON object, read one by one; errors accumulate until [`Fields::finish`].
-pub struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    loc: Vec<LocItem>,
-    errors: Vec<FieldError>,
+/// A keyset cursor as the schema's pattern states it: an optional `-`, then digits, `_`,
+/// digits, each run at most as long as the largest `i64`.
+pub const CURSOR_DIGITS_MAX: u32 = i64::MAX.ilog10() + 1;
+
+/// [`CURSOR_DIGITS_MAX`] as the OpenAPI schema's pattern.
+pub fn cursor_pattern() -> String {
+    format!("^-?[0-9]{{1,{CURSOR_DIGITS_MAX}}}_[0-9]{{1,{CURSOR_DIGITS_MAX}}}$")
 }
 
-impl<'a> Fields<'a> {
-    /// `loc` is where the object is (`["body"]`, or `["body", 3]` in a batch).
-    pub fn of(value: &'a Value, loc: Vec<LocItem>) -> Result<Self, FieldError> {
-        match value {
-            Value::Object(object) => Ok(Self {
-                object,
-                loc,
-                errors: Vec::new(),
-            }),
-            _ => Err(FieldError::new(
-                loc,
-                "model_attributes_type",
-                "Input should be a valid dictionary or object to extract fields from",
-            )),
-        }
-    }
-
-    fn refuse(&mut self, key: &str, (kind, msg): Refusal) {
-        let mut loc = self.loc.clone();
-        loc.push(key.into());
-        self.errors.push(FieldError::new(loc, kind, msg));
-    }
-
-    /// Adds an error found outside this reader (a rule across fields).
-    pub fn refuse_field(&mut self, key: &str, kind: &'static str, msg: impl Into<String>) {
-        self.refuse(key, (kind, msg.into()));
-    }
-
-    fn read<T>(
-        &mut self,
-        key: &str,
-        need: Need,
-        convert: impl FnOnce(&Value) -> Result<T, Refusal>,
-    ) -> Option<T> {
-        match self.object.get(key) {
-            None if need == Need::Required => {
-                self.refuse(key, ("missing", "Field required".into()));
-                None
-            }
-            None => None,
-            Some(Value::Null) if need == Need::Nullable => None,
-            Some(value) => match convert(value) {
-                Ok(v) => Some(v),
-                Err(refusal) => {
-                    self.refuse(key, refusal);
-                    None
-                }
-            },
-        }
-    }
-
-    /// A name: trimmed, then 1..=max characters.
-    pub fn name(&mut self, key: &str, max: usize, need: Need) -> Option<String> {
-        self.read(key, need, |v| string(v).and_then(|s| name(&s, max)))
-    }
-
-    /// Free text kept as sent, at most `max` characters.
-    pub fn text(&mut self, key: &str, max: usize, need: Need) -> Option<String> {
-        self.read(key, need, |v| string(v).and_then(|s| at_most(s, max)))
-    }
-
-    pub fn int(&mut self, key: &str, min: i64, max: i64, need: Need) -> Option<i64> {
-        self.read(key, need, |v| {
-            integer(v).and_then(|n| in_range(n, min, max))
+fn cursor(s: &str) -> Result<(i64, i64), Refusal> {
+    let digits = |d: &str| {
+        (1..=CURSOR_DIGITS_MAX as usize).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
+    };
+    s.split_once('_')
+        .filter(|(at, id)| digits(at.strip_prefix('-').unwrap_or(at)) && digits(id))
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)))
+        .ok_or_else(|| {
+            (
+                "value_error",
+                "Value error, not a cursor: pass the X-Next-Cursor of the previous page".to_owned(),
+            )
         })
-    }
-
-    pub fn boolean(&mut self, key: &str, need: Need) -> Option<bool> {
-        self.read(key, need, |v| match v {
-            Value::Bool(b) => Ok(*b),
-            _ => Err(("bool_type", "Input should be a valid boolean".into())),
-        })
-    }
-
-    /// One of a fixed set of names.
-    pub fn choice<T>(
-        &mut self,
-        key: &str,
-        allowed: &[&str],
-        parse: fn(&str) -> Option<T>,
-        need: Need,
-    ) -> Option<T> {
-        self.read(key, need, |v| {
-            string(v).and_then(|s| choice(&s, allowed, parse))
-        })
-    }
-
-    pub fn datetime(&mut self, key: &str, need: Need) -> Option<DateTime<Utc>> {
-        self.read(key, need, |v| string(v).and_then(|s| datetime(&s)))
-    }
-
-    /// A list of email addresses, duplicates removed (first occurrence kept).
-    pub fn emails(&mut self, key: &str, max_items: usize, need: Need) -> Option<Vec<String>> {
-        let loc = self.loc.clone();
-        let mut item_errors = Vec::new();
-        let result = self.read(key, need, |v| {
-            let Value::Array(items) = v else {
-                return Err(("list_type", "Input should be a valid list".into()));
-            };
-            if items.len() > max_items {
-                return Err((
-                    "too_long",
-                    format!(
-                        "List should have at most {max_items} items, not {}",
-                        items.len()
-                    ),
-                ));
-            }
-            let mut out: Vec<String> = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                match string(item).and_then(|s| email_address(&s)) {
-                    Ok(a) if !out.contains(&a) => out.push(a),
-                    Ok(_) => {}
-                    Err((kind, msg)) => {
-                        let mut l = loc.clone();
-                        l.extend([key.into(), LocItem::Index(i)]);
-                        item_errors.push(FieldError::new(l, kind, msg));
-                    }
-                }
-            }
-            Ok(out)
-        });
-        let ok = item_errors.is_empty();
-        self.errors.extend(item_errors);
-        result.filter(|_| ok)
-    }
-
-    /// The errors found, if any.
-    pub fn finish(self) -> Result<(), Vec<FieldError>> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(self.errors)
-        }
-    }
-}
-
-fn string(v: &Value) -> Result<String, Refusal> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        _ => Err(("string_type", "Input should be a valid string".into())),
-    }
-}
-
-fn name(s: &str, max: usize) -> Result<String, Refusal> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err((
-            "string_too_short",
-            "String should have at least 1 character".into(),
-        ));
-    }
-    at_most(s.to_owned(), max)
-}
-
-fn at_most(s: String, max: usize) -> Result<String, Refusal> {
-    if s.chars().count() > max {
-        Err((
-            "string_too_long",
-            format!("String should have at most {max} characters"),
-        ))
-    } else {
-        Ok(s)
-    }
-}
-
-fn integer(v: &Value) -> Result<i64, Refusal> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
-                    .map(|f| f as i64)
-            })
-            .ok_or_else(|| {
-                if n.as_f64().is_some_and(|f| f.fract() != 0.0) {
-                    (
-                        "int_from_float",
-                        "Input should be a valid integer, got a number with a fractional part"
-                            .into(),
-                    )
-                } else {
-                    ("int_type", "Input should be a valid integer".into())
-                }
-            }),
-        _ => Err(("int_type", "Input should be a valid integer".into())),
-    }
-}
-
-fn int_from_str(s: &str) -> Result<i64, Refusal> {
-    s.trim().parse::<i64>().map_err(|_| {
-        (
-            "int_parsing",
-            "Input should be a valid integer, unable to parse string as an integer".into(),
-        )
-    })
-}
-
-fn in_range(n: i64, min: i64, max: i64) -> Result<i64, Refusal> {
-    if n < min {
-        Err((
-            "greater_than_equal",
-            format!("Input should be greater than or equal to {min}"),
-        ))
-    } else if n > max {
-        Err((
-            "less_than_equal",
-            format!("Input should be less than or equal to {max}"),
-        ))
-    } else {
-        Ok(n)
-    }
-}
-
-fn choice<T>(s: &str, allowed: &[&str], parse: fn(&str) -> Option<T>) -> Result<T, Refusal> {
-    parse(s).filter(|_| allowed.contains(&s)).ok_or_else(|| {
-        let quoted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
-        let list = match quoted.split_last() {
-            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-            _ => quoted.join(""),
-        };
-        ("enum", format!("Input should be {list}"))
-    })
-}
-
-fn datetime(s: &str) -> Result<DateTime<Utc>, Refusal> {
-    time::parse(s).ok_or_else(|| {
-        (
-            "datetime_parsing",
-            "Input should be a valid RFC 3339 datetime, e.g. 2026-11-24T02:30:00Z".to_owned(),
-        )
-    })
-}
-
-fn email_address(s: &str) -> Result<String, Refusal> {
-    let s = s.trim();
-    if email::is_valid(s) {
-        Ok(s.to_owned())
-    } else {
-        Err((
-            "value_error",
-            format!("value is not a valid email address: {s:?}"),
-        ))
-    }
-}
-
-fn parse_bool(s: &str) -> Result<bool, Refusal> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" | "t" | "y" => Ok(true),
-        "false" | "0" | "no" | "off" | "f" | "n" => Ok(false),
-        _ => Err((
-            "bool_parsing",
-            "Input should be a valid boolean, unable to interpret input".into(),
-        )),
-    }
 }
 
 /// A query string, read parameter by parameter (the last of repeated names wins); unknown
@@ -370,6 +119,9 @@ pub struct Query {
 }
 
 impl Query {
+    /// Longest accepted text filter, in characters.
+    pub const TEXT_MAX: usize = 1024;
+
     pub fn parse(raw: Option<&str>) -> Self {
         let values = raw
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
@@ -396,9 +148,9 @@ impl Query {
         }
     }
 
-    /// An exact-match text filter (kept as sent).
+    /// An exact-match text filter (kept as sent), at most [`Query::TEXT_MAX`] characters.
     pub fn text(&mut self, key: &str) -> Option<String> {
-        self.read(key, |s| at_most(s.to_owned(), 1024))
+        self.read(key, |s| at_most(s.to_owned(), Self::TEXT_MAX))
     }
 
     pub fn int(&mut self, key: &str, min: i64, max: i64) -> Option<i64> {
@@ -409,40 +161,29 @@ impl Query {
         self.read(key, parse_bool)
     }
 
-    pub fn choice<T>(
-        &mut self,
-        key: &str,
-        allowed: &[&str],
-        parse: fn(&str) -> Option<T>,
-    ) -> Option<T> {
-        self.read(key, |s| choice(s, allowed, parse))
+    /// One of the names of `T`.
+    pub fn choice<T: Choice>(&mut self, key: &str) -> Option<T> {
+        self.read(key, choice)
     }
 
     /// A keyset cursor `<timestamp µs>_<id>`, as `X-Next-Cursor` hands it out.
     pub fn cursor(&mut self, key: &str) -> Option<(i64, i64)> {
-        self.read(key, |s| {
-            s.split_once('_')
-                .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-                .ok_or_else(|| {
-                    (
-                        "value_error",
-                        "Value error, not a cursor: pass the X-Next-Cursor of the previous page"
-                            .to_owned(),
-                    )
-                })
-        })
+        self.read(key, cursor)
     }
 
     pub fn datetime(&mut self, key: &str) -> Option<DateTime<Utc>> {
         self.read(key, datetime)
     }
 
-    /// `skip` ≥ 0 (default 0) and `limit` 1..=1000 (default 100).
+    /// `skip` ≥ [`Page::MIN_SKIP`] (default that) and `limit` in
+    /// [`Page::MIN_LIMIT`]`..=`[`Page::MAX_LIMIT`] (default [`Page::DEFAULT_LIMIT`]).
     pub fn page(&mut self) -> Page {
         Page {
-            skip: self.int("skip", 0, i64::MAX).unwrap_or(0),
+            skip: self
+                .int(Page::SKIP, Page::MIN_SKIP, i64::MAX)
+                .unwrap_or(Page::MIN_SKIP),
             limit: self
-                .int("limit", 1, Page::MAX_LIMIT)
+                .int(Page::LIMIT, Page::MIN_LIMIT, Page::MAX_LIMIT)
                 .unwrap_or(Page::DEFAULT_LIMIT),
         }
     }
@@ -464,8 +205,13 @@ pub struct Page {
 }
 
 impl Page {
-    pub const DEFAULT_LIMIT: i64 = 100;
+    /// The parameters' names, in every listing.
+    pub const SKIP: &'static str = "skip";
+    pub const LIMIT: &'static str = "limit";
+    pub const MIN_SKIP: i64 = 0;
+    pub const MIN_LIMIT: i64 = 1;
     pub const MAX_LIMIT: i64 = 1000;
+    pub const DEFAULT_LIMIT: i64 = 100;
 }
 
 /// A numeric id from the path (`{job_id}`, `{entry_id}`): anything else is a 422 naming it.
@@ -501,80 +247,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn every_problem_in_an_object_is_reported_at_once() {
-        let body = json!({"a": "  ", "b": 24, "c": "x", "e": 1.5});
-        let mut f = Fields::of(&body, vec!["body".into()]).unwrap();
-        f.name("a", 10, Need::Required);
-        f.int("b", 0, 23, Need::Required);
-        f.choice(
-            "c",
-            &["hourly", "daily"],
-            |s| Some(s.to_owned()),
-            Need::Required,
-        );
-        f.name("d", 10, Need::Required);
-        f.int("e", 0, 10, Need::Required);
-        let errors = f.finish().unwrap_err();
-        let kinds: Vec<&str> = errors.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(
-            kinds,
-            [
-                "string_too_short",
-                "less_than_equal",
-                "enum",
-                "missing",
-                "int_from_float"
-            ]
-        );
-        assert_eq!(errors[2].msg, "Input should be 'hourly' or 'daily'");
-        assert_eq!(
-            errors[0].loc,
-            vec![LocItem::from("body"), LocItem::from("a")]
-        );
-    }
-
-    #[test]
-    fn names_are_trimmed_and_counted_in_characters() {
-        let body = json!({"a": "  Lyon  ", "b": "é".repeat(3)});
-        let mut f = Fields::of(&body, vec![]).unwrap();
-        assert_eq!(f.name("a", 4, Need::Required).as_deref(), Some("Lyon"));
-        assert_eq!(f.name("b", 3, Need::Required).as_deref(), Some("ééé"));
-        assert!(f.finish().is_ok());
-    }
-
-    #[test]
-    fn null_means_not_given_only_where_nullable() {
-        let body = json!({"a": null});
-        let mut f = Fields::of(&body, vec![]).unwrap();
-        assert_eq!(f.int("a", 0, 1, Need::Nullable), None);
-        assert!(f.errors.is_empty());
-        assert_eq!(f.int("a", 0, 1, Need::Optional), None);
-        assert_eq!(f.errors[0].kind, "int_type");
-    }
-
-    #[test]
-    fn email_lists_name_the_bad_item() {
-        let body = json!({"to": ["ok@example.com", "nope", "ok@example.com"]});
-        let mut f = Fields::of(&body, vec!["body".into()]).unwrap();
-        assert_eq!(f.emails("to", 50, Need::Optional), None);
-        let errors = f.finish().unwrap_err();
-        assert_eq!(
-            errors[0].loc,
-            vec![
-                LocItem::from("body"),
-                LocItem::from("to"),
-                LocItem::Index(1)
-            ]
-        );
-    }
-
-    #[test]
-    fn a_non_object_is_refused() {
-        assert!(Fields::of(&json!([1]), vec!["body".into()]).is_err());
-    }
 
     #[test]
     fn query_values_are_parsed_and_checked() {

@@ -7,19 +7,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Admin, Reader};
-use super::error::{ApiError, FieldError, HttpError, ValidationError};
-use super::input::{Fields, Id, JsonBody, Need, Query};
+use super::error::{ApiError, HttpError, ValidationError};
+use super::input::{Id, JsonBody, Query};
 use super::{badges, paged, ApiState};
 use crate::db::jobs::JobFilter;
-use crate::domain::job::{self, Job, GRACE_MAX, NAME_MAX, NOTIFY_EMAILS_MAX, TEMPLATE_MAX};
-use crate::domain::schedule::Frequency;
-use crate::domain::template::PathTemplate;
+use crate::domain::job::Job;
 use crate::service::jobs as service;
-use crate::service::ServiceError;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -34,241 +30,7 @@ pub fn router() -> Router<ApiState> {
         .route("/api/v1/jobs/{job_id}/expected_path", get(expected_path))
 }
 
-const FREQUENCIES: [&str; 4] = ["hourly", "daily", "weekly", "monthly"];
-
-/// A new job. Only the seed's fields are required; the others take their defaults.
-#[derive(Debug, Clone, ToSchema)]
-pub struct JobCreate {
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
-    pub database_name: String,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
-    pub agent_id_responsible: String,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
-    pub company_name: String,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
-    pub city: String,
-    #[schema(minimum = 0, maximum = 23)]
-    pub expected_hour_utc: u32,
-    #[schema(minimum = 0, maximum = 59)]
-    pub expected_minute_utc: u32,
-    pub backup_frequency: Frequency,
-    /// Where the file should land: placeholders `{database_name}`, `{company_name}`,
-    /// `{city}`, `{agent_id_responsible}`, `{job_id}` and `%Y %m %d %H %M` from the slot
-    /// (`%%` for a literal %); no `..` segment. The pattern states this grammar.
-    #[schema(
-        min_length = 1,
-        max_length = 1024,
-        pattern = r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$"
-    )]
-    pub final_storage_path_template: String,
-    /// 0 = Monday … 6 = Sunday, for weekly jobs (default 0).
-    #[schema(minimum = 0, maximum = 6)]
-    pub expected_weekday: Option<u32>,
-    /// 1..=31 for monthly jobs (default 1); a shorter month uses its last day.
-    #[schema(minimum = 1, maximum = 31)]
-    pub expected_day_of_month: Option<u32>,
-    /// Default from the configuration (60; an hourly job gets at most 30). Must be shorter
-    /// than the period.
-    #[schema(minimum = 1, maximum = 1440)]
-    pub grace_minutes: Option<u32>,
-    /// Default true; an inactive job is never late.
-    pub is_active: Option<bool>,
-    /// Extra recipients of this job's alerts.
-    #[schema(max_items = 50, value_type = Option<Vec<EmailAddress>>)]
-    pub notify_emails: Option<Vec<String>>,
-}
-
-/// An email address (as documentation: the lists hold plain strings).
-#[derive(Debug, Clone, ToSchema)]
-#[schema(value_type = String, format = Email, max_length = 254)]
-pub struct EmailAddress(pub String);
-
-/// A partial update: any subset of the job's fields, validated as on create.
-#[derive(Debug, Clone, Default, ToSchema)]
-pub struct JobUpdate {
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
-    pub database_name: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
-    pub agent_id_responsible: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
-    pub company_name: Option<String>,
-    #[schema(min_length = 1, max_length = 255, pattern = r"\S", nullable = false)]
-    pub city: Option<String>,
-    #[schema(minimum = 0, maximum = 23, nullable = false)]
-    pub expected_hour_utc: Option<u32>,
-    #[schema(minimum = 0, maximum = 59, nullable = false)]
-    pub expected_minute_utc: Option<u32>,
-    #[schema(nullable = false)]
-    pub backup_frequency: Option<Frequency>,
-    #[schema(
-        min_length = 1,
-        max_length = 1024,
-        pattern = r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$",
-        nullable = false
-    )]
-    pub final_storage_path_template: Option<String>,
-    #[schema(minimum = 0, maximum = 6, nullable = false)]
-    pub expected_weekday: Option<u32>,
-    #[schema(minimum = 1, maximum = 31, nullable = false)]
-    pub expected_day_of_month: Option<u32>,
-    #[schema(minimum = 1, maximum = 1440, nullable = false)]
-    pub grace_minutes: Option<u32>,
-    #[schema(nullable = false)]
-    pub is_active: Option<bool>,
-    #[schema(max_items = 50, nullable = false, value_type = Option<Vec<EmailAddress>>)]
-    pub notify_emails: Option<Vec<String>>,
-}
-
-/// Reads every field of a create (`need` = Required) or an update (`need` = Optional).
-fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
-    let small = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
-    let opt = if need == Need::Required {
-        Need::Nullable
-    } else {
-        need
-    };
-    JobUpdate {
-        database_name: f.name("database_name", NAME_MAX, need),
-        agent_id_responsible: f.name("agent_id_responsible", NAME_MAX, need),
-        company_name: f.name("company_name", NAME_MAX, need),
-        city: f.name("city", NAME_MAX, need),
-        expected_hour_utc: small(f.int("expected_hour_utc", 0, 23, need)),
-        expected_minute_utc: small(f.int("expected_minute_utc", 0, 59, need)),
-        backup_frequency: f.choice("backup_frequency", &FREQUENCIES, Frequency::parse, need),
-        final_storage_path_template: f
-            .name("final_storage_path_template", TEMPLATE_MAX, need)
-            .and_then(|t| match PathTemplate::parse(&t) {
-                Ok(_) => Some(t),
-                Err(e) => {
-                    f.refuse_field(
-                        "final_storage_path_template",
-                        "value_error",
-                        format!("Value error, {e}"),
-                    );
-                    None
-                }
-            }),
-        expected_weekday: small(f.int("expected_weekday", 0, 6, opt)),
-        expected_day_of_month: small(f.int("expected_day_of_month", 1, 31, opt)),
-        grace_minutes: small(f.int("grace_minutes", 1, i64::from(GRACE_MAX), opt)),
-        is_active: f.boolean(
-            "is_active",
-            if need == Need::Required {
-                Need::Nullable
-            } else {
-                Need::Optional
-            },
-        ),
-        notify_emails: f.emails("notify_emails", NOTIFY_EMAILS_MAX, opt),
-    }
-}
-
-fn grace_error(reason: String) -> ServiceError {
-    ServiceError::Invalid(vec![FieldError::new(
-        vec!["body".into(), "grace_minutes".into()],
-        "value_error",
-        format!("Value error, {reason}"),
-    )])
-}
-
-impl JobCreate {
-    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
-        let mut f =
-            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
-        let u = read_fields(&mut f, Need::Required);
-        f.finish().map_err(ServiceError::Invalid)?;
-        // Every required field is present once finish() passed.
-        let missing = || ServiceError::invalid(vec!["body".into()], "missing", "Field required");
-        Ok(Self {
-            database_name: u.database_name.ok_or_else(missing)?,
-            agent_id_responsible: u.agent_id_responsible.ok_or_else(missing)?,
-            company_name: u.company_name.ok_or_else(missing)?,
-            city: u.city.ok_or_else(missing)?,
-            expected_hour_utc: u.expected_hour_utc.ok_or_else(missing)?,
-            expected_minute_utc: u.expected_minute_utc.ok_or_else(missing)?,
-            backup_frequency: u.backup_frequency.ok_or_else(missing)?,
-            final_storage_path_template: u.final_storage_path_template.ok_or_else(missing)?,
-            expected_weekday: u.expected_weekday,
-            expected_day_of_month: u.expected_day_of_month,
-            grace_minutes: u.grace_minutes,
-            is_active: u.is_active,
-            notify_emails: u.notify_emails,
-        })
-    }
-
-    /// The job to store, with defaults filled in and the grace checked against the period.
-    pub fn into_job(self, default_grace: u32, now: DateTime<Utc>) -> Result<Job, ServiceError> {
-        let grace = self
-            .grace_minutes
-            .unwrap_or_else(|| job::default_grace(self.backup_frequency, default_grace));
-        job::check_grace(self.backup_frequency, grace).map_err(grace_error)?;
-        Ok(Job {
-            id: 0,
-            database_name: self.database_name,
-            agent_id_responsible: self.agent_id_responsible,
-            company_name: self.company_name,
-            city: self.city,
-            expected_hour_utc: self.expected_hour_utc,
-            expected_minute_utc: self.expected_minute_utc,
-            backup_frequency: self.backup_frequency,
-            final_storage_path_template: self.final_storage_path_template,
-            expected_weekday: self.expected_weekday.unwrap_or(0),
-            expected_day_of_month: self.expected_day_of_month.unwrap_or(1),
-            grace_minutes: grace,
-            is_active: self.is_active.unwrap_or(true),
-            notify_emails: self.notify_emails.unwrap_or_default(),
-            created_at: now,
-            updated_at: now,
-        })
-    }
-}
-
-impl JobUpdate {
-    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
-        let mut f =
-            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
-        let u = read_fields(&mut f, Need::Optional);
-        f.finish().map_err(ServiceError::Invalid)?;
-        Ok(u)
-    }
-
-    /// `job` with this update applied, the grace checked against the (new) period.
-    /// A body that breaks the rule by itself is invalid (422); one that breaks it only
-    /// together with what the job already holds conflicts with the job (409).
-    pub fn apply(self, job: &Job) -> Result<Job, ServiceError> {
-        if let (Some(frequency), Some(grace)) = (self.backup_frequency, self.grace_minutes) {
-            job::check_grace(frequency, grace).map_err(grace_error)?;
-        }
-        let mut j = job.clone();
-        macro_rules! set {
-            ($($field:ident),*) => { $( if let Some(v) = self.$field { j.$field = v; } )* };
-        }
-        set!(
-            database_name,
-            agent_id_responsible,
-            company_name,
-            city,
-            expected_hour_utc,
-            expected_minute_utc,
-            backup_frequency,
-            final_storage_path_template,
-            expected_weekday,
-            expected_day_of_month,
-            grace_minutes,
-            is_active,
-            notify_emails
-        );
-        job::check_grace(j.backup_frequency, j.grace_minutes).map_err(|reason| {
-            ServiceError::Conflict(format!(
-                "Job {} would have grace_minutes {} and backup_frequency {}: {reason}; send both fields together",
-                job.id,
-                j.grace_minutes,
-                j.backup_frequency.as_str()
-            ))
-        })?;
-        Ok(j)
-    }
-}
+pub use crate::service::jobs::{EmailAddress, JobCreate, JobUpdate};
 
 /// A job as the API shows it: its fields and the URL of its status badge.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -287,6 +49,7 @@ impl JobOut {
 }
 
 /// Filters and pagination of the jobs listing.
+// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobListQuery {
@@ -298,10 +61,8 @@ pub struct JobListQuery {
     pub agent_id_responsible: Option<String>,
     pub is_active: Option<bool>,
     /// Rows to skip (default 0).
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
     /// Rows to return, 1..=1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 

@@ -20,15 +20,14 @@ pub fn router() -> Router<ApiState> {
 }
 
 /// Filters and pagination of the status listing.
+// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
 #[derive(Debug, Clone, Default, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     pub state: Option<JobState>,
     /// Exact company name.
     pub company_name: Option<String>,
-    #[param(minimum = 0)]
     pub skip: Option<i64>,
-    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -55,11 +54,7 @@ pub(super) async fn list_status(
 ) -> Result<Response, ApiError> {
     let mut q = Query::parse(raw.as_deref());
     let query = StatusQuery {
-        state: q.choice(
-            "state",
-            &["ok", "late", "failed", "pending", "paused"],
-            JobState::parse,
-        ),
+        state: q.choice("state"),
         company_name: q.text("company_name"),
         skip: None,
         limit: None,

@@ -20,6 +20,9 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every variant, so callers can list or validate names without repeating them.
+    pub const ALL: [AlertKind; 3] = [AlertKind::Late, AlertKind::Failed, AlertKind::Recovered];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Late => "late",
@@ -29,12 +32,7 @@ impl AlertKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "late" => Some(AlertKind::Late),
-            "failed" => Some(AlertKind::Failed),
-            "recovered" => Some(AlertKind::Recovered),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
     }
 }
 

@@ -14,6 +14,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every variant, so callers can list or validate names without repeating them.
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Agent, Role::Viewer];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -23,12 +26,7 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Role::Admin),
-            "agent" => Some(Role::Agent),
-            "viewer" => Some(Role::Viewer),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|role| role.as_str() == s)
     }
 }
 

@@ -1,14 +1,19 @@
 //! Email addresses as the alert recipients need them: checked once, before they are stored.
 
+/// Longest accepted address, in characters (all ASCII, so bytes too).
+pub const ADDRESS_MAX: usize = 254;
+/// Longest accepted local part (before the `@`).
+pub const LOCAL_PART_MAX: usize = 64;
+
 /// A pragmatic check: one `@`, a non-empty local part, a dotted domain, no spaces or
-/// angle brackets, at most 254 characters. Mail servers have the final word.
+/// angle brackets, at most [`ADDRESS_MAX`] characters. Mail servers have the final word.
 pub fn is_valid(address: &str) -> bool {
     let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
     };
-    address.len() <= 254
+    address.len() <= ADDRESS_MAX
         && !local.is_empty()
-        && local.len() <= 64
+        && local.len() <= LOCAL_PART_MAX
         && !local.contains('@')
         && domain.contains('.')
         && !domain.starts_with('.')

@@ -4,8 +4,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+// The bounds of a report. The API's validator checks them and its OpenAPI schema states
+// them, both from these constants.
+
+/// Longest accepted `backup_hash`, in characters.
 pub const HASH_MAX: usize = 256;
+/// Longest accepted `error_message`, in characters.
 pub const ERROR_MESSAGE_MAX: usize = 4096;
+/// Smallest accepted `backup_size_bytes`.
+pub const SIZE_MIN: i64 = 0;
 /// Most reports accepted in one batch.
 pub const BATCH_MAX: usize = 1000;
 
@@ -19,6 +26,13 @@ pub enum EntryStatus {
 }
 
 impl EntryStatus {
+    /// Every variant, so callers can list or validate names without repeating them.
+    pub const ALL: [EntryStatus; 3] = [
+        EntryStatus::Success,
+        EntryStatus::Failed,
+        EntryStatus::Missing,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EntryStatus::Success => "success",
@@ -28,12 +42,7 @@ impl EntryStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "success" => Some(EntryStatus::Success),
-            "failed" => Some(EntryStatus::Failed),
-            "missing" => Some(EntryStatus::Missing),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 }
 
@@ -61,4 +70,30 @@ pub struct NewEntry {
     pub backup_hash: Option<String>,
     pub backup_size_bytes: Option<i64>,
     pub error_message: Option<String>,
+}
+/// What an agent may report; `missing` is written by the scheduler alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportStatus {
+    Success,
+    Failed,
+}
+
+impl ReportStatus {
+    /// Every variant, so callers can list or validate names without repeating them.
+    pub const ALL: [ReportStatus; 2] = [ReportStatus::Success, ReportStatus::Failed];
+
+    /// The wire name: that of the [`EntryStatus`] it becomes.
+    pub fn as_str(self) -> &'static str {
+        EntryStatus::from(self).as_str()
+    }
+}
+
+impl From<ReportStatus> for EntryStatus {
+    fn from(s: ReportStatus) -> Self {
+        match s {
+            ReportStatus::Success => EntryStatus::Success,
+            ReportStatus::Failed => EntryStatus::Failed,
+        }
+    }
 }

@@ -6,10 +6,17 @@ use utoipa::ToSchema;
 
 use super::schedule::{Frequency, Schedule};
 
-/// Longest accepted name (database, company, city, agent).
+// The bounds of a job's own fields. The API's validator checks them and its OpenAPI schema
+// states them, both from these constants; the schedule's bounds are in `schedule`, the
+// template's length and grammar in `template`.
+
+/// Shortest accepted name (database, company, city, agent), in characters after trimming.
+pub const NAME_MIN: usize = 1;
+/// Longest accepted name, in characters after trimming.
 pub const NAME_MAX: usize = 255;
-pub const TEMPLATE_MAX: usize = 1024;
-pub const GRACE_MAX: u32 = 1440;
+/// What a name must match: a non-blank character (the validator trims, then counts).
+pub const NAME_PATTERN: &str = r"\S";
+/// Most extra alert recipients a job may list.
 pub const NOTIFY_EMAILS_MAX: usize = 50;
 
 /// An expected backup job, as the API returns it. Optional fields always carry their value.

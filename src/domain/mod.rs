@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub mod auth;
+pub mod boolean;
 pub mod email;
 pub mod entry;
 pub mod job;

@@ -14,6 +14,23 @@
 
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, Timelike, Utc};
 
+// The bounds of a schedule's fields: the API's validator checks them, its OpenAPI schema
+// states them and the clamps below apply them, all from these constants.
+
+/// `hour`, UTC.
+pub const HOUR_MIN: u32 = 0;
+pub const HOUR_MAX: u32 = 23;
+pub const MINUTE_MIN: u32 = 0;
+pub const MINUTE_MAX: u32 = 59;
+/// `weekday`: 0 = Monday ..= 6 = Sunday.
+pub const WEEKDAY_MIN: u32 = 0;
+pub const WEEKDAY_MAX: u32 = 6;
+pub const DAY_OF_MONTH_MIN: u32 = 1;
+pub const DAY_OF_MONTH_MAX: u32 = 31;
+/// `grace_minutes`; it must also be shorter than the period (see `job::check_grace`).
+pub const GRACE_MIN: u32 = 1;
+pub const GRACE_MAX: u32 = 1440;
+
 /// How often a job is expected to back up.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
@@ -127,7 +144,7 @@ impl Schedule {
 
     /// Grace as a duration, clamped to 1..=1440 minutes.
     pub fn grace(&self) -> Duration {
-        Duration::minutes(i64::from(self.grace_minutes.clamp(1, 1440)))
+        Duration::minutes(i64::from(self.grace_minutes.clamp(GRACE_MIN, GRACE_MAX)))
     }
 
     /// When a slot with no report becomes late.
@@ -193,13 +210,13 @@ impl Schedule {
     /// `t` are then at most one step away, which keeps every query O(1).
     fn slot_in_period_of(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let date = t.date_naive();
-        let (hour, minute) = (self.hour.min(23), self.minute.min(59));
+        let (hour, minute) = (self.hour.min(HOUR_MAX), self.minute.min(MINUTE_MAX));
         match self.frequency {
             Frequency::Hourly => at_time(date, t.hour(), minute),
             Frequency::Daily => at_time(date, hour, minute),
             Frequency::Weekly => {
                 let today = date.weekday().num_days_from_monday();
-                let back = (today + 7 - self.weekday.min(6)) % 7;
+                let back = (today + 7 - self.weekday.min(WEEKDAY_MAX)) % 7;
                 at_time(
                     date.checked_sub_days(Days::new(u64::from(back)))?,
                     hour,
@@ -241,12 +258,12 @@ impl Schedule {
         let month = u32::try_from(index.rem_euclid(12)).ok()? + 1;
         let day = self
             .day_of_month
-            .clamp(1, 31)
+            .clamp(DAY_OF_MONTH_MIN, DAY_OF_MONTH_MAX)
             .min(days_in_month(year, month)?);
         at_time(
             NaiveDate::from_ymd_opt(year, month, day)?,
-            self.hour.min(23),
-            self.minute.min(59),
+            self.hour.min(HOUR_MAX),
+            self.minute.min(MINUTE_MAX),
         )
     }
 }

@@ -3,7 +3,10 @@
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
-/// The placeholders a template may use.
+// The grammar: the parser below reads these constants, and [`pattern`] states the same
+// grammar as a regular expression for the OpenAPI schema.
+
+/// The placeholders a template may use, as `{name}`.
 pub const PLACEHOLDERS: [&str; 5] = [
     "database_name",
     "company_name",
@@ -11,6 +14,40 @@ pub const PLACEHOLDERS: [&str; 5] = [
     "agent_id_responsible",
     "job_id",
 ];
+/// The time fields a template may use, as `%Y`; `%%` is a literal `%`.
+pub const TIME_FIELDS: [char; 5] = ['Y', 'm', 'd', 'H', 'M'];
+/// What separates path segments.
+pub const SEPARATORS: [char; 2] = ['/', '\\'];
+/// The one segment a template may not hold.
+pub const PARENT_SEGMENT: &str = "..";
+/// Shortest accepted template, in characters after trimming.
+pub const TEMPLATE_MIN: usize = 1;
+/// Longest accepted template, in characters after trimming.
+pub const TEMPLATE_MAX: usize = 1024;
+
+/// The grammar as an ECMA-262 regular expression, for the OpenAPI schema: something not
+/// blank, no [`PARENT_SEGMENT`] between [`SEPARATORS`], and only text, known placeholders
+/// and known time fields.
+pub fn pattern() -> String {
+    let escape = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if "^$\\.*+?()[]{}|".contains(c) {
+                    format!("\\{c}")
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect()
+    };
+    let separators: String = SEPARATORS.iter().map(|c| escape(&c.to_string())).collect();
+    let times: String = TIME_FIELDS.iter().collect();
+    format!(
+        r"^(?=.*\S)(?!(?:.*[{separators}])?{parent}(?:[{separators}].*)?$)(?:[^{{}}%]|\{{(?:{names})\}}|%[{times}%])*$",
+        parent = escape(PARENT_SEGMENT),
+        names = PLACEHOLDERS.map(escape).join("|"),
+    )
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
@@ -37,13 +74,13 @@ pub struct TemplateValues<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("unknown placeholder {{{0}}}; allowed: {{database_name}}, {{company_name}}, {{city}}, {{agent_id_responsible}}, {{job_id}}")]
+    #[error("unknown placeholder {{{0}}}; allowed: {allowed}", allowed = PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", "))]
     UnknownPlaceholder(String),
     #[error("unbalanced braces: a {{ at character {0} is never closed")]
     Unclosed(usize),
     #[error("unbalanced braces: a }} at character {0} was never opened")]
     Unopened(usize),
-    #[error("unknown time field %{0}; allowed: %Y %m %d %H %M (and %% for a literal %)")]
+    #[error("unknown time field %{0}; allowed: {allowed} (and %% for a literal %)", allowed = TIME_FIELDS.map(|f| format!("%{f}")).join(" "))]
     UnknownTimeField(char),
     #[error("a lone % at the end; write %% for a literal %")]
     TrailingPercent,
@@ -53,7 +90,10 @@ pub enum TemplateError {
 
 impl PathTemplate {
     pub fn parse(template: &str) -> Result<Self, TemplateError> {
-        if template.split(['/', '\\']).any(|segment| segment == "..") {
+        if template
+            .split(SEPARATORS)
+            .any(|segment| segment == PARENT_SEGMENT)
+        {
             return Err(TemplateError::ParentSegment);
         }
         let mut parts = Vec::new();
@@ -87,7 +127,7 @@ impl PathTemplate {
                 '}' => return Err(TemplateError::Unopened(i + 1)),
                 '%' => match chars.next() {
                     Some((_, '%')) => text.push('%'),
-                    Some((_, f @ ('Y' | 'm' | 'd' | 'H' | 'M'))) => {
+                    Some((_, f)) if TIME_FIELDS.contains(&f) => {
                         flush(&mut text, &mut parts);
                         parts.push(Part::Time(f));
                     }
@@ -207,6 +247,29 @@ mod tests {
                 "{template:?}: {err:?} should contain {reason:?}"
             );
         }
+    }
+
+    #[test]
+    fn refusals_list_what_the_grammar_allows() {
+        let unknown = PathTemplate::parse("/b/{x}").unwrap_err().to_string();
+        assert_eq!(
+            unknown,
+            "unknown placeholder {x}; allowed: {database_name}, {company_name}, {city}, {agent_id_responsible}, {job_id}"
+        );
+        let time = PathTemplate::parse("/b/%q").unwrap_err().to_string();
+        assert_eq!(
+            time,
+            "unknown time field %q; allowed: %Y %m %d %H %M (and %% for a literal %)"
+        );
+    }
+
+    /// Pinned as clients see it in the OpenAPI schema: a change of the grammar shows here.
+    #[test]
+    fn the_published_pattern_states_the_grammar() {
+        assert_eq!(
+            pattern(),
+            r"^(?=.*\S)(?!(?:.*[/\\])?\.\.(?:[/\\].*)?$)(?:[^{}%]|\{(?:database_name|company_name|city|agent_id_responsible|job_id)\}|%[YmdHM%])*$"
+        );
     }
 
     #[test]

@@ -1,18 +1,253 @@
-//! Expected backup jobs: creating, reading, changing and deleting them, and where a job's
-//! backup file must be.
+//! Expected backup jobs: the contract of a new job and of an update (read from JSON, the
+//! same for the API and `jobs import`), creating, reading, changing and deleting them, and
+//! where a job's backup file must be.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::access::job_for;
-use super::ServiceError;
+use super::input::{Fields, Need};
+use super::{FieldError, ServiceError};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::domain::auth::Principal;
-use crate::domain::job::Job;
-use crate::domain::template::{PathTemplate, TemplateValues};
+use crate::domain::job::{self, Job, NAME_MAX, NAME_MIN, NOTIFY_EMAILS_MAX};
+use crate::domain::schedule::{self, Frequency};
+use crate::domain::template::{self, PathTemplate, TemplateValues};
 use crate::domain::time;
+
+/// A new job. Only the seed's fields are required; the others take their defaults.
+// The schema's bounds and patterns are not written here: `openapi::RequestBounds` sets
+// them from the same constants `read_fields` checks.
+#[derive(Debug, Clone, ToSchema)]
+pub struct JobCreate {
+    pub database_name: String,
+    pub agent_id_responsible: String,
+    pub company_name: String,
+    pub city: String,
+    pub expected_hour_utc: u32,
+    pub expected_minute_utc: u32,
+    pub backup_frequency: Frequency,
+    /// Where the file should land: placeholders `{database_name}`, `{company_name}`,
+    /// `{city}`, `{agent_id_responsible}`, `{job_id}` and `%Y %m %d %H %M` from the slot
+    /// (`%%` for a literal %); no `..` segment. The pattern states this grammar.
+    pub final_storage_path_template: String,
+    /// 0 = Monday … 6 = Sunday, for weekly jobs (default 0).
+    pub expected_weekday: Option<u32>,
+    /// 1..=31 for monthly jobs (default 1); a shorter month uses its last day.
+    pub expected_day_of_month: Option<u32>,
+    /// Default from the configuration (60; an hourly job gets at most 30). Must be shorter
+    /// than the period.
+    pub grace_minutes: Option<u32>,
+    /// Default true; an inactive job is never late.
+    pub is_active: Option<bool>,
+    /// Extra recipients of this job's alerts.
+    #[schema(value_type = Option<Vec<EmailAddress>>)]
+    pub notify_emails: Option<Vec<String>>,
+}
+
+/// An email address (as documentation: the lists hold plain strings).
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Email)]
+pub struct EmailAddress(pub String);
+
+/// A partial update: any subset of the job's fields, validated as on create.
+// Bounds as for `JobCreate`.
+#[derive(Debug, Clone, Default, ToSchema)]
+pub struct JobUpdate {
+    #[schema(nullable = false)]
+    pub database_name: Option<String>,
+    #[schema(nullable = false)]
+    pub agent_id_responsible: Option<String>,
+    #[schema(nullable = false)]
+    pub company_name: Option<String>,
+    #[schema(nullable = false)]
+    pub city: Option<String>,
+    #[schema(nullable = false)]
+    pub expected_hour_utc: Option<u32>,
+    #[schema(nullable = false)]
+    pub expected_minute_utc: Option<u32>,
+    #[schema(nullable = false)]
+    pub backup_frequency: Option<Frequency>,
+    #[schema(nullable = false)]
+    pub final_storage_path_template: Option<String>,
+    #[schema(nullable = false)]
+    pub expected_weekday: Option<u32>,
+    #[schema(nullable = false)]
+    pub expected_day_of_month: Option<u32>,
+    #[schema(nullable = false)]
+    pub grace_minutes: Option<u32>,
+    #[schema(nullable = false)]
+    pub is_active: Option<bool>,
+    #[schema(nullable = false, value_type = Option<Vec<EmailAddress>>)]
+    pub notify_emails: Option<Vec<String>>,
+}
+
+/// Reads every field of a create (`need` = Required) or an update (`need` = Optional).
+fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
+    use schedule::{
+        DAY_OF_MONTH_MAX, DAY_OF_MONTH_MIN, GRACE_MAX, GRACE_MIN, HOUR_MAX, HOUR_MIN, MINUTE_MAX,
+        MINUTE_MIN, WEEKDAY_MAX, WEEKDAY_MIN,
+    };
+    let opt = if need == Need::Required {
+        Need::Nullable
+    } else {
+        need
+    };
+    JobUpdate {
+        database_name: f.name("database_name", NAME_MIN, NAME_MAX, need),
+        agent_id_responsible: f.name("agent_id_responsible", NAME_MIN, NAME_MAX, need),
+        company_name: f.name("company_name", NAME_MIN, NAME_MAX, need),
+        city: f.name("city", NAME_MIN, NAME_MAX, need),
+        expected_hour_utc: f.small("expected_hour_utc", HOUR_MIN, HOUR_MAX, need),
+        expected_minute_utc: f.small("expected_minute_utc", MINUTE_MIN, MINUTE_MAX, need),
+        backup_frequency: f.choice("backup_frequency", need),
+        final_storage_path_template: f
+            .name(
+                "final_storage_path_template",
+                template::TEMPLATE_MIN,
+                template::TEMPLATE_MAX,
+                need,
+            )
+            .and_then(|t| match PathTemplate::parse(&t) {
+                Ok(_) => Some(t),
+                Err(e) => {
+                    f.refuse_field(
+                        "final_storage_path_template",
+                        "value_error",
+                        format!("Value error, {e}"),
+                    );
+                    None
+                }
+            }),
+        expected_weekday: f.small("expected_weekday", WEEKDAY_MIN, WEEKDAY_MAX, opt),
+        expected_day_of_month: f.small(
+            "expected_day_of_month",
+            DAY_OF_MONTH_MIN,
+            DAY_OF_MONTH_MAX,
+            opt,
+        ),
+        grace_minutes: f.small("grace_minutes", GRACE_MIN, GRACE_MAX, opt),
+        is_active: f.boolean(
+            "is_active",
+            if need == Need::Required {
+                Need::Nullable
+            } else {
+                Need::Optional
+            },
+        ),
+        notify_emails: f.emails("notify_emails", NOTIFY_EMAILS_MAX, opt),
+    }
+}
+
+fn grace_error(reason: String) -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(
+        vec!["body".into(), "grace_minutes".into()],
+        "value_error",
+        format!("Value error, {reason}"),
+    )])
+}
+
+impl JobCreate {
+    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
+        let mut f =
+            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
+        let u = read_fields(&mut f, Need::Required);
+        f.finish().map_err(ServiceError::Invalid)?;
+        // Every required field is present once finish() passed.
+        let missing = || ServiceError::invalid(vec!["body".into()], "missing", "Field required");
+        Ok(Self {
+            database_name: u.database_name.ok_or_else(missing)?,
+            agent_id_responsible: u.agent_id_responsible.ok_or_else(missing)?,
+            company_name: u.company_name.ok_or_else(missing)?,
+            city: u.city.ok_or_else(missing)?,
+            expected_hour_utc: u.expected_hour_utc.ok_or_else(missing)?,
+            expected_minute_utc: u.expected_minute_utc.ok_or_else(missing)?,
+            backup_frequency: u.backup_frequency.ok_or_else(missing)?,
+            final_storage_path_template: u.final_storage_path_template.ok_or_else(missing)?,
+            expected_weekday: u.expected_weekday,
+            expected_day_of_month: u.expected_day_of_month,
+            grace_minutes: u.grace_minutes,
+            is_active: u.is_active,
+            notify_emails: u.notify_emails,
+        })
+    }
+
+    /// The job to store, with defaults filled in and the grace checked against the period.
+    pub fn into_job(self, default_grace: u32, now: DateTime<Utc>) -> Result<Job, ServiceError> {
+        let grace = self
+            .grace_minutes
+            .unwrap_or_else(|| job::default_grace(self.backup_frequency, default_grace));
+        job::check_grace(self.backup_frequency, grace).map_err(grace_error)?;
+        Ok(Job {
+            id: 0,
+            database_name: self.database_name,
+            agent_id_responsible: self.agent_id_responsible,
+            company_name: self.company_name,
+            city: self.city,
+            expected_hour_utc: self.expected_hour_utc,
+            expected_minute_utc: self.expected_minute_utc,
+            backup_frequency: self.backup_frequency,
+            final_storage_path_template: self.final_storage_path_template,
+            expected_weekday: self.expected_weekday.unwrap_or(0),
+            expected_day_of_month: self.expected_day_of_month.unwrap_or(1),
+            grace_minutes: grace,
+            is_active: self.is_active.unwrap_or(true),
+            notify_emails: self.notify_emails.unwrap_or_default(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+impl JobUpdate {
+    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
+        let mut f =
+            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
+        let u = read_fields(&mut f, Need::Optional);
+        f.finish().map_err(ServiceError::Invalid)?;
+        Ok(u)
+    }
+
+    /// `job` with this update applied, the grace checked against the (new) period.
+    /// A body that breaks the rule by itself is invalid (422); one that breaks it only
+    /// together with what the job already holds conflicts with the job (409).
+    pub fn apply(self, job: &Job) -> Result<Job, ServiceError> {
+        if let (Some(frequency), Some(grace)) = (self.backup_frequency, self.grace_minutes) {
+            job::check_grace(frequency, grace).map_err(grace_error)?;
+        }
+        let mut j = job.clone();
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { j.$field = v; } )* };
+        }
+        set!(
+            database_name,
+            agent_id_responsible,
+            company_name,
+            city,
+            expected_hour_utc,
+            expected_minute_utc,
+            backup_frequency,
+            final_storage_path_template,
+            expected_weekday,
+            expected_day_of_month,
+            grace_minutes,
+            is_active,
+            notify_emails
+        );
+        job::check_grace(j.backup_frequency, j.grace_minutes).map_err(|reason| {
+            ServiceError::Conflict(format!(
+                "Job {} would have grace_minutes {} and backup_frequency {}: {reason}; send both fields together",
+                job.id,
+                j.grace_minutes,
+                j.backup_frequency.as_str()
+            ))
+        })?;
+        Ok(j)
+    }
+}
 
 /// Stores a new, already validated job.
 pub fn create(conn: &Connection, job: &Job, now: DateTime<Utc>) -> Result<Job, ServiceError> {

@@ -1,21 +1,129 @@
-//! Backup reports: storing what an agent says happened, the alerts a report raises, and
-//! reading the entries back.
+//! Backup reports: the contract of a report, storing what an agent says happened, the
+//! alerts a report raises, and reading the entries back.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
+use serde_json::Value;
 use tokio::sync::Notify;
+use utoipa::ToSchema;
 
 use super::access::{ensure_access, job_for};
+use super::input::{Fields, Need};
 use super::{FieldError, LocItem, ServiceError};
 use crate::db::entries::{self, EntryFilter};
 use crate::db::{alerts, jobs};
 use crate::domain::alert::{self, Alert, AlertKind};
 use crate::domain::auth::Principal;
-use crate::domain::entry::{Entry, EntryStatus, NewEntry};
+use crate::domain::entry::{
+    Entry, EntryStatus, NewEntry, ReportStatus, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX, SIZE_MIN,
+};
 use crate::domain::job::Job;
 use crate::metrics;
+
+/// A report of one backup run.
+// The schema's bounds are not written here: `openapi::RequestBounds` sets them from the
+// same constants `EntryCreate::parse` checks.
+#[derive(Debug, Clone, ToSchema)]
+pub struct EntryCreate {
+    /// Any whole number: one that names no job is answered 404.
+    pub expected_job_id: i64,
+    pub status: ReportStatus,
+    /// When the backup ran (RFC 3339); default: now.
+    pub backup_timestamp_utc: Option<DateTime<Utc>>,
+    /// `sha256:<64 hex>` recommended.
+    pub backup_hash: Option<String>,
+    pub backup_size_bytes: Option<i64>,
+    pub error_message: Option<String>,
+}
+
+fn body_field_is_empty_string(value: &Value, key: &str) -> bool {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.trim().is_empty())
+}
+
+impl EntryCreate {
+    /// Reads one report found at `loc` (`["body"]`, or `["body", i]` in a batch).
+    pub fn parse(value: &Value, loc: Vec<LocItem>) -> Result<Self, Vec<FieldError>> {
+        let mut f = Fields::of(value, loc.clone()).map_err(|e| vec![e])?;
+        let job_id = f.int("expected_job_id", i64::MIN, i64::MAX, Need::Required);
+        let status = f.choice("status", Need::Required);
+        let report = Self {
+            expected_job_id: job_id.unwrap_or_default(),
+            status: status.unwrap_or(ReportStatus::Success),
+            // Absent, null or empty: the backup ran now.
+            backup_timestamp_utc: if body_field_is_empty_string(value, "backup_timestamp_utc") {
+                None
+            } else {
+                f.datetime("backup_timestamp_utc", Need::Nullable)
+            },
+            // An empty hash is no hash: the two are the same report when repeated.
+            backup_hash: f
+                .text("backup_hash", HASH_MAX, Need::Nullable)
+                .filter(|h| !h.is_empty()),
+            backup_size_bytes: f.int("backup_size_bytes", SIZE_MIN, i64::MAX, Need::Nullable),
+            error_message: f.text("error_message", ERROR_MESSAGE_MAX, Need::Nullable),
+        };
+        f.finish()?;
+        Ok(report)
+    }
+
+    /// Reads a batch: a JSON array of 1 to [`BATCH_MAX`] reports, each at
+    /// `["body", index]`; every item's problems are reported at once.
+    pub fn parse_batch(body: &Value, now: DateTime<Utc>) -> Result<Vec<NewEntry>, ServiceError> {
+        let Value::Array(items) = body else {
+            return Err(ServiceError::invalid(
+                vec!["body".into()],
+                "list_type",
+                "Input should be a valid list",
+            ));
+        };
+        if items.is_empty() {
+            return Err(ServiceError::invalid(
+                vec!["body".into()],
+                "too_short",
+                "List should have at least 1 item after validation, not 0",
+            ));
+        }
+        if items.len() > BATCH_MAX {
+            return Err(ServiceError::invalid(
+                vec!["body".into()],
+                "too_long",
+                format!(
+                    "List should have at most {BATCH_MAX} items after validation, not {}",
+                    items.len()
+                ),
+            ));
+        }
+        let mut reports = Vec::with_capacity(items.len());
+        let mut errors = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match Self::parse(item, vec!["body".into(), LocItem::Index(i)]) {
+                Ok(r) => reports.push(r.into_new(now)),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(reports)
+        } else {
+            Err(ServiceError::Invalid(errors))
+        }
+    }
+
+    pub fn into_new(self, now: DateTime<Utc>) -> NewEntry {
+        NewEntry {
+            expected_job_id: self.expected_job_id,
+            status: self.status.into(),
+            backup_timestamp_utc: self.backup_timestamp_utc.unwrap_or(now),
+            backup_hash: self.backup_hash,
+            backup_size_bytes: self.backup_size_bytes,
+            error_message: self.error_message,
+        }
+    }
+}
 
 /// What storing reports did; call [`Reported::committed`] once the transaction is on disk.
 #[derive(Debug)]

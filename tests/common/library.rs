@@ -40,7 +40,7 @@ pub fn migrated_db(path: &Path) -> Db {
 /// Creates jobs from API bodies straight in the database at `path` (created if need be;
 /// no server needed), as `POST /api/v1/jobs/` would; returns their ids.
 pub fn insert_jobs(path: &Path, bodies: &[Value]) -> Vec<i64> {
-    use backup_monitor::api::jobs::JobCreate;
+    use backup_monitor::service::jobs::JobCreate;
     let db = migrated_db(path);
     let conn = db.conn().unwrap();
     let now = Utc::now();
