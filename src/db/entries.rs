@@ -162,18 +162,16 @@ pub fn list(
         f.add_sql_pair("(backup_timestamp_us, id) < ({}, {})", ts, id);
     }
     let where_sql = f.where_sql();
-    let n = f.values.len();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM entries {where_sql} \
-         ORDER BY backup_timestamp_us DESC, id DESC LIMIT ?{} OFFSET ?{}",
-        n + 1,
-        n + 2
-    ))?;
-    let mut values = f.values;
-    values.push(limit.into());
-    values.push(skip.into());
-    let entries = stmt
-        .query_map(params_from_iter(values.iter()), from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let entries = super::page(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM entries {where_sql} \
+             ORDER BY backup_timestamp_us DESC, id DESC"
+        ),
+        f,
+        skip,
+        limit,
+        from_row,
+    )?;
     Ok((entries, total))
 }

@@ -125,18 +125,14 @@ pub fn list(
         params_from_iter(f.values.iter()),
         |r| r.get(0),
     )?;
-    let n = f.values.len();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM jobs {where_sql} ORDER BY id LIMIT ?{} OFFSET ?{}",
-        n + 1,
-        n + 2
-    ))?;
-    let mut values = f.values;
-    values.push(limit.into());
-    values.push(skip.into());
-    let jobs = stmt
-        .query_map(params_from_iter(values.iter()), from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let jobs = super::page(
+        conn,
+        &format!("SELECT {COLUMNS} FROM jobs {where_sql} ORDER BY id"),
+        f,
+        skip,
+        limit,
+        from_row,
+    )?;
     Ok((jobs, total))
 }
 

@@ -226,6 +226,27 @@ pub(crate) fn row_by_id<T>(
     .optional()
 }
 
+/// One page of `select` (a `SELECT … FROM … WHERE … ORDER BY …` whose `?n` are the filters'
+/// values), `limit` rows after skipping `skip`, each read by `f`.
+pub(crate) fn page<T>(
+    conn: &Connection,
+    select: &str,
+    filters: Filters,
+    skip: i64,
+    limit: i64,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let n = filters.values.len();
+    let mut stmt = conn.prepare(&format!("{select} LIMIT ?{} OFFSET ?{}", n + 1, n + 2))?;
+    let mut values = filters.values;
+    values.push(limit.into());
+    values.push(skip.into());
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(values.iter()), f)?
+        .collect();
+    rows
+}
+
 /// `execute` through the connection's statement cache.
 pub(crate) fn cached_execute<P: rusqlite::Params>(
     conn: &Connection,
