@@ -34,6 +34,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub ingest: IngestSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,6 +46,15 @@ pub struct ServerSettings {
     pub cors_origins: Vec<String>,
     pub body_limit_bytes: usize,
     pub request_timeout_seconds: u64,
+    /// Connections served at once; more wait to be accepted (the listen backlog).
+    pub max_connections: usize,
+    /// A client that has not sent a whole request head within this time is disconnected.
+    pub header_read_timeout_seconds: u64,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout_seconds: u64,
+    /// Addresses (or CIDR blocks) of reverse proxies whose `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "string_list")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -53,6 +64,10 @@ impl Default for ServerSettings {
             cors_origins: Vec::new(),
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
+            max_connections: 1024,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -156,6 +171,21 @@ pub struct MetricsSettings {
     pub require_token: bool,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// How far ahead of the server's clock a report may be dated; later is refused (422).
+    pub max_clock_skew_seconds: u64,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            max_clock_skew_seconds: 300,
+        }
+    }
+}
+
 /// A value that must never be printed: `Debug`, `Display` and `Serialize` all redact it.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -242,6 +272,10 @@ pub const KEYS: &[Key] = &[
     key("server", "cors_origins", Kind::List, Some("CORS_ORIGINS")),
     key("server", "body_limit_bytes", Kind::Integer, None),
     key("server", "request_timeout_seconds", Kind::Integer, None),
+    key("server", "max_connections", Kind::Integer, None),
+    key("server", "header_read_timeout_seconds", Kind::Integer, None),
+    key("server", "idle_timeout_seconds", Kind::Integer, None),
+    key("server", "trusted_proxies", Kind::List, None),
     DATABASE_URL,
     key("scheduler", "enabled", Kind::Boolean, None),
     key("scheduler", "tick", Kind::Text, None),
@@ -257,6 +291,7 @@ pub const KEYS: &[Key] = &[
     key("auth", "rate_limit_per_second", Kind::Integer, None),
     key("auth", "rate_limit_burst", Kind::Integer, None),
     key("metrics", "require_token", Kind::Boolean, None),
+    key("ingest", "max_clock_skew_seconds", Kind::Integer, None),
     key(
         "auth",
         "admin_token",
@@ -448,11 +483,24 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
     if s.server.body_limit_bytes == 0 {
         return fail("server.body_limit_bytes", "must be at least 1".into());
     }
-    if s.server.request_timeout_seconds == 0 {
-        return fail(
+    for (key, value) in [
+        (
             "server.request_timeout_seconds",
-            "must be at least 1".into(),
-        );
+            s.server.request_timeout_seconds,
+        ),
+        (
+            "server.header_read_timeout_seconds",
+            s.server.header_read_timeout_seconds,
+        ),
+        ("server.idle_timeout_seconds", s.server.idle_timeout_seconds),
+        (
+            "server.max_connections",
+            u64::try_from(s.server.max_connections).unwrap_or(u64::MAX),
+        ),
+    ] {
+        if value == 0 {
+            return fail(key, "must be at least 1".into());
+        }
     }
     for origin in &s.server.cors_origins {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// nothing of the crate.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
+    ("clock", &[]),
     ("metrics", &[]),
     ("telemetry", &[]),
     ("config", &["domain"]),
@@ -23,7 +24,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("transfer", &["domain", "db", "service"]),
     (
         "api",
-        &["domain", "db", "config", "metrics", "rate_limit", "service"],
+        &[
+            "domain",
+            "db",
+            "config",
+            "clock",
+            "metrics",
+            "rate_limit",
+            "service",
+        ],
     ),
     ("web", &[]),
     ("cli", &["domain", "config", "telemetry", "transfer"]),
@@ -34,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "domain",
             "db",
             "config",
+            "clock",
             "metrics",
             "rate_limit",
             "service",

@@ -8,7 +8,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -72,7 +71,7 @@ async fn job_badge(
 ) -> Result<Response, ApiError> {
     let id = verify(&state.badge_secret, &presented, "job", &file)?;
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let status = state
         .db
         .run(move |conn| match status::of_job(conn, id, now) {
@@ -88,7 +87,7 @@ async fn company_badge(
     Path((presented, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let company = verify(&state.badge_secret, &presented, "company", &file)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let label = company.clone();
     let worst = state
         .db

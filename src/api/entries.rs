@@ -50,7 +50,7 @@ pub(super) async fn create_entry(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let new = EntryCreate::parse(&body, vec!["body".into()])
         .map_err(ApiError::Validation)?
         .into_new(now);
@@ -90,7 +90,7 @@ pub(super) async fn create_entries(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let reports = EntryCreate::parse_batch(&body, now)?;
     // All or nothing: the writer runs the whole batch in one savepoint.
     let reported = state

@@ -83,7 +83,7 @@ pub(super) async fn create_job(
     State(state): State<ApiState>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let job =
         JobCreate::parse(&body)?.into_job(state.settings.scheduler.default_grace_minutes, now)?;
     let job = state
@@ -187,7 +187,7 @@ pub(super) async fn update_job(
     JsonBody(body): JsonBody,
 ) -> Result<Json<JobOut>, ApiError> {
     let update = JobUpdate::parse(&body)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let job = state
         .db
         .run(move |conn| service::update(conn, id, |job| update.apply(job), now))
@@ -251,7 +251,7 @@ pub(super) async fn expected_path(
         at: q.datetime("at"),
     };
     q.finish()?;
-    let at = query.at.unwrap_or_else(Utc::now);
+    let at = query.at.unwrap_or_else(|| state.clock.now());
     let path = state
         .db
         .run(move |conn| service::expected_path(&service::get(conn, &caller, id)?, at))

@@ -11,7 +11,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
 
 use super::auth::Reader;
 use super::error::ApiError;
@@ -54,7 +53,7 @@ pub fn router(require_token: bool) -> Router<ApiState> {
 }
 
 async fn scrape(State(state): State<ApiState>) -> Result<Response, ApiError> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let (jobs, pending) = state
         .db
         .run(move |conn| {

@@ -24,6 +24,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::Db;
@@ -39,6 +40,8 @@ pub struct ApiState {
     pub writer: Writer,
     /// Signs badge URLs; made once per installation and kept in the database.
     pub badge_secret: Arc<str>,
+    /// Where `now` comes from.
+    pub clock: Clock,
 }
 
 /// The routes of the API, the health check, the badges, `/metrics` and the OpenAPI

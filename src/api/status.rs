@@ -4,7 +4,6 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use chrono::Utc;
 use utoipa::IntoParams;
 
 use super::auth::Reader;
@@ -61,7 +60,7 @@ pub(super) async fn list_status(
     };
     let page = q.page();
     q.finish()?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let filter = StatusFilter {
         company_name: query.company_name,
         agent: caller.agent().map(str::to_owned),

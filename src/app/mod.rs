@@ -25,6 +25,7 @@ use tracing::Level;
 use self::state::AppState;
 use crate::api::auth::AuthState;
 use crate::api::{self, ApiState};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::Db;
@@ -45,6 +46,11 @@ pub struct Application {
 impl Application {
     /// Opens the database, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] with the clock the service reads `now` from (tests set it).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
         metrics::init();
         crate::install_crypto_provider();
         let path = settings.database_path();
@@ -92,6 +98,7 @@ impl Application {
                     alerts_queued: Arc::new(Notify::new()),
                     writer,
                     badge_secret,
+                    clock,
                 },
             },
         })

@@ -9,7 +9,9 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::library::{self, Application, Db, Role, Secret, Settings, TickOutcome, TokenInfo};
+use super::library::{
+    self, Application, Clock, Db, Role, Secret, Settings, TickOutcome, TokenInfo,
+};
 use super::{client_with, valid_job, with, ADMIN_TOKEN};
 
 pub struct TestApp {
@@ -19,6 +21,8 @@ pub struct TestApp {
     pub db_path: PathBuf,
     /// The directory of the database (unless a test moved it), removed with the app.
     pub dir: TempDir,
+    /// The service's clock: the system's until a test sets it (`set_now`).
+    pub clock: Clock,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -48,7 +52,10 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
     settings.auth.rate_limit_burst = 1_000_000;
     configure(&mut settings);
     let db_path = settings.database_path();
-    let app = Application::build(settings).await.expect("app builds");
+    let clock = Clock::system();
+    let app = Application::build_with_clock(settings, clock.clone())
+        .await
+        .expect("app builds");
     let addr = app.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
@@ -59,12 +66,18 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
         client: client_with(Some(ADMIN_TOKEN)),
         db_path,
         dir,
+        clock,
         stop: Some(stop),
         server: Some(server),
     }
 }
 
 impl TestApp {
+    /// From now on the service's handlers take `now` to be `at` (None: the system clock).
+    pub fn set_now(&self, at: Option<DateTime<Utc>>) {
+        self.clock.set(at);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

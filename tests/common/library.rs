@@ -12,6 +12,7 @@ use serde_json::Value;
 pub use backup_monitor::{
     api::badges::company_badge_url,
     app::Application,
+    clock::Clock,
     config::{Secret, Settings, SmtpSettings, SmtpTls},
     db::{tokens::TokenInfo, Db},
     domain::auth::Role,
