@@ -147,6 +147,6 @@ fn reported_in_window(bencher: Bencher) {
             (job, s.window(first_slot + day * d))
         })
         .bench_local_values(|(job, window)| {
-            reported_in(&conn, black_box(job), window).expect("query")
+            reported_in(&conn, black_box(job), window, window.1).expect("query")
         });
 }

@@ -32,6 +32,9 @@ pub use crate::service::reports::EntryCreate;
 ///
 /// 201 with the new entry; an identical repeat (same job, timestamp, status and hash)
 /// answers 200 with the entry already stored. A 201 means the entry is committed to disk.
+/// A report dated more than `ingest.max_clock_skew_seconds` (default 300) after the
+/// server's clock is refused (422 on `backup_timestamp_utc`). A failure for a slot older
+/// than the job's latest due slot is stored without an alert.
 #[utoipa::path(
     post,
     path = "/api/v1/entries/",
@@ -51,9 +54,7 @@ pub(super) async fn create_entry(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let new = EntryCreate::parse(&body, vec!["body".into()])
-        .map_err(ApiError::Validation)?
-        .into_new(now);
+    let new = EntryCreate::parse_one(&body, now, max_skew(&state))?;
     let reported = state
         .writer
         .write(move |conn| reports::report(conn, &caller, &new, now))
@@ -72,8 +73,9 @@ pub(super) async fn create_entry(
 
 /// Report many backup runs at once
 ///
-/// Up to 1000 reports in one transaction: all are stored, or none. An invalid item, or one
-/// naming a job that does not exist, is a 422 whose `loc` is `["body", index, field]`.
+/// Up to 1000 reports in one transaction: all are stored, or none. An invalid item is a 422
+/// whose `loc` is `["body", index, field]`; an item naming a job that does not exist is a
+/// 404 naming the item (`Job not found: item 3 (expected_job_id 99)`).
 #[utoipa::path(
     post,
     path = "/api/v1/entries/batch",
@@ -81,6 +83,7 @@ pub(super) async fn create_entry(
     request_body(content = [EntryCreate], description = "1 to 1000 reports"),
     responses(
         (status = 201, description = "The entries, in the order sent", body = [Entry]),
+        (status = 404, description = "An item names no job; nothing was stored", body = HttpError),
         (status = 413, description = "Body too large", body = HttpError),
         (status = 422, description = "An invalid item; nothing was stored", body = ValidationError),
     )
@@ -91,7 +94,7 @@ pub(super) async fn create_entries(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let reports = EntryCreate::parse_batch(&body, now)?;
+    let reports = EntryCreate::parse_batch(&body, now, max_skew(&state))?;
     // All or nothing: the writer runs the whole batch in one savepoint.
     let reported = state
         .writer
@@ -99,6 +102,13 @@ pub(super) async fn create_entries(
         .await?;
     reported.committed(&state.alerts_queued);
     Ok((StatusCode::CREATED, Json(reported.entries)).into_response())
+}
+
+/// How far ahead of the server's clock a report may be dated.
+fn max_skew(state: &ApiState) -> chrono::Duration {
+    chrono::Duration::seconds(
+        i64::try_from(state.settings.ingest.max_clock_skew_seconds).unwrap_or(i64::MAX / 1000),
+    )
 }
 
 /// Get an entry

@@ -34,32 +34,39 @@ pub struct JobStatus {
     pub awaiting_report: bool,
 }
 
-fn latest(conn: &Connection, job_id: i64, status_sql: &str) -> rusqlite::Result<Option<Entry>> {
-    conn.query_row(
-        &format!(
-            "SELECT {COLUMNS} FROM entries WHERE job_id = ?1 {status_sql} \
-             ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1"
-        ),
-        [job_id],
-        from_row,
-    )
+/// The job's newest entry dated no later than `now` (a report dated in the future is
+/// history that has not happened yet: it never decides a state).
+fn latest(
+    conn: &Connection,
+    job_id: i64,
+    status_sql: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Entry>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM entries WHERE job_id = ?1 AND backup_timestamp_us <= ?2 \
+         {status_sql} ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1"
+    ))?
+    .query_row(params![job_id, to_micros(now)], from_row)
     .optional()
 }
 
-/// The status of the `success`/`failed` entries in `[start, end)`: (any, any success).
+/// The status of the `success`/`failed` entries in `[start, end)` dated no later than
+/// `now`: (any, any success). A report dated in the future fills no slot.
 pub fn reported_in(
     conn: &Connection,
     job_id: i64,
     (start, end): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
 ) -> rusqlite::Result<(bool, bool)> {
     let mut stmt = conn.prepare_cached(
         "SELECT count(*), ifnull(sum(status = 'success'), 0) FROM entries \
-         WHERE job_id = ?1 AND backup_timestamp_us >= ?2 AND backup_timestamp_us < ?3 \
+         WHERE job_id = ?1 AND backup_timestamp_us >= ?2 AND backup_timestamp_us < min(?3, ?4 + 1) \
          AND status IN ('success', 'failed')",
     )?;
-    stmt.query_row(params![job_id, to_micros(start), to_micros(end)], |r| {
-        Ok((r.get::<_, i64>(0)? > 0, r.get::<_, i64>(1)? > 0))
-    })
+    stmt.query_row(
+        params![job_id, to_micros(start), to_micros(end), to_micros(now)],
+        |r| Ok((r.get::<_, i64>(0)? > 0, r.get::<_, i64>(1)? > 0)),
+    )
 }
 
 /// The instant after which the job's slots count (creation, re-activation, reschedule).
@@ -76,13 +83,13 @@ pub fn anchor(conn: &Connection, job_id: i64) -> rusqlite::Result<DateTime<Utc>>
 pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Result<JobStatus> {
     let schedule = job.schedule();
     let anchor = anchor(conn, job.id)?;
-    let last_entry = latest(conn, job.id, "")?;
-    let last_report = latest(conn, job.id, "AND status IN ('success', 'failed')")?;
-    let last_success = latest(conn, job.id, "AND status = 'success'")?;
+    let last_entry = latest(conn, job.id, "", now)?;
+    let last_report = latest(conn, job.id, REPORTS, now)?;
+    let last_success = latest(conn, job.id, SUCCESSES, now)?;
     let latest_due = schedule.latest_due_slot(now);
     let latest_due_counts = schedule.due(latest_due) > anchor;
     let (latest_due_reported, latest_due_succeeded) = if latest_due_counts {
-        reported_in(conn, job.id, schedule.window(latest_due))?
+        reported_in(conn, job.id, schedule.window(latest_due), now)?
     } else {
         (false, false)
     };
@@ -99,7 +106,7 @@ pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::R
     let awaiting_report = job.is_active
         && current_slot <= now
         && schedule.due(current_slot) > anchor
-        && !reported_in(conn, job.id, schedule.window(current_slot))?.0;
+        && !reported_in(conn, job.id, schedule.window(current_slot), now)?.0;
     Ok(JobStatus {
         job_id: job.id,
         database_name: job.database_name.clone(),
@@ -115,7 +122,23 @@ pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::R
     })
 }
 
-/// When the job's latest success ran, if ever.
-pub fn last_success(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    Ok(latest(conn, job_id, "AND status = 'success'")?.map(|e| e.backup_timestamp_utc))
+/// When the job's latest success (dated no later than `now`) ran, if ever.
+pub fn last_success(
+    conn: &Connection,
+    job_id: i64,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(latest(conn, job_id, SUCCESSES, now)?.map(|e| e.backup_timestamp_utc))
 }
+
+/// The job's latest `success` or `failed` entry dated no later than `now`.
+pub fn last_report(
+    conn: &Connection,
+    job_id: i64,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Entry>> {
+    latest(conn, job_id, REPORTS, now)
+}
+
+const REPORTS: &str = "AND status IN ('success', 'failed')";
+const SUCCESSES: &str = "AND status = 'success'";

@@ -18,6 +18,19 @@ pub fn format(t: DateTime<Utc>) -> String {
 
 /// RFC 3339 with any offset (converted to UTC); a value without an offset is taken as UTC,
 /// as pydantic does.
+/// A duration as a person reads it: `45 s`, `12 min`, `5 h`, `3 days`, `26 years`
+/// (rounded down to the largest unit that fits).
+pub fn span(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..120 => format!("{s} s"),
+        120..7_200 => format!("{} min", s / 60),
+        7_200..172_800 => format!("{} h", s / 3_600),
+        172_800..63_072_000 => format!("{} days", s / 86_400),
+        _ => format!("{} years", s / 31_557_600),
+    }
+}
+
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     // Any instant chrono represents fits the microsecond column (±262,000 years).
@@ -51,6 +64,27 @@ pub fn serialize_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_read_in_the_largest_unit_that_fits() {
+        let cases = [
+            (0, "0 s"),
+            (119, "119 s"),
+            (120, "2 min"),
+            (7_199, "119 min"),
+            (7_200, "2 h"),
+            (172_799, "47 h"),
+            (172_800, "2 days"),
+            (2_335_107_600, "73 years"),
+        ];
+        for (seconds, expected) in cases {
+            assert_eq!(
+                span(chrono::Duration::seconds(seconds)),
+                expected,
+                "{seconds} s"
+            );
+        }
+    }
 
     #[test]
     fn offsets_are_converted_to_utc_and_naive_times_taken_as_utc() {

@@ -94,7 +94,7 @@ impl Outbox {
                 for alert in claimed {
                     // A job deleted meanwhile takes its alerts with it (cascade).
                     if let Some(job) = jobs::get(conn, alert.job_id)? {
-                        let context = context_of(conn, &alert, &job)?;
+                        let context = context_of(conn, &alert, &job, now)?;
                         letters.push(Letter {
                             alert,
                             job,
@@ -173,6 +173,7 @@ fn context_of(
     conn: &rusqlite::Connection,
     alert: &Alert,
     job: &Job,
+    now: DateTime<Utc>,
 ) -> Result<AlertContext, ServiceError> {
     let entry = match alert.entry_id {
         Some(id) => entries::get(conn, id)?,
@@ -180,7 +181,7 @@ fn context_of(
     };
     Ok(AlertContext {
         entry,
-        last_success: status::last_success(conn, job.id)?,
+        last_success: status::last_success(conn, job.id, now)?,
         expected_path: expected_path(job, alert.slot_utc).ok().map(|p| p.path),
     })
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -13,13 +13,15 @@ use super::access::{ensure_access, job_for};
 use super::input::{Fields, Need};
 use super::{FieldError, LocItem, ServiceError};
 use crate::db::entries::{self, EntryFilter};
-use crate::db::{alerts, jobs};
+use crate::db::{alerts, jobs, status};
 use crate::domain::alert::{self, Alert, AlertKind};
 use crate::domain::auth::Principal;
 use crate::domain::entry::{
     Entry, EntryStatus, NewEntry, ReportStatus, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX, SIZE_MIN,
 };
 use crate::domain::job::Job;
+use crate::domain::status::JobState;
+use crate::domain::time;
 use crate::metrics;
 
 /// A report of one backup run.
@@ -73,7 +75,11 @@ impl EntryCreate {
 
     /// Reads a batch: a JSON array of 1 to [`BATCH_MAX`] reports, each at
     /// `["body", index]`; every item's problems are reported at once.
-    pub fn parse_batch(body: &Value, now: DateTime<Utc>) -> Result<Vec<NewEntry>, ServiceError> {
+    pub fn parse_batch(
+        body: &Value,
+        now: DateTime<Utc>,
+        max_skew: Duration,
+    ) -> Result<Vec<NewEntry>, ServiceError> {
         let Value::Array(items) = body else {
             return Err(ServiceError::invalid(
                 vec!["body".into()],
@@ -101,8 +107,9 @@ impl EntryCreate {
         let mut reports = Vec::with_capacity(items.len());
         let mut errors = Vec::new();
         for (i, item) in items.iter().enumerate() {
-            match Self::parse(item, vec!["body".into(), LocItem::Index(i)]) {
-                Ok(r) => reports.push(r.into_new(now)),
+            let loc = vec!["body".into(), LocItem::Index(i)];
+            match Self::parse(item, loc.clone()).and_then(|r| r.into_new(now, max_skew, loc)) {
+                Ok(r) => reports.push(r),
                 Err(e) => errors.extend(e),
             }
         }
@@ -113,15 +120,56 @@ impl EntryCreate {
         }
     }
 
-    pub fn into_new(self, now: DateTime<Utc>) -> NewEntry {
-        NewEntry {
+    /// Reads one report at `["body"]`, dated no later than `now + max_skew`.
+    pub fn parse_one(
+        body: &Value,
+        now: DateTime<Utc>,
+        max_skew: Duration,
+    ) -> Result<NewEntry, ServiceError> {
+        let loc = vec![LocItem::from("body")];
+        Self::parse(body, loc.clone())
+            .and_then(|r| r.into_new(now, max_skew, loc))
+            .map_err(ServiceError::Invalid)
+    }
+
+    /// The entry to store (dated `now` when the report gives no time). A report dated more
+    /// than `max_skew` after `now` is refused: a host whose clock runs ahead must not hide
+    /// the failures that follow it (DESIGN §9). `loc` is where the report is.
+    pub fn into_new(
+        self,
+        now: DateTime<Utc>,
+        max_skew: Duration,
+        loc: Vec<LocItem>,
+    ) -> Result<NewEntry, Vec<FieldError>> {
+        let at = self.backup_timestamp_utc.unwrap_or(now);
+        let ahead = at - now;
+        if ahead > max_skew {
+            let mut loc = loc;
+            loc.push("backup_timestamp_utc".into());
+            return Err(vec![FieldError::new(
+                loc,
+                "value_error",
+                format!(
+                    "Value error, backup_timestamp_utc {} is in the future by {}{} (more than the {} s allowed by ingest.max_clock_skew_seconds): check the clock of the host that reports",
+                    time::format(at),
+                    time::span(ahead),
+                    if ahead.num_seconds() >= 120 {
+                        format!(" ({} s)", ahead.num_seconds())
+                    } else {
+                        String::new()
+                    },
+                    max_skew.num_seconds()
+                ),
+            )]);
+        }
+        Ok(NewEntry {
             expected_job_id: self.expected_job_id,
             status: self.status.into(),
-            backup_timestamp_utc: self.backup_timestamp_utc.unwrap_or(now),
+            backup_timestamp_utc: at,
             backup_hash: self.backup_hash,
             backup_size_bytes: self.backup_size_bytes,
             error_message: self.error_message,
-        }
+        })
     }
 }
 
@@ -210,20 +258,22 @@ pub fn report_batch(
             })?;
         }
     }
-    let unknown: Vec<FieldError> = reports
+    // A report for a job that does not exist refuses the batch with 404, naming the item:
+    // the request matched the schema, so it is not a 422.
+    let unknown: Vec<String> = reports
         .iter()
         .enumerate()
         .filter(|(_, r)| matches!(known.get(&r.expected_job_id), Some(None)))
-        .map(|(i, _)| {
-            FieldError::new(
-                vec!["body".into(), LocItem::Index(i), "expected_job_id".into()],
-                "value_error",
-                "Job not found",
-            )
-        })
+        .map(|(i, r)| format!("item {i} (expected_job_id {})", r.expected_job_id))
         .collect();
-    if !unknown.is_empty() {
-        return Err(ServiceError::Invalid(unknown));
+    if let Some(first) = unknown.first() {
+        let more = match unknown.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        };
+        return Err(ServiceError::NotFound(format!(
+            "Job not found: {first}{more}"
+        )));
     }
     let mut out = Reported {
         entries: Vec::with_capacity(reports.len()),
@@ -241,32 +291,53 @@ pub fn report_batch(
     Ok(out)
 }
 
-/// The alert a new report raises, if any: `failed` at once for a failure; `recovered` for a
-/// success at or after the slot of an unanswered `late` or `failed` alert. Call it in the
-/// transaction that stored the entry.
+/// The alert a new report raises, if any, following the order of events rather than the
+/// order of arrival. Call it in the transaction that stored the entry.
+///
+/// - `failed`: only for the job's latest report, and only when its slot is the latest due
+///   slot or later: a failure re-sent from history (a week of past runs, an import) is
+///   stored and counted, and pages no one.
+/// - `recovered`: only for the job's latest report, after an unanswered `late` or `failed`
+///   alert of an earlier or the same slot, and only when the job's state is `ok` again.
 pub fn on_report(
     conn: &Connection,
     job: &Job,
     entry: &Entry,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<Alert>> {
-    let slot = job.schedule().slot_for(entry.backup_timestamp_utc);
+    if entry.status == EntryStatus::Missing {
+        return Ok(None);
+    }
+    // A report a little ahead of the server's clock (within the allowed skew) is judged
+    // at its own time.
+    let at = now.max(entry.backup_timestamp_utc);
+    let latest = status::last_report(conn, job.id, at)?;
+    if latest.as_ref().map(|e| e.id) != Some(entry.id) {
+        return Ok(None);
+    }
+    let schedule = job.schedule();
+    let slot = schedule.slot_for(entry.backup_timestamp_utc);
     let queued = match entry.status {
-        EntryStatus::Failed => {
+        EntryStatus::Failed if slot >= schedule.latest_due_slot(now) => {
             alerts::queue(conn, job.id, AlertKind::Failed, slot, Some(entry.id), now)?
         }
         EntryStatus::Success => match alerts::open_problem(conn, job.id)? {
-            Some(problem_slot) if slot >= problem_slot => alerts::queue(
-                conn,
-                job.id,
-                AlertKind::Recovered,
-                slot,
-                Some(entry.id),
-                now,
-            )?,
+            Some(problem_slot)
+                if slot >= problem_slot
+                    && status::evaluate(conn, job, at)?.state == JobState::Ok =>
+            {
+                alerts::queue(
+                    conn,
+                    job.id,
+                    AlertKind::Recovered,
+                    slot,
+                    Some(entry.id),
+                    now,
+                )?
+            }
             _ => None,
         },
-        EntryStatus::Missing => None,
+        _ => None,
     };
     if let Some(alert) = &queued {
         log_queued(alert, job);

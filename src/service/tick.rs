@@ -49,7 +49,7 @@ pub fn tick(
         };
         let latest_due = schedule.latest_due_slot(now);
         for slot in slots {
-            if status::reported_in(&tx, job.id, schedule.window(slot))?.0 {
+            if status::reported_in(&tx, job.id, schedule.window(slot), now)?.0 {
                 continue;
             }
             let missing = NewEntry {

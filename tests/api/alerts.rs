@@ -49,6 +49,8 @@ async fn a_failed_report_is_emailed_at_once_with_what_to_act_on() {
     let job = app
         .create_job(json!({"notify_emails": ["dba@acme.example"], "company_name": "acme", "city": "Lyon", "database_name": "erp"}))
         .await;
+    // The failure arrives as it happens, in the slot that is due.
+    app.set_now(Some(at("2026-11-24T02:40:00Z")));
     let response = app
         .post_json(
             "/api/v1/entries/",
@@ -126,6 +128,7 @@ async fn late_then_recovered_are_each_emailed_once() {
     );
     assert!(mails[0].body().contains("No backup was reported"));
 
+    app.set_now(Some(at("2026-11-21T04:01:00Z")));
     app.report(id, "success", "2026-11-21T04:00:00Z").await;
     let mails = smtp.wait_for(2).await;
     assert_eq!(
@@ -141,6 +144,7 @@ async fn late_then_recovered_are_each_emailed_once() {
     );
 
     // A second success does not recover twice; nothing else is sent.
+    app.set_now(Some(at("2026-11-22T02:36:00Z")));
     app.report(id, "success", "2026-11-22T02:35:00Z").await;
     let again = sender
         .dispatch_pending(Utc::now() + Duration::hours(2))
@@ -161,9 +165,11 @@ async fn failures_in_one_slot_alert_once_and_every_new_slot_alerts_again() {
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
     let id = job["id"].as_i64().unwrap();
+    app.set_now(Some(at("2026-11-24T03:11:00Z")));
     app.report(id, "failed", "2026-11-24T02:31:00Z").await;
     app.report(id, "failed", "2026-11-24T03:10:00Z").await;
     assert_eq!(alerts(&app).await.len(), 1, "same slot: one alert");
+    app.set_now(Some(at("2026-11-25T02:32:00Z")));
     app.report(id, "failed", "2026-11-25T02:31:00Z").await;
     let rows = alerts(&app).await;
     assert_eq!(rows.len(), 2);
@@ -181,6 +187,7 @@ async fn a_batch_with_failures_queues_their_alerts() {
     let app = spawn_app().await;
     let a = app.create_job(json!({"database_name": "a"})).await;
     let b = app.create_job(json!({"database_name": "b"})).await;
+    app.set_now(Some(at("2026-11-24T02:32:00Z")));
     let response = app
         .post_json(
             "/api/v1/entries/batch",
@@ -202,6 +209,7 @@ async fn an_smtp_outage_delays_alerts_with_backoff_and_loses_none() {
     let port = free_port();
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
+    app.set_now(Some(at("2026-11-24T02:32:00Z")));
     app.report(
         job["id"].as_i64().unwrap(),
         "failed",
@@ -261,6 +269,7 @@ async fn a_sender_that_dies_mid_delivery_hands_its_alerts_over_after_the_lease()
     let smtp = SmtpServer::start();
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
+    app.set_now(Some(at("2026-11-24T02:32:00Z")));
     app.report(
         job["id"].as_i64().unwrap(),
         "failed",
@@ -294,6 +303,7 @@ async fn a_restarted_service_delivers_what_was_queued_before() {
     // Queued while no SMTP server was configured: recorded, not sent.
     let first = spawn_app_with(|s| s.database.url = url.clone()).await;
     let job = first.create_job(json!({})).await;
+    first.set_now(Some(at("2026-11-24T02:32:00Z")));
     first
         .report(
             job["id"].as_i64().unwrap(),
@@ -322,6 +332,7 @@ async fn a_job_without_any_recipient_keeps_its_alert_with_the_reason() {
     let smtp = SmtpServer::start();
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
+    app.set_now(Some(at("2026-11-24T02:32:00Z")));
     app.report(
         job["id"].as_i64().unwrap(),
         "failed",
@@ -346,6 +357,7 @@ async fn a_job_without_any_recipient_keeps_its_alert_with_the_reason() {
 async fn deleting_a_job_takes_its_alerts_along() {
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
+    app.set_now(Some(at("2026-11-24T02:32:00Z")));
     app.report(
         job["id"].as_i64().unwrap(),
         "failed",
@@ -369,6 +381,7 @@ async fn the_alerts_listing_pages_newest_first() {
     let job = app.create_job(json!({})).await;
     let id = job["id"].as_i64().unwrap();
     for day in 20..25 {
+        app.set_now(Some(at(&format!("2026-11-{day}T02:32:00Z"))));
         app.report(id, "failed", &format!("2026-11-{day}T02:31:00Z"))
             .await;
     }

@@ -591,9 +591,12 @@ async fn listings_show_an_agent_only_its_own_jobs_entries_states_and_alerts() {
     let a2 = app.create_job(job("agent-a", "a2")).await["id"]
         .as_i64()
         .unwrap();
+    // Reported as they happen, so that each failure and the recovery raise their alert.
+    app.set_now(Some(crate::common::at("2026-11-24T02:32:00Z")));
     app.report(a1, "failed", "2026-11-24T02:31:00Z").await;
     app.report(a2, "success", "2026-11-24T02:31:00Z").await;
     app.report(b1, "failed", "2026-11-24T02:31:00Z").await;
+    app.set_now(Some(crate::common::at("2026-11-25T02:32:00Z")));
     app.report(b1, "success", "2026-11-25T02:31:00Z").await;
     let agent_a = client_with(Some(&app.token(Role::Agent, Some("agent-a"))));
     let admin = client_with(Some(ADMIN_TOKEN));

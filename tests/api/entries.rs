@@ -1052,7 +1052,7 @@ async fn a_batch_item_with_status_missing_is_422() {
 }
 
 #[tokio::test]
-async fn a_batch_item_for_an_unknown_job_is_422_naming_it_and_stores_nothing() {
+async fn a_batch_item_for_an_unknown_job_is_404_naming_it_and_stores_nothing() {
     // Arrange
     let app = spawn_app().await;
     let job = job_id(&app).await;
@@ -1061,23 +1061,21 @@ async fn a_batch_item_for_an_unknown_job_is_422_naming_it_and_stores_nothing() {
         full_report(job, "2026-11-25T02:30:00Z"),
         full_report(job + 100, "2026-11-26T02:30:00Z"),
         full_report(job, "2026-11-27T02:30:00Z"),
+        full_report(job + 200, "2026-11-28T02:30:00Z"),
     ]);
 
     // Act
     let response = app.post_json(BATCH, &items).await;
     let (status, body) = status_and_json(response).await;
 
-    // Assert
-    assert_eq!(status, 422, "{body}");
-    let found = errors(&body);
-    assert_eq!(found.len(), 1, "{body}");
-    assert_eq!(found[0].0, json!(["body", 2, "expected_job_id"]));
-    assert!(
-        body["detail"][0]["msg"]
-            .as_str()
-            .unwrap()
-            .contains("Job not found"),
-        "{body}"
+    // Assert: the request matches the schema, so it is not a 422 (DESIGN §5).
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body["detail"],
+        format!(
+            "Job not found: item 2 (expected_job_id {}) and 1 more",
+            job + 100
+        )
     );
     assert_eq!(entry_count(&app).await, 0);
 }

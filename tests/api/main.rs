@@ -15,3 +15,4 @@ mod observability;
 mod scheduler;
 mod service;
 mod tokens;
+mod trust;

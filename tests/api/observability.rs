@@ -130,6 +130,7 @@ async fn http_metrics_use_the_route_template_never_the_raw_path() {
 async fn alert_deliveries_are_counted_by_kind_and_result() {
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
+    app.set_now(Some(crate::common::at("2026-11-24T02:32:00Z")));
     app.report(
         job["id"].as_i64().unwrap(),
         "failed",

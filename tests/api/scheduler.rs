@@ -68,7 +68,8 @@ async fn a_report_in_the_window_keeps_the_slot_from_being_missing() {
     let id = job["id"].as_i64().unwrap();
     // A little early still counts: the window opens at 01:30.
     app.report(id, "success", "2026-11-21T01:45:00Z").await;
-    // A failure counts as a report too (it raised its own alert).
+    // A failure counts as a report too (it raised its own alert, reported as it happened).
+    app.set_now(Some(at("2026-11-22T02:41:00Z")));
     app.report(id, "failed", "2026-11-22T02:40:00Z").await;
 
     let outcome = app.tick(at("2026-11-22T12:00:00Z"));
@@ -360,7 +361,8 @@ async fn a_late_backup_reported_after_its_slot_was_marked_missing_counts() {
     let job = daily_job_since(&app, at("2026-11-20T00:00:00Z")).await;
     let id = job["id"].as_i64().unwrap();
     app.tick(at("2026-11-21T03:30:00Z"));
-    // The backup ran late, but inside the slot's window.
+    // The backup ran late, but inside the slot's window (reported as it finished).
+    app.set_now(Some(at("2026-11-21T05:01:00Z")));
     app.report(id, "success", "2026-11-21T05:00:00Z").await;
     let kinds: Vec<Value> = alerts(&app)
         .await

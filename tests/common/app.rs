@@ -174,6 +174,18 @@ impl TestApp {
         library::tick(&self.db_path, now)
     }
 
+    /// Writes an entry straight into the database, past every rule of the API, as an old
+    /// database (or a bug) may hold one: e.g. a success dated years ahead.
+    pub fn insert_entry_directly(&self, job_id: i64, status: &str, at: DateTime<Utc>) {
+        let db = self.db();
+        let conn = db.conn().unwrap();
+        conn.execute(
+            "INSERT INTO entries (job_id, status, backup_timestamp_us, created_at_us) VALUES (?1, ?2, ?3, ?3)",
+            (job_id, status, at.timestamp_micros()),
+        )
+        .unwrap();
+    }
+
     /// Moves a job's anchor (creation, for lateness) back to `at`, as if it had been
     /// created then.
     pub fn backdate(&self, job_id: i64, at: DateTime<Utc>) {

@@ -136,3 +136,9 @@ pub fn claim_alerts(path: &Path, now: DateTime<Utc>, limit: usize) -> usize {
         .unwrap()
         .len()
 }
+
+/// `backup-monitor check --json`'s document for the database at `path` at `now`.
+pub fn check_report(path: &Path, now: DateTime<Utc>) -> Value {
+    let report = backup_monitor::check::evaluate(path, now).expect("check evaluates");
+    serde_json::to_value(report).unwrap()
+}
