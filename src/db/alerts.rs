@@ -103,6 +103,18 @@ pub fn claim_due(
     Ok(alerts)
 }
 
+/// Hands claimed alerts back: due again at `now`, for whichever sender comes next.
+pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> rusqlite::Result<usize> {
+    let mut released = 0;
+    for id in ids {
+        released += conn.execute(
+            "UPDATE alerts SET next_attempt_us = ?2 WHERE id = ?1 AND sent_at_us IS NULL",
+            params![id, to_micros(now)],
+        )?;
+    }
+    Ok(released)
+}
+
 pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE alerts SET sent_at_us = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",

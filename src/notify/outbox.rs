@@ -4,6 +4,7 @@
 //! Delivery is at least once: an alert is marked sent right after the SMTP server accepts
 //! it, so only a crash between those two steps can send it twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -45,6 +46,9 @@ pub struct Outbox {
     mailer: Option<Arc<Mailer>>,
     recipients: Vec<String>,
     wake: Arc<Notify>,
+    /// Set when the service stops: the round in progress finishes the email it is sending,
+    /// records it, and hands the rest of its claim back at once.
+    stopping: Arc<AtomicBool>,
 }
 
 /// Everything an email about one alert needs, read in one go.
@@ -66,6 +70,7 @@ impl Outbox {
             mailer,
             recipients,
             wake,
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -76,7 +81,7 @@ impl Outbox {
             let round = self.dispatch_round(now).await?;
             total.sent += round.sent;
             total.failed += round.failed;
-            if round.sent + round.failed < BATCH {
+            if round.sent + round.failed < BATCH || self.stopping.load(Ordering::SeqCst) {
                 return Ok(total);
             }
         }
@@ -106,7 +111,21 @@ impl Outbox {
             })
             .await?;
         let mut outcome = Dispatched::default();
-        for letter in letters {
+        let mut letters = letters.into_iter();
+        while let Some(letter) = letters.next() {
+            if self.stopping.load(Ordering::SeqCst) {
+                // Stopping: hand back what this round claimed and has not sent, so that the
+                // next start delivers it at once rather than after the lease.
+                let unsent: Vec<i64> = std::iter::once(letter.alert.id)
+                    .chain(letters.map(|l| l.alert.id))
+                    .collect();
+                let released = unsent.len();
+                self.db
+                    .run(move |conn| Ok::<_, ServiceError>(alerts::release(conn, &unsent, now)?))
+                    .await?;
+                tracing::info!(released, "stopping: alerts not sent yet are handed back");
+                break;
+            }
             let mut to = self.recipients.clone();
             for extra in &letter.job.notify_emails {
                 if !to.contains(extra) {
@@ -154,13 +173,32 @@ impl Outbox {
             return;
         };
         tracing::info!(smtp = %mailer.describe(), "alert delivery started");
+        let stopping = self.stopping.clone();
+        let stop = async move {
+            stop.await;
+            stopping.store(true, Ordering::SeqCst);
+        };
         tokio::pin!(stop);
-        loop {
-            if let Err(e) = self.dispatch_pending(Utc::now()).await {
+        let mut stopped = false;
+        while !stopped {
+            let round = self.dispatch_pending(Utc::now());
+            tokio::pin!(round);
+            // A stop during a round lets it finish the email in flight (it checks the flag
+            // between emails), never cuts one between "sent" and "recorded as sent".
+            let result = loop {
+                tokio::select! {
+                    result = &mut round => break result,
+                    () = &mut stop, if !stopped => stopped = true,
+                }
+            };
+            if let Err(e) = result {
                 tracing::error!(error = %e, "alert delivery round failed");
             }
+            if stopped {
+                break;
+            }
             tokio::select! {
-                () = &mut stop => break,
+                () = &mut stop => stopped = true,
                 () = self.wake.notified() => {},
                 () = tokio::time::sleep(POLL) => {},
             }

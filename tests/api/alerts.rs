@@ -409,3 +409,104 @@ async fn the_alerts_listing_pages_newest_first() {
     }
     assert_eq!(app.get("/api/v1/alerts?limit=0").await.status(), 422);
 }
+
+/// Queues one `failed` alert for each of `n` jobs (`db-0` … `db-n-1`), reported as they
+/// happen.
+async fn queue_failures(app: &TestApp, n: usize) {
+    app.set_now(Some(at("2026-11-24T02:32:00Z")));
+    for i in 0..n {
+        let job = app
+            .create_job(json!({"database_name": format!("db-{i}")}))
+            .await;
+        app.report(
+            job["id"].as_i64().unwrap(),
+            "failed",
+            "2026-11-24T02:31:00Z",
+        )
+        .await;
+    }
+}
+
+/// Each subject received, with how many times.
+fn subjects(smtp: &SmtpServer) -> std::collections::BTreeMap<String, usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    for mail in smtp.received() {
+        *seen.entry(mail.subject()).or_insert(0) += 1;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn an_hour_of_smtp_outage_delays_every_alert_and_then_delivers_each_exactly_once() {
+    // Arrange: 30 alerts queued (more than one delivery round) while the server is down.
+    let port = free_port();
+    let app = spawn_app().await;
+    queue_failures(&app, 30).await;
+    let sender = outbox(&app, port);
+    let t0 = at("2030-01-01T00:00:00Z");
+
+    // Act: the delivery loop runs every minute of a simulated hour, the SMTP server down.
+    let mut attempts = 0;
+    for minute in 0..60 {
+        let round = sender
+            .dispatch_pending(t0 + Duration::minutes(minute))
+            .await
+            .unwrap();
+        assert_eq!(round.sent, 0);
+        attempts += round.failed;
+    }
+    let smtp = SmtpServer::start_on(port, None);
+    let mut sent = 0;
+    for minute in 60..180 {
+        sent += sender
+            .dispatch_pending(t0 + Duration::minutes(minute))
+            .await
+            .unwrap()
+            .sent;
+    }
+
+    // Assert: backoff kept the retries few (30 s, 1, 2, 4, 8, 16, 32 min: 7 tries each in
+    // the hour, not 60), and every alert arrived once.
+    assert_eq!(attempts, 30 * 7, "tries during the outage");
+    assert_eq!(sent, 30);
+    let seen = subjects(&smtp);
+    assert_eq!(seen.len(), 30, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    let rows = alerts(&app).await;
+    assert!(rows.iter().all(|a| a["sent_at"].is_string()));
+}
+
+#[tokio::test]
+async fn a_restart_in_the_middle_of_a_delivery_round_sends_none_twice_and_hands_the_rest_over() {
+    // Arrange: 8 alerts, an SMTP server that takes 300 ms to accept each email.
+    let smtp = SmtpServer::start_slow(std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("kept.db").display());
+    let settings = |s: &mut Settings| {
+        s.database.url = url.clone();
+        emailing(smtp.port)(s);
+    };
+    let first = spawn_app_with(settings).await;
+    queue_failures(&first, 8).await;
+
+    // Act: stop the service while its delivery round is under way…
+    smtp.wait_for(2).await;
+    first.stop().await;
+    let before_restart = smtp.received().len();
+    // …and start it again: the rest goes out at once, not after the 5-minute lease.
+    let started = std::time::Instant::now();
+    let second = spawn_app_with(settings).await;
+    smtp.wait_for(8).await;
+    let waited = started.elapsed();
+    second.stop().await;
+
+    // Assert
+    assert!(
+        before_restart < 8,
+        "the round was cut short: {before_restart}"
+    );
+    assert!(waited < std::time::Duration::from_secs(8), "{waited:?}");
+    let seen = subjects(&smtp);
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "sent twice: {seen:?}");
+}

@@ -60,6 +60,8 @@ struct Collector {
     received: Arc<Mutex<Vec<Mail>>>,
     current: Mail,
     password: Option<String>,
+    /// How long each message takes to be accepted (a slow server).
+    delay: Duration,
 }
 
 impl Handler for Collector {
@@ -82,6 +84,7 @@ impl Handler for Collector {
     }
 
     fn data_end(&mut self) -> Response {
+        std::thread::sleep(self.delay);
         self.received.lock().unwrap().push(self.current.clone());
         OK
     }
@@ -109,6 +112,15 @@ impl SmtpServer {
     /// Starts it on `port` (0: any free port); with a password, it offers AUTH PLAIN and
     /// takes only that password.
     pub fn start_on(port: u16, password: Option<&str>) -> Self {
+        Self::start_with(port, password, Duration::ZERO)
+    }
+
+    /// A plain SMTP server that takes `delay` to accept each message.
+    pub fn start_slow(delay: Duration) -> Self {
+        Self::start_with(0, None, delay)
+    }
+
+    fn start_with(port: u16, password: Option<&str>, delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind SMTP port");
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -116,6 +128,7 @@ impl SmtpServer {
             received: received.clone(),
             current: Mail::default(),
             password: password.map(str::to_owned),
+            delay,
         };
         let mut server = Server::new(handler);
         server
