@@ -305,25 +305,22 @@ pub fn on_report(
     entry: &Entry,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<Alert>> {
-    if entry.status == EntryStatus::Missing {
-        return Ok(None);
-    }
-    // A report a little ahead of the server's clock (within the allowed skew) is judged
-    // at its own time.
-    let at = now.max(entry.backup_timestamp_utc);
-    let latest = status::last_report(conn, job.id, at)?;
-    if latest.as_ref().map(|e| e.id) != Some(entry.id) {
-        return Ok(None);
-    }
     let schedule = job.schedule();
     let slot = schedule.slot_for(entry.backup_timestamp_utc);
+    // A report a little ahead of the server's clock (within the allowed skew) is judged
+    // at its own time. The cheap conditions come first: most reports raise nothing.
+    let at = now.max(entry.backup_timestamp_utc);
+    let is_latest = || -> rusqlite::Result<bool> {
+        Ok(status::last_report(conn, job.id, at)?.map(|e| e.id) == Some(entry.id))
+    };
     let queued = match entry.status {
-        EntryStatus::Failed if slot >= schedule.latest_due_slot(now) => {
+        EntryStatus::Failed if slot >= schedule.latest_due_slot(now) && is_latest()? => {
             alerts::queue(conn, job.id, AlertKind::Failed, slot, Some(entry.id), now)?
         }
         EntryStatus::Success => match alerts::open_problem(conn, job.id)? {
             Some(problem_slot)
                 if slot >= problem_slot
+                    && is_latest()?
                     && status::evaluate(conn, job, at)?.state == JobState::Ok =>
             {
                 alerts::queue(
