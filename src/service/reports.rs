@@ -153,7 +153,7 @@ impl EntryCreate {
                     "Value error, backup_timestamp_utc {} is in the future by {}{} (more than the {} s allowed by ingest.max_clock_skew_seconds): check the clock of the host that reports",
                     time::format(at),
                     time::span(ahead),
-                    if ahead.num_seconds() >= 120 {
+                    if (120..172_800).contains(&ahead.num_seconds()) {
                         format!(" ({} s)", ahead.num_seconds())
                     } else {
                         String::new()
