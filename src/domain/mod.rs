@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod auth;
 pub mod boolean;
+pub mod content;
 pub mod email;
 pub mod entry;
 pub mod job;
