@@ -239,6 +239,32 @@ fn a_dotenv_file_in_the_working_directory_is_read() {
 }
 
 #[test]
+fn a_dotenv_file_in_a_parent_directory_is_not_read() {
+    let parent = tempfile::tempdir().unwrap();
+    let work = parent.path().join("backups");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        parent.path().join(".env"),
+        "DATABASE_URL=sqlite://planted-by-the-parent.db\n",
+    )
+    .unwrap();
+
+    let out = run(&work, &["config", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("planted-by-the-parent"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("sqlite://backup-monitor.db"));
+
+    // The working directory's own .env still counts.
+    std::fs::write(work.join(".env"), "DATABASE_URL=sqlite://own.db\n").unwrap();
+    let out = run(&work, &["config", "check"]);
+    assert!(stdout(&out).contains("sqlite://own.db"), "{}", stdout(&out));
+}
+
+#[test]
 fn the_config_file_can_come_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -47,8 +47,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Loads `./.env` into the environment, as the seed read it; real variables win. Only the
+/// working directory's: `dotenvy::dotenv()` also searches every parent directory, so a
+/// `.env` planted in `/tmp` would steer a command run from `/tmp/backups` (its database,
+/// its reports' server and token).
+pub fn read_dotenv() -> Result<(), dotenvy::Error> {
+    dotenvy::from_path(std::path::Path::new(".env"))
+}
+
 /// Warns about a `.env` file that exists but cannot be read (a missing one is fine).
-pub fn warn_unreadable_dotenv(read: Result<std::path::PathBuf, dotenvy::Error>) {
+pub fn warn_unreadable_dotenv(read: Result<(), dotenvy::Error>) {
     if let Err(e) = read {
         if !e.not_found() {
             tracing::warn!(error = %e, "ignoring unreadable .env file");
