@@ -22,6 +22,7 @@ use crate::cli::{ExecArgs, ReportArgs, ReportStatus, ServerArgs};
 use crate::config::Secret;
 use crate::domain::entry::ERROR_MESSAGE_MAX;
 use crate::domain::time;
+use crate::output;
 
 /// Files are hashed through a buffer of this size, never loaded whole.
 const READ_BUFFER: usize = 64 * 1024;
@@ -517,10 +518,16 @@ pub fn report(args: &ReportArgs) -> ExitCode {
     let sent = runtime()
         .and_then(|rt| rt.block_on(async { Reporter::new(&args.server)?.send(&report).await }));
     match sent {
-        Ok(sent) => {
-            println!("{}", sent.entry_id());
-            ExitCode::SUCCESS
-        }
+        Ok(sent) => match output::println(&sent.entry_id().to_string()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "error: reported as entry {}, but cannot write its id on stdout: {e}",
+                    sent.entry_id()
+                );
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

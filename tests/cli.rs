@@ -310,3 +310,62 @@ fn every_subcommand_has_complete_help() {
     let email = stdout(&run(dir.path(), &["send-test-email", "--help"]));
     assert!(email.contains("--to"), "{email}");
 }
+
+/// Runs the binary with its stdout a pipe whose reading end is already closed, as
+/// `backup-monitor ARGS | head -0` leaves it.
+fn run_into_a_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    let mut child = command(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{args:?} did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrated = run(dir.path(), &["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    for args in [
+        &["openapi"][..],
+        &["config", "check"],
+        &["token", "list"],
+        &["jobs", "export"],
+        &["check"],
+    ] {
+        let out = run_into_a_closed_pipe(dir.path(), args);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(141),
+            "{args:?}: as a shell reports SIGPIPE"
+        );
+    }
+}
+
+#[test]
+fn a_token_whose_secret_cannot_be_shown_is_revoked_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_into_a_closed_pipe(dir.path(), &["token", "create", "--role", "viewer"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("token 1 was revoked"),
+        "{}",
+        stderr(&out)
+    );
+
+    let list = run(dir.path(), &["token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(tokens.as_array().unwrap().len(), 1, "{tokens}");
+    assert!(tokens[0]["revoked_at"].is_string(), "{tokens}");
+}

@@ -3,8 +3,10 @@
 
 use anyhow::Context;
 
+use super::STDOUT;
 use crate::config::Settings;
 use crate::notify::email::Mailer;
+use crate::output;
 
 pub fn run(settings: &Settings, to: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the runtime")?;
@@ -21,7 +23,11 @@ pub fn run(settings: &Settings, to: &str) -> anyhow::Result<()> {
             .send(&[to.to_owned()], "[backup-monitor] test email", &body)
             .await
             .map_err(|hint| anyhow::anyhow!("the test email was not sent: {hint}"))?;
-        println!("sent a test email to {to} through {}", mailer.describe());
+        output::println(&format!(
+            "sent a test email to {to} through {}",
+            mailer.describe()
+        ))
+        .context(STDOUT)?;
         Ok(())
     })
 }
