@@ -325,7 +325,9 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Load and check the configuration, then print it (TOML) with secrets redacted.
-    /// Exits 1 with one line naming the bad key if it is invalid.
+    /// Load and check the configuration: print the effective settings (TOML, secrets
+    /// redacted; a value that cannot be read shows its default), then every problem on
+    /// stderr, one line each naming the key and where its value came from. Exits 1 if there
+    /// is any problem (`serve` refuses to start on the first).
     Check,
 }

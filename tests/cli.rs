@@ -219,6 +219,91 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn config_check_shows_the_settings_then_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("monitor.toml"),
+        "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"not-an-address\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\nbody_limit_bytes = 0\n",
+    )
+    .unwrap();
+    let out = command(dir.path())
+        .args(["--config", "monitor.toml", "config", "check"])
+        .env("SMTP_PORT", "not-a-port")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let shown = stdout(&out);
+    let parsed: toml::Table = shown.parse().expect("the settings, as TOML");
+    assert_eq!(parsed["server"]["bind"].as_str(), Some("0.0.0.0:9000"));
+    assert_eq!(
+        parsed["smtp"]["port"].as_integer(),
+        Some(587),
+        "the default"
+    );
+    assert_eq!(parsed["smtp"]["password"].as_str(), Some("********"));
+    let err = stderr(&out);
+    let problems: Vec<&str> = err.lines().collect();
+    assert_eq!(problems.len(), 4, "{err}");
+    for (line, key) in problems
+        .iter()
+        .zip(["smtp.port", "server.body_limit_bytes", "smtp.from"])
+    {
+        assert!(line.starts_with("error: ") && line.contains(key), "{err}");
+    }
+    assert_eq!(problems[3], "error: the configuration has 3 problems");
+    assert!(!shown.contains("hunter2") && !err.contains("hunter2"));
+}
+
+#[test]
+fn an_smtp_host_alone_is_enough_the_sender_names_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args(["config", "check"])
+        .env("SMTP_HOST", "smtp.example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let parsed: toml::Table = stdout(&out).parse().unwrap();
+    let from = parsed["smtp"]["from"].as_str().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    assert!(from.starts_with("backup-monitor@"), "{from}");
+    if !host.is_empty() {
+        assert_eq!(from, format!("backup-monitor@{host}"));
+    }
+}
+
+#[test]
+fn a_broken_config_file_stops_start_up_without_showing_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("monitor.toml"),
+        "[smtp]\nhost = \"smtp.example.com\"\npassword = \"hunter2-unclosed\n",
+    )
+    .unwrap();
+    for args in [&["serve"][..], &["config", "check"]] {
+        let out = command(dir.path())
+            .args(["--config", "monitor.toml"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(!err.contains("hunter2"), "{args:?}: {err}");
+        assert!(!stdout(&out).contains("hunter2"), "{args:?}");
+        assert!(
+            err.lines()
+                .next()
+                .unwrap()
+                .contains("monitor.toml: line 3, column 29: not valid TOML"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!dir.path().join("backup-monitor.db").exists());
+}
+
+#[test]
 fn a_dotenv_file_in_the_working_directory_is_read() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

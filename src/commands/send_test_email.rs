@@ -13,7 +13,7 @@ pub fn run(settings: &Settings, to: &str) -> anyhow::Result<()> {
     // The mailer's connection pool lives and dies inside the runtime.
     runtime.block_on(async {
         let mailer = Mailer::from_settings(&settings.smtp)?.context(
-            "no SMTP server is configured: set smtp.host (SMTP_HOST) and smtp.from (SMTP_FROM)",
+            "no SMTP server is configured: set smtp.host (SMTP_HOST)",
         )?;
         let body = format!(
             "This is a test email from backup-monitor, sent through {}.\nAlerts will arrive like this one.\n",
