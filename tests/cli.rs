@@ -454,3 +454,73 @@ fn a_token_whose_secret_cannot_be_shown_is_revoked_at_once() {
     assert_eq!(tokens.as_array().unwrap().len(), 1, "{tokens}");
     assert!(tokens[0]["revoked_at"].is_string(), "{tokens}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_at_the_token_path_is_replaced_and_its_target_left_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("authorized_keys");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let token_file = dir.path().join("backup-monitor.admin-token");
+    std::os::unix::fs::symlink(&victim, &token_file).unwrap();
+
+    let mut child = command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_, lines) = wait_for_listening(&mut child);
+    terminate(&child);
+    wait_with_timeout(&mut child, Duration::from_secs(10));
+
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(&token_file).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.starts_with("bm_"), "{token}");
+    assert!(
+        lines.iter().any(|l| l.contains("symbolic link")),
+        "the replaced link is logged: {lines:?}"
+    );
+}
+
+#[test]
+fn a_token_file_that_cannot_be_written_fails_the_start_and_leaves_no_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // Something that cannot be replaced by a file stands at the token's path. (A read-only
+    // directory would do too, but not for root, and the database could not be opened there.)
+    std::fs::create_dir(dir.path().join("backup-monitor.admin-token")).unwrap();
+
+    let mut child = command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    let err = child.wait_with_output().unwrap().stderr;
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("Failed to write the admin token")
+            && last.contains("no admin token was created"),
+        "{err}"
+    );
+
+    let list = run(dir.path(), &["token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(tokens, serde_json::json!([]), "no token stays behind");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
