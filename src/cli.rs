@@ -52,8 +52,11 @@ pub enum Command {
     Migrate,
     /// Evaluate every job once against the database (no server needed), for Nagios,
     /// Icinga or a cron mail. Exit codes: 0 OK, 1 WARNING (a slot is within its grace and
-    /// not reported yet), 2 CRITICAL (a job is late or failed), 3 UNKNOWN (cannot tell).
-    /// The first line is a one-line summary.
+    /// not reported yet), 2 CRITICAL (a job is late or failed), 3 UNKNOWN (cannot tell: no
+    /// database, a corrupt one, not a database; answered at once, in one line).
+    /// The first line is a one-line summary naming up to three of the jobs behind a
+    /// CRITICAL or WARNING, then performance data; a `|` in a job's names shows as `¦` and a
+    /// line break as a space, so no name can break the output.
     Check {
         /// Print a JSON document instead of text (same exit codes).
         #[arg(long)]
