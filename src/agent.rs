@@ -24,6 +24,8 @@ use crate::domain::entry::ERROR_MESSAGE_MAX;
 use crate::domain::time;
 use crate::output;
 
+/// The environment variable that may hold the agent's token.
+const TOKEN_VARIABLE: &str = "BACKUP_MONITOR_TOKEN";
 /// Files are hashed through a buffer of this size, never loaded whole.
 const READ_BUFFER: usize = 64 * 1024;
 /// How much of a command's stderr is kept for the report.
@@ -535,6 +537,9 @@ pub fn report(args: &ReportArgs) -> ExitCode {
     }
 }
 
+/// `exec`'s exit code when the command succeeded but its `--file` cannot be read.
+const BACKUP_FILE_UNREADABLE: u8 = 1;
+
 /// How a command ended: the exit code to pass on, and what went wrong if it failed.
 struct Ran {
     code: u8,
@@ -552,12 +557,15 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
     };
     let started = now();
     let ran = rt.block_on(run_command(&args.command));
+    let mut code = ran.code;
     let (status, error_message, file) = match (ran.failure, &args.file) {
         (Some(failure), _) => (ReportStatus::Failed, Some(failure), None),
         (None, None) => (ReportStatus::Success, None, None),
         (None, Some(path)) => match hash_file(path) {
             Ok(digest) => (ReportStatus::Success, None, Some(digest)),
             Err(e) => {
+                // The command said 0, but there is no backup: the caller must not see success.
+                code = BACKUP_FILE_UNREADABLE;
                 let message = format!(
                     "the command succeeded (exit code 0) but the backup file {} cannot be read: {e}",
                     path.display()
@@ -593,7 +601,7 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
             args.job_id
         );
     }
-    ExitCode::from(ran.code)
+    ExitCode::from(code)
 }
 
 async fn run_command(argv: &[OsString]) -> Ran {
@@ -606,6 +614,9 @@ async fn run_command(argv: &[OsString]) -> Ran {
     let shown = program.to_string_lossy();
     let spawned = tokio::process::Command::new(program)
         .args(rest)
+        // The token is ours, not the backup command's: a dump script, or anything it runs,
+        // has no use for it. The server's URL is no secret and stays.
+        .env_remove(TOKEN_VARIABLE)
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())

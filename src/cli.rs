@@ -105,11 +105,14 @@ pub enum Command {
     /// 4 KiB are kept. A failure is reported with an error_message holding "exit code N"
     /// (or "killed by signal S") and the stderr tail, at most 4096 characters. With --file,
     /// the file is hashed and sized after a successful command; if it cannot be read then,
-    /// the run is reported failed. The report's timestamp is the moment the command started.
+    /// the run is reported failed and the exit code is 1. The report's timestamp is the
+    /// moment the command started. The command gets this process's environment without
+    /// BACKUP_MONITOR_TOKEN (BACKUP_MONITOR_URL stays).
     ///
     /// Exit code: the command's own (128 + S if it was killed by signal S; 127 if it cannot
     /// be started, 126 if it is not executable, as a shell does; such runs are reported
-    /// failed with "cannot start CMD: ..."). If the report itself fails, the error is printed
+    /// failed with "cannot start CMD: ..."), or 1 if it succeeded without writing its
+    /// --file. If the report itself fails, the error is printed
     /// on stderr and the exit code is still the command's: the backup's outcome is what a
     /// caller such as cron acts on, and a run that never reached the server is caught there
     /// anyway, as a missed slot. Ctrl-C while the command runs reaches the command from the
