@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod badges;
+pub mod companies;
 pub mod entries;
 pub mod error;
 pub mod health;
@@ -51,6 +52,7 @@ pub fn router(metrics_require_token: bool) -> Router<ApiState> {
         .merge(jobs::router())
         .merge(entries::router())
         .merge(status::router())
+        .merge(companies::router())
         .merge(alerts::router())
         .merge(badges::router())
         .merge(health::router())
