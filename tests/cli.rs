@@ -166,23 +166,26 @@ fn openapi_prints_the_same_document_the_server_serves() {
     assert!(doc["paths"]["/api/v1/jobs/{job_id}"]["put"].is_object());
 }
 
+/// `config check` over `monitor.toml` holding `file`, with the environment `env`.
+fn config_check(file: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("monitor.toml"), file).unwrap();
+    command(dir.path())
+        .args(["--config", "monitor.toml", "config", "check"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn config_check_prints_the_effective_configuration_without_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("monitor.toml"),
+    let out = config_check(
         "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"monitor@example.com\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\n",
-    )
-    .unwrap();
-    let out = command(dir.path())
-        .args(["--config", "monitor.toml", "config", "check"])
-        .env("SMTP_USERNAME", "mailer")
-        .env(
-            "BACKUP_MONITOR_ALERTS_TO",
-            "ops@example.com,dba@example.com",
-        )
-        .output()
-        .unwrap();
+        &[
+            ("SMTP_USERNAME", "mailer"),
+            ("BACKUP_MONITOR_ALERTS_TO", "ops@example.com,dba@example.com"),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let shown = stdout(&out);
     let parsed: toml::Table = shown.parse().expect("config check prints TOML");
@@ -220,17 +223,10 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_key() {
 
 #[test]
 fn config_check_shows_the_settings_then_every_problem_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("monitor.toml"),
+    let out = config_check(
         "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"not-an-address\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\nbody_limit_bytes = 0\n",
-    )
-    .unwrap();
-    let out = command(dir.path())
-        .args(["--config", "monitor.toml", "config", "check"])
-        .env("SMTP_PORT", "not-a-port")
-        .output()
-        .unwrap();
+        &[("SMTP_PORT", "not-a-port")],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let shown = stdout(&out);
     let parsed: toml::Table = shown.parse().expect("the settings, as TOML");

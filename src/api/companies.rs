@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Reader;
 use super::error::{ApiError, ValidationError};
 use super::input::Query;
-use super::{badges, paged, ApiState};
+use super::{badges, paged_from, ApiState};
 use crate::service::companies::{self, Company};
 
 pub fn router() -> Router<ApiState> {
@@ -71,16 +71,13 @@ pub(super) async fn list_companies(
         .db
         .run(move |conn| Ok::<_, ApiError>(companies::list(conn, &caller, now)?))
         .await?;
-    let total = i64::try_from(list.len()).unwrap_or(i64::MAX);
-    let page: Vec<CompanyOut> = list
+    let shown: Vec<CompanyOut> = list
         .into_iter()
-        .skip(usize::try_from(page.skip).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.limit).unwrap_or(0))
         .map(|company| CompanyOut {
             badge_url: (!agent)
                 .then(|| badges::company_badge_url(&state.badge_secret, &company.company_name)),
             company,
         })
         .collect();
-    Ok(paged(page, total))
+    Ok(paged_from(shown, page))
 }

@@ -71,6 +71,17 @@ pub fn paged<T: Serialize>(items: Vec<T>, total: i64) -> Response {
     response
 }
 
+/// One page of a listing computed whole (every job's state, say), with the total.
+pub fn paged_from<T: Serialize>(all: Vec<T>, page: input::Page) -> Response {
+    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    let items: Vec<T> = all
+        .into_iter()
+        .skip(usize::try_from(page.skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(0))
+        .collect();
+    paged(items, total)
+}
+
 /// The answer for a path no route matches.
 pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()
