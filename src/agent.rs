@@ -22,7 +22,10 @@ use crate::cli::{ExecArgs, ReportArgs, ReportStatus, ServerArgs};
 use crate::config::Secret;
 use crate::domain::entry::ERROR_MESSAGE_MAX;
 use crate::domain::time;
+use crate::output;
 
+/// The environment variable that may hold the agent's token.
+const TOKEN_VARIABLE: &str = "BACKUP_MONITOR_TOKEN";
 /// Files are hashed through a buffer of this size, never loaded whole.
 const READ_BUFFER: usize = 64 * 1024;
 /// How much of a command's stderr is kept for the report.
@@ -517,16 +520,25 @@ pub fn report(args: &ReportArgs) -> ExitCode {
     let sent = runtime()
         .and_then(|rt| rt.block_on(async { Reporter::new(&args.server)?.send(&report).await }));
     match sent {
-        Ok(sent) => {
-            println!("{}", sent.entry_id());
-            ExitCode::SUCCESS
-        }
+        Ok(sent) => match output::println(&sent.entry_id().to_string()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!(
+                    "error: reported as entry {}, but cannot write its id on stdout: {e}",
+                    sent.entry_id()
+                );
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// `exec`'s exit code when the command succeeded but its `--file` cannot be read.
+const BACKUP_FILE_UNREADABLE: u8 = 1;
 
 /// How a command ended: the exit code to pass on, and what went wrong if it failed.
 struct Ran {
@@ -545,12 +557,15 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
     };
     let started = now();
     let ran = rt.block_on(run_command(&args.command));
+    let mut code = ran.code;
     let (status, error_message, file) = match (ran.failure, &args.file) {
         (Some(failure), _) => (ReportStatus::Failed, Some(failure), None),
         (None, None) => (ReportStatus::Success, None, None),
         (None, Some(path)) => match hash_file(path) {
             Ok(digest) => (ReportStatus::Success, None, Some(digest)),
             Err(e) => {
+                // The command said 0, but there is no backup: the caller must not see success.
+                code = BACKUP_FILE_UNREADABLE;
                 let message = format!(
                     "the command succeeded (exit code 0) but the backup file {} cannot be read: {e}",
                     path.display()
@@ -586,7 +601,7 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
             args.job_id
         );
     }
-    ExitCode::from(ran.code)
+    ExitCode::from(code)
 }
 
 async fn run_command(argv: &[OsString]) -> Ran {
@@ -599,6 +614,9 @@ async fn run_command(argv: &[OsString]) -> Ran {
     let shown = program.to_string_lossy();
     let spawned = tokio::process::Command::new(program)
         .args(rest)
+        // The token is ours, not the backup command's: a dump script, or anything it runs,
+        // has no use for it. The server's URL is no secret and stays.
+        .env_remove(TOKEN_VARIABLE)
         .stdin(Stdio::inherit())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())

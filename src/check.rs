@@ -7,8 +7,8 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::db;
 use crate::db::status::JobStatus;
-use crate::db::Db;
 use crate::domain::status::JobState;
 use crate::domain::time;
 use crate::service::status::{all, StatusFilter};
@@ -65,12 +65,12 @@ pub struct Report {
     pub jobs: Vec<JobStatus>,
 }
 
+/// How many jobs the first line names; the others are counted ("and 4 more").
+pub const NAMED_IN_SUMMARY: usize = 3;
+
 /// Evaluates every job of the database at `path` at `now`. The database must exist.
 pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
-    anyhow::ensure!(path.is_file(), "database {} does not exist", path.display());
-    let db = Db::open(path)?;
-    db.ensure_current()?;
-    let conn = db.conn().context("Failed to open a database connection")?;
+    let conn = db::open_current(path)?;
     let jobs = all(&conn, &StatusFilter::default(), now).context("Failed to evaluate the jobs")?;
     let mut counts = Counts::default();
     for job in &jobs {
@@ -81,7 +81,7 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
             JobState::Pending => counts.pending += 1,
             JobState::Paused => counts.paused += 1,
         }
-        if job.awaiting_report && matches!(job.state, JobState::Ok | JobState::Pending) {
+        if within_grace(job) {
             counts.within_grace += 1;
         }
     }
@@ -92,12 +92,7 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
     } else {
         Verdict::Ok
     };
-    let summary = format!(
-        "BACKUP {} - {} late, {} failed, {} within grace, {} ok, {} pending, {} paused | late={} failed={} within_grace={} ok={} pending={} paused={}",
-        status.word(),
-        counts.late, counts.failed, counts.within_grace, counts.ok, counts.pending, counts.paused,
-        counts.late, counts.failed, counts.within_grace, counts.ok, counts.pending, counts.paused,
-    );
+    let summary = summary(status, &counts, &jobs);
     Ok(Report {
         status,
         code: status.code(),
@@ -106,6 +101,87 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
         counts,
         jobs,
     })
+}
+
+/// A job whose current slot has started and awaits its report, within its grace.
+fn within_grace(job: &JobStatus) -> bool {
+    job.awaiting_report && matches!(job.state, JobState::Ok | JobState::Pending)
+}
+
+/// The first line, the one Nagios puts in its notification: the verdict, the jobs that
+/// caused it (a few by name, the rest counted), then the performance data.
+fn summary(status: Verdict, c: &Counts, jobs: &[JobStatus]) -> String {
+    let text = match status {
+        Verdict::Critical => {
+            let late = jobs.iter().filter(|j| j.state == JobState::Late);
+            let failed = jobs.iter().filter(|j| j.state == JobState::Failed);
+            format!(
+                "{} late, {} failed: {}",
+                c.late,
+                c.failed,
+                named(late.chain(failed), true)
+            )
+        }
+        Verdict::Warning => format!(
+            "{} within grace: {}",
+            c.within_grace,
+            named(jobs.iter().filter(|j| within_grace(j)), false)
+        ),
+        Verdict::Ok | Verdict::Unknown => format!(
+            "{} late, {} failed, {} within grace, {} ok, {} pending, {} paused",
+            c.late, c.failed, c.within_grace, c.ok, c.pending, c.paused
+        ),
+    };
+    format!(
+        "BACKUP {} - {text} | late={} failed={} within_grace={} ok={} pending={} paused={}",
+        status.word(),
+        c.late,
+        c.failed,
+        c.within_grace,
+        c.ok,
+        c.pending,
+        c.paused,
+    )
+}
+
+/// `acme/Lyon db=erp (late), …` for the first [`NAMED_IN_SUMMARY`] jobs, then `and N more`.
+fn named<'a>(jobs: impl Iterator<Item = &'a JobStatus>, with_state: bool) -> String {
+    let jobs: Vec<&JobStatus> = jobs.collect();
+    let mut out = jobs
+        .iter()
+        .take(NAMED_IN_SUMMARY)
+        .map(|job| {
+            let state = if with_state {
+                format!(" ({})", job.state.as_str())
+            } else {
+                String::new()
+            };
+            format!(
+                "{}/{} db={}{state}",
+                plugin_safe(&job.company_name),
+                plugin_safe(&job.city),
+                plugin_safe(&job.database_name)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if jobs.len() > NAMED_IN_SUMMARY {
+        out.push_str(&format!(" and {} more", jobs.len() - NAMED_IN_SUMMARY));
+    }
+    out
+}
+
+/// `text` as it may appear in a plugin's output: a `|` would start the performance data and
+/// a line break would start a line of its own (a fake `BACKUP OK`), so `|` becomes `¦` and
+/// every control character or line separator a space.
+pub fn plugin_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '|' => '¦',
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => ' ',
+            c => c,
+        })
+        .collect()
 }
 
 /// The text report: the summary, then one line per job that needs a look.
@@ -125,23 +201,48 @@ pub fn render_text(report: &Report) -> String {
             .unwrap_or_else(|| "never".to_owned());
         out.push_str(&format!(
             "{label}: {}/{} db={} agent={} (job {}), last success {last}\n",
-            job.company_name, job.city, job.database_name, job.agent_id_responsible, job.job_id
+            plugin_safe(&job.company_name),
+            plugin_safe(&job.city),
+            plugin_safe(&job.database_name),
+            plugin_safe(&job.agent_id_responsible),
+            job.job_id
         ));
     }
     out
 }
 
-/// The UNKNOWN answer for an error, in the requested format.
+/// The UNKNOWN answer for an error, in the requested format: one line.
 pub fn unknown(error: &anyhow::Error, json: bool) -> String {
-    let reason = error
-        .chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ");
+    // SQLite's errors come twice: rusqlite's words, then the same as "Error code 26: …".
+    let mut causes: Vec<String> = Vec::new();
+    for cause in error.chain().map(|c| c.to_string()) {
+        if !causes
+            .last()
+            .is_some_and(|last| cause.ends_with(last.as_str()))
+        {
+            causes.push(cause);
+        }
+    }
+    let reason = causes.join(": ");
+    let summary = plugin_safe(&format!("BACKUP UNKNOWN - {reason}"));
     if json {
-        serde_json::json!({"status": "UNKNOWN", "code": 3, "summary": format!("BACKUP UNKNOWN - {reason}")})
-            .to_string()
+        serde_json::json!({"status": "UNKNOWN", "code": 3, "summary": summary}).to_string()
     } else {
-        format!("BACKUP UNKNOWN - {reason}")
+        summary
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plugin_safe;
+
+    #[test]
+    fn nothing_in_a_name_can_start_performance_data_or_a_line() {
+        assert_eq!(plugin_safe("Smith | Sons"), "Smith ¦ Sons");
+        assert_eq!(
+            plugin_safe("Lyon\nBACKUP OK - 0 late\r\tx\u{85}y\u{2028}z"),
+            "Lyon BACKUP OK - 0 late  x y z"
+        );
+        assert_eq!(plugin_safe("Zürich-2/a"), "Zürich-2/a");
     }
 }

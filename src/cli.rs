@@ -52,8 +52,11 @@ pub enum Command {
     Migrate,
     /// Evaluate every job once against the database (no server needed), for Nagios,
     /// Icinga or a cron mail. Exit codes: 0 OK, 1 WARNING (a slot is within its grace and
-    /// not reported yet), 2 CRITICAL (a job is late or failed), 3 UNKNOWN (cannot tell).
-    /// The first line is a one-line summary.
+    /// not reported yet), 2 CRITICAL (a job is late or failed), 3 UNKNOWN (cannot tell: no
+    /// database, a corrupt one, not a database; answered at once, in one line).
+    /// The first line is a one-line summary naming up to three of the jobs behind a
+    /// CRITICAL or WARNING, then performance data; a `|` in a job's names shows as `¦` and a
+    /// line break as a space, so no name can break the output.
     Check {
         /// Print a JSON document instead of text (same exit codes).
         #[arg(long)]
@@ -102,11 +105,14 @@ pub enum Command {
     /// 4 KiB are kept. A failure is reported with an error_message holding "exit code N"
     /// (or "killed by signal S") and the stderr tail, at most 4096 characters. With --file,
     /// the file is hashed and sized after a successful command; if it cannot be read then,
-    /// the run is reported failed. The report's timestamp is the moment the command started.
+    /// the run is reported failed and the exit code is 1. The report's timestamp is the
+    /// moment the command started. The command gets this process's environment without
+    /// BACKUP_MONITOR_TOKEN (BACKUP_MONITOR_URL stays).
     ///
     /// Exit code: the command's own (128 + S if it was killed by signal S; 127 if it cannot
     /// be started, 126 if it is not executable, as a shell does; such runs are reported
-    /// failed with "cannot start CMD: ..."). If the report itself fails, the error is printed
+    /// failed with "cannot start CMD: ..."), or 1 if it succeeded without writing its
+    /// --file. If the report itself fails, the error is printed
     /// on stderr and the exit code is still the command's: the backup's outcome is what a
     /// caller such as cron acts on, and a run that never reached the server is caught there
     /// anyway, as a missed slot. Ctrl-C while the command runs reaches the command from the
@@ -325,7 +331,9 @@ pub enum TokenCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Load and check the configuration, then print it (TOML) with secrets redacted.
-    /// Exits 1 with one line naming the bad key if it is invalid.
+    /// Load and check the configuration: print the effective settings (TOML, secrets
+    /// redacted; a value that cannot be read shows its default), then every problem on
+    /// stderr, one line each naming the key and where its value came from. Exits 1 if there
+    /// is any problem (`serve` refuses to start on the first).
     Check,
 }

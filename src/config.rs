@@ -308,9 +308,27 @@ pub struct Overrides {
 }
 
 /// A configuration that cannot be used, explained in one line.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
+
+/// The configuration as `config check` shows it: the settings, each value that could not be
+/// read at all left at its default, and every problem found, in the order of the sources.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub settings: Settings,
+    pub problems: Vec<ConfigError>,
+}
+
+impl Checked {
+    /// The settings if there is no problem, else the first problem.
+    pub fn into_result(self) -> Result<Settings, ConfigError> {
+        match self.problems.into_iter().next() {
+            None => Ok(self.settings),
+            Some(first) => Err(first),
+        }
+    }
+}
 
 /// Where the configuration file comes from: `--config`, else `BACKUP_MONITOR_CONFIG`.
 pub fn config_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
@@ -318,23 +336,33 @@ pub fn config_path(flag: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) ->
         .or_else(|| env("BACKUP_MONITOR_CONFIG").map(PathBuf::from))
 }
 
-/// Loads the settings from the process environment (after `.env`), the file and the flags.
+/// Loads the settings from the process environment (after `.env`), the file and the flags;
+/// the first problem, if any, is the error.
 pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    check(config_file, overrides).into_result()
+}
+
+/// Reads the settings as [`load`] does, but goes on past each problem to find them all.
+pub fn check(config_file: Option<&Path>, overrides: &Overrides) -> Checked {
     let env = |name: &str| std::env::var(name).ok();
     let path = config_path(config_file, &env);
-    let file_text = match &path {
-        Some(path) => Some((
+    let read = path.as_ref().map(|path| {
+        (
             path.display().to_string(),
             std::fs::read_to_string(path).map_err(|e| {
                 ConfigError(format!("cannot read config file {}: {e}", path.display()))
-            })?,
-        )),
-        None => None,
-    };
-    let file = file_text
-        .as_ref()
-        .map(|(name, text)| (name.as_str(), text.as_str()));
-    load_from(file, &env, overrides)
+            }),
+        )
+    });
+    match read {
+        Some((_, Err(unreadable))) => {
+            let mut checked = check_from(None, &env, overrides);
+            checked.problems.insert(0, unreadable);
+            checked
+        }
+        Some((name, Ok(text))) => check_from(Some((&name, &text)), &env, overrides),
+        None => check_from(None, &env, overrides),
+    }
 }
 
 /// Layers the three sources; separated from [`load`] so tests need no process state.
@@ -343,20 +371,39 @@ pub fn load_from(
     env: &dyn Fn(&str) -> Option<String>,
     overrides: &Overrides,
 ) -> Result<Settings, ConfigError> {
+    check_from(file, env, overrides).into_result()
+}
+
+/// [`check`] over given sources.
+pub fn check_from(
+    file: Option<(&str, &str)>,
+    env: &dyn Fn(&str) -> Option<String>,
+    overrides: &Overrides,
+) -> Checked {
+    let mut problems = Vec::new();
     let mut table = toml::Table::new();
     // Where each key's value came from, for error messages.
     let mut sources: BTreeMap<String, String> = BTreeMap::new();
 
     if let Some((name, text)) = file {
-        table = text
-            .parse::<toml::Table>()
-            .map_err(|e| ConfigError(format!("{name}: {}", one_line(&e.to_string()))))?;
-        for (section, value) in &table {
-            if let Some(keys) = value.as_table() {
-                for key in keys.keys() {
-                    sources.insert(format!("{section}.{key}"), format!("config file {name}"));
+        match text.parse::<toml::Table>() {
+            Ok(parsed) => {
+                let origin = format!("config file {name}");
+                for (section, value) in parsed {
+                    known_keys(&section, value, &origin, &mut problems, |key, value| {
+                        sources.insert(format!("{section}.{key}"), origin.clone());
+                        table
+                            .entry(section.clone())
+                            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                            .as_table_mut()
+                            .and_then(|t| t.insert(key, value));
+                    });
                 }
             }
+            Err(e) => problems.push(ConfigError(format!(
+                "{name}: {} (the file was not read)",
+                syntax_error(text, &e)
+            ))),
         }
     }
 
@@ -365,14 +412,16 @@ pub fn load_from(
             .map(|v| (key.env_name(), v))
             .or_else(|| key.seed_env.and_then(|n| env(n).map(|v| (n.to_owned(), v))));
         let Some((var, raw)) = found else { continue };
-        let value = env_value(key, &raw).map_err(|reason| {
-            ConfigError(format!(
+        match env_value(key, &raw) {
+            Ok(value) => {
+                set(&mut table, key, value);
+                sources.insert(key.dotted(), format!("environment variable {var}"));
+            }
+            Err(reason) => problems.push(ConfigError(format!(
                 "{} (environment variable {var}): {reason}",
                 key.dotted()
-            ))
-        })?;
-        set(&mut table, key, value);
-        sources.insert(key.dotted(), format!("environment variable {var}"));
+            ))),
+        }
     }
 
     if let Some(url) = &overrides.database_url {
@@ -384,25 +433,146 @@ pub fn load_from(
         sources.insert(SERVER_BIND.dotted(), "flag --bind".into());
     }
 
-    let settings: Settings =
-        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-            let path = e.path().to_string();
-            let origin = sources
-                .get(&path)
-                .map(|s| format!(" ({s})"))
-                .unwrap_or_default();
-            let path = if path == "." {
-                "configuration".to_owned()
-            } else {
-                path
-            };
-            ConfigError(format!(
-                "{path}{origin}: {}",
-                one_line(&e.inner().to_string())
-            ))
-        })?;
-    validate(&settings, &sources)?;
-    Ok(settings)
+    let origin = |path: &str| {
+        sources
+            .get(path)
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default()
+    };
+    // A value of the wrong type is a problem; the key is then left at its default, so that
+    // the others can still be read and shown.
+    let mut settings = loop {
+        match serde_path_to_error::deserialize::<_, Settings>(toml::Value::Table(table.clone())) {
+            Ok(settings) => break settings,
+            Err(e) => {
+                let path = e.path().to_string();
+                let reason = if SECRET_KEYS.contains(&path.as_str()) {
+                    "must be text (the value is not shown: it is a secret)".to_owned()
+                } else {
+                    one_line(&e.inner().to_string())
+                };
+                let shown = if path == "." { "configuration" } else { &path };
+                problems.push(ConfigError(format!("{shown}{}: {reason}", origin(&path))));
+                let removed = path.split_once('.').and_then(|(section, key)| {
+                    table
+                        .get_mut(section)
+                        .and_then(toml::Value::as_table_mut)
+                        .and_then(|t| t.remove(key))
+                });
+                if removed.is_none() {
+                    break Settings::default();
+                }
+            }
+        }
+    };
+    validate(&settings, &sources, &mut problems);
+    // After the checks, which hold a given address to a dotted domain: a host's own name
+    // often has no dot, and the mail server is the judge of what it accepts.
+    if settings.smtp.host.is_some() && settings.smtp.from.is_none() {
+        settings.smtp.from = Some(default_sender());
+    }
+    Checked { settings, problems }
+}
+
+/// The keys whose values are secrets: never repeated in a message.
+const SECRET_KEYS: [&str; 2] = ["smtp.password", "auth.admin_token"];
+
+/// Hands each key of a file's `[section]` that [`KEYS`] knows to `keep`; an unknown section
+/// or key, or a value where a section belongs, is a problem.
+fn known_keys(
+    section: &str,
+    value: toml::Value,
+    origin: &str,
+    problems: &mut Vec<ConfigError>,
+    mut keep: impl FnMut(String, toml::Value),
+) {
+    let names: Vec<&str> = KEYS
+        .iter()
+        .filter(|k| k.section == section)
+        .map(|k| k.name)
+        .collect();
+    if names.is_empty() {
+        let mut sections: Vec<&str> = Vec::new();
+        for key in KEYS {
+            if !sections.contains(&key.section) {
+                sections.push(key.section);
+            }
+        }
+        problems.push(ConfigError(format!(
+            "[{section}] ({origin}): unknown section; the sections are {}",
+            sections
+                .iter()
+                .map(|s| format!("[{s}]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+        return;
+    }
+    let toml::Value::Table(keys) = value else {
+        problems.push(ConfigError(format!(
+            "{section} ({origin}): must be a section, [{section}]"
+        )));
+        return;
+    };
+    for (key, value) in keys {
+        if names.contains(&key.as_str()) {
+            keep(key, value);
+        } else {
+            problems.push(ConfigError(format!(
+                "{section}.{key} ({origin}): unknown key; [{section}] takes {}",
+                names.join(", ")
+            )));
+        }
+    }
+}
+
+/// Where a TOML file fails to parse and why, without the text of the line: it may hold a
+/// password.
+fn syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let reason = error
+        .message()
+        .lines()
+        .map(one_line)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let Some(at) = error.span().map(|span| span.start.min(text.len())) else {
+        return format!("not valid TOML: {reason}");
+    };
+    let before = text.get(..at).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |start| start.chars().count())
+        + 1;
+    format!("line {line}, column {column}: not valid TOML: {reason}")
+}
+
+/// The sender of alerts when `smtp.from` is not set: `backup-monitor@<this host's name>`
+/// (`localhost` if the name cannot go in an address). A mail server that wants a sender in
+/// a real domain needs `smtp.from`.
+pub fn default_sender() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|h| is_host_name(h))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("backup-monitor@{host}")
+}
+
+/// Letters, digits, `-` and dots between labels: a name a mail address can carry.
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 fn set(table: &mut toml::Table, key: &Key, value: toml::Value) {
@@ -472,16 +642,17 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), ConfigError> {
-    let fail = |key: &str, reason: String| {
+/// Adds a problem for each value that was read but cannot be used.
+fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec<ConfigError>) {
+    let mut fail = |key: &str, reason: String| {
         let origin = sources
             .get(key)
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
-        Err(ConfigError(format!("{key}{origin}: {reason}")))
+        problems.push(ConfigError(format!("{key}{origin}: {reason}")));
     };
     if s.server.body_limit_bytes == 0 {
-        return fail("server.body_limit_bytes", "must be at least 1".into());
+        fail("server.body_limit_bytes", "must be at least 1".into());
     }
     for (key, value) in [
         (
@@ -499,25 +670,25 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
         ),
     ] {
         if value == 0 {
-            return fail(key, "must be at least 1".into());
+            fail(key, "must be at least 1".into());
         }
     }
     for origin in &s.server.cors_origins {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
-            return fail(
+            fail(
                 "server.cors_origins",
                 format!("{origin:?} is not an origin like https://dashboard.example.com or *"),
             );
         }
     }
     if let Err(reason) = database_path(&s.database.url) {
-        return fail("database.url", reason);
+        fail("database.url", reason);
     }
     if let Err(reason) = check_tick_expression(&s.scheduler.tick) {
-        return fail("scheduler.tick", reason);
+        fail("scheduler.tick", reason);
     }
     if !(GRACE_MIN..=GRACE_MAX).contains(&s.scheduler.default_grace_minutes) {
-        return fail(
+        fail(
             "scheduler.default_grace_minutes",
             format!(
                 "must be between {GRACE_MIN} and {GRACE_MAX}, got {}",
@@ -526,51 +697,44 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>) -> Result<(), Conf
         );
     }
     if s.scheduler.max_catchup_slots == 0 {
-        return fail("scheduler.max_catchup_slots", "must be at least 1".into());
+        fail("scheduler.max_catchup_slots", "must be at least 1".into());
     }
     if s.smtp.host.as_deref().is_some_and(|h| h.trim().is_empty()) {
-        return fail(
+        fail(
             "smtp.host",
             "must not be empty (leave it out to send no email)".into(),
         );
     }
     if s.smtp.port == 0 {
-        return fail("smtp.port", "must be between 1 and 65535".into());
-    }
-    if s.smtp.host.is_some() && s.smtp.from.is_none() {
-        return fail(
-            "smtp.from",
-            "is required when smtp.host is set (the sender address of alerts)".into(),
-        );
+        fail("smtp.port", "must be between 1 and 65535".into());
     }
     if let Some(from) = &s.smtp.from {
         if !crate::domain::email::is_valid(from) {
-            return fail("smtp.from", format!("{from:?} is not an email address"));
+            fail("smtp.from", format!("{from:?} is not an email address"));
         }
     }
     for to in &s.alerts.to {
         if !crate::domain::email::is_valid(to) {
-            return fail("alerts.to", format!("{to:?} is not an email address"));
+            fail("alerts.to", format!("{to:?} is not an email address"));
         }
     }
     if s.auth.rate_limit_per_second == 0 {
-        return fail("auth.rate_limit_per_second", "must be at least 1".into());
+        fail("auth.rate_limit_per_second", "must be at least 1".into());
     }
     if s.auth
         .admin_token
         .as_ref()
         .is_some_and(|t| t.expose().trim().len() < 16)
     {
-        return fail(
+        fail(
             "auth.admin_token",
             "must be at least 16 characters (use `backup-monitor token create` for a random one)"
                 .into(),
         );
     }
     if s.auth.rate_limit_burst == 0 {
-        return fail("auth.rate_limit_burst", "must be at least 1".into());
+        fail("auth.rate_limit_burst", "must be at least 1".into());
     }
-    Ok(())
 }
 
 /// The SQLite file named by a database URL: `sqlite://path`, `sqlite:///abs/path`,
@@ -787,7 +951,6 @@ mod tests {
                 "scheduler.tick",
             ),
             (None, &[("DATABASE_URL", "postgres://x/y")], "database.url"),
-            (None, &[("SMTP_HOST", "smtp.example.com")], "smtp.from"),
             (
                 None,
                 &[("BACKUP_MONITOR_SCHEDULER_TICK", "0 61 * * * *")],
@@ -822,6 +985,143 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{err:?} should name {expected:?}");
             assert!(!err.contains('\n'), "{err:?} should be one line");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_and_column_but_never_the_text_of_the_line() {
+        let secret = "hunter2-s3cret";
+        let files = [
+            format!("[smtp]\nhost = \"smtp.example.com\"\npassword = \"{secret}\n"),
+            format!("[smtp]\npassword = {secret}\n"),
+            format!("[smtp]\npassword = \"{secret}\" trailing\n"),
+            format!("[smtp]\npassword == \"{secret}\"\n"),
+            format!("[smtp]\npassword = \"{secret}\\q\"\n"),
+            format!("[smtp]\npassword = \"{secret}\"\npassword = \"{secret}\"\n"),
+            format!("[smtp\npassword = \"{secret}\"\n"),
+        ];
+        for file in &files {
+            let err = load_from(Some(("f.toml", file)), &no_env, &Overrides::default())
+                .expect_err(file)
+                .to_string();
+            assert!(!err.contains("hunter2"), "{file:?} shows the secret: {err}");
+            assert!(!err.contains('\n'), "{err:?} should be one line");
+            assert!(
+                err.starts_with("invalid configuration: f.toml: line "),
+                "{err}"
+            );
+            assert!(err.contains(", column "), "{err}");
+        }
+        let err = load_from(Some(("f.toml", &files[1])), &no_env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2, column 12"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_being_shown() {
+        for file in [
+            "[smtp]\npassword = 987654321\n",
+            "[auth]\nadmin_token = 987654321987654321\n",
+            "[smtp]\npassword = [\"987654321\"]\n",
+        ] {
+            let err = load_from(Some(("f.toml", file)), &no_env, &Overrides::default())
+                .expect_err(file)
+                .to_string();
+            assert!(!err.contains("987654321"), "{err}");
+            assert!(err.contains("(config file f.toml)"), "{err}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_found_and_the_rest_is_still_read() {
+        let file = "[server]\nbindd = \"x\"\nbody_limit_bytes = 0\n[smtp]\nport = \"abc\"\nusername = \"mailer\"\n";
+        let env = env_of(&[
+            ("BACKUP_MONITOR_ALERTS_TO", "not-an-address"),
+            ("BACKUP_MONITOR_SCHEDULER_ENABLED", "sometimes"),
+            ("DATABASE_URL", "sqlite://kept.db"),
+        ]);
+        let checked = check_from(Some(("f.toml", file)), &env, &Overrides::default());
+        let problems: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
+        for key in [
+            "server.bindd",
+            "scheduler.enabled",
+            "smtp.port",
+            "server.body_limit_bytes",
+            "alerts.to",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key} not in {problems:#?}"
+            );
+        }
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        let s = &checked.settings;
+        assert_eq!(
+            s.smtp.port, 587,
+            "an unreadable value is left at its default"
+        );
+        assert_eq!(s.smtp.username.as_deref(), Some("mailer"));
+        assert_eq!(s.database_path(), PathBuf::from("kept.db"));
+        assert_eq!(
+            load_from(Some(("f.toml", file)), &env, &Overrides::default())
+                .unwrap_err()
+                .to_string(),
+            problems[0],
+            "start-up stops on the first"
+        );
+    }
+
+    #[test]
+    fn an_smtp_host_alone_sends_as_backup_monitor_at_this_host() {
+        let env = env_of(&[("SMTP_HOST", "smtp.example.com")]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        let from = s.smtp.from.unwrap();
+        assert_eq!(from, default_sender());
+        let host = from.strip_prefix("backup-monitor@").unwrap();
+        assert!(is_host_name(host), "{host}");
+        assert!(
+            from.parse::<lettre::message::Mailbox>().is_ok(),
+            "{from} is not an address lettre takes"
+        );
+        // No host, no sender; a given sender is kept.
+        let s = load_from(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.smtp.from, None);
+        let env = env_of(&[
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_FROM", "alerts@example.com"),
+        ]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(s.smtp.from.as_deref(), Some("alerts@example.com"));
+    }
+
+    #[test]
+    fn host_names_that_cannot_go_in_an_address_are_refused() {
+        for good in ["vm", "backup-01", "mail.example.com"] {
+            assert!(is_host_name(good), "{good}");
+        }
+        for bad in ["", "a b", "-x", "x-", "a..b", "host_name", "ünï"] {
+            assert!(!is_host_name(bad), "{bad:?}");
+        }
+    }
+
+    /// A key read by `Settings` but missing from `KEYS` would be refused as unknown.
+    #[test]
+    fn keys_lists_every_setting() {
+        let mut s = Settings::default();
+        s.smtp.host = Some("h".into());
+        s.smtp.username = Some("u".into());
+        s.smtp.password = Some(Secret::new("p"));
+        s.smtp.from = Some("f@example.com".into());
+        s.auth.admin_token = Some(Secret::new("t"));
+        let table: toml::Table = toml::to_string(&s).unwrap().parse().unwrap();
+        for (section, keys) in &table {
+            for key in keys.as_table().unwrap().keys() {
+                assert!(
+                    KEYS.iter().any(|k| k.section == section && k.name == key),
+                    "{section}.{key} is not in KEYS"
+                );
+            }
         }
     }
 

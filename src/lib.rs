@@ -13,6 +13,7 @@ pub mod db;
 pub mod domain;
 pub mod metrics;
 pub mod notify;
+pub mod output;
 pub mod rate_limit;
 pub mod scheduler;
 pub mod service;

@@ -7,9 +7,8 @@ use backup_monitor::{commands, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    // A .env file in the working directory, as the seed read it; real variables win. Read
-    // before the command line, whose BACKUP_MONITOR_URL/TOKEN may come from it.
-    let dotenv = dotenvy::dotenv();
+    // Read before the command line, whose BACKUP_MONITOR_URL/TOKEN may come from it.
+    let dotenv = commands::read_dotenv();
     let cli = Cli::parse();
     telemetry::init(cli.global.log_format);
     commands::warn_unreadable_dotenv(dotenv);

@@ -185,7 +185,7 @@ pub fn export_to(
             eprintln!("exported {count} jobs to {}", file.display());
         }
         None => {
-            export(&conn, format, &mut std::io::stdout().lock())
+            export(&conn, format, &mut crate::output::stdout())
                 .context("Failed to write the jobs")?;
         }
     }

@@ -498,11 +498,36 @@ async fn exec_reports_failed_when_the_command_succeeds_without_writing_its_file(
     let cmd = app.exec(job, &["--file", file.to_str().unwrap()], &["true"]);
     let ran = run(cmd).await;
 
-    assert_eq!(ran.code, 0, "the command's own code");
+    assert_eq!(
+        ran.code, 1,
+        "no backup file is no success, whatever the command said"
+    );
     let entries = app.entries_of(job).await;
     assert_eq!(entries[0]["status"], "failed");
     let message = entries[0]["error_message"].as_str().unwrap();
     assert!(message.contains("never-written.dump"), "{message}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backup_command_never_sees_the_agents_token() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+    let show = r#"echo "token=${BACKUP_MONITOR_TOKEN-unset} url=${BACKUP_MONITOR_URL-unset}""#;
+
+    let mut cmd = binary(app.dir.path());
+    cmd.env("BACKUP_MONITOR_URL", app.url(""))
+        .env("BACKUP_MONITOR_TOKEN", ADMIN_TOKEN)
+        .args(["exec", "--job-id", &job.to_string(), "--", "sh", "-c", show]);
+    let ran = run(cmd).await;
+
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert_eq!(
+        ran.stdout.trim(),
+        format!("token=unset url={}", app.url("")),
+        "the token is withheld, the URL passed on"
+    );
+    assert_eq!(app.entries_of(job).await[0]["status"], "success");
     app.stop().await;
 }
 

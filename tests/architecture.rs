@@ -13,6 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("clock", &[]),
     ("metrics", &[]),
     ("telemetry", &[]),
+    ("output", &[]),
     ("config", &["domain"]),
     ("db", &["domain"]),
     ("rate_limit", &["config"]),
@@ -21,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("check", &["domain", "db", "service"]),
     ("notify", &["domain", "db", "config", "metrics", "service"]),
     ("scheduler", &["domain", "db", "metrics", "service"]),
-    ("transfer", &["domain", "db", "service"]),
+    ("transfer", &["domain", "db", "service", "output"]),
     (
         "api",
         &[
@@ -36,7 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("web", &[]),
     ("cli", &["domain", "config", "telemetry", "transfer"]),
-    ("agent", &["domain", "config", "cli"]),
+    ("agent", &["domain", "config", "cli", "output"]),
     (
         "app",
         &[
@@ -69,6 +70,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "cli",
             "agent",
             "telemetry",
+            "output",
         ],
     ),
 ];

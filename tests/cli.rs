@@ -166,23 +166,26 @@ fn openapi_prints_the_same_document_the_server_serves() {
     assert!(doc["paths"]["/api/v1/jobs/{job_id}"]["put"].is_object());
 }
 
+/// `config check` over `monitor.toml` holding `file`, with the environment `env`.
+fn config_check(file: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("monitor.toml"), file).unwrap();
+    command(dir.path())
+        .args(["--config", "monitor.toml", "config", "check"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn config_check_prints_the_effective_configuration_without_secrets() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("monitor.toml"),
+    let out = config_check(
         "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"monitor@example.com\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\n",
-    )
-    .unwrap();
-    let out = command(dir.path())
-        .args(["--config", "monitor.toml", "config", "check"])
-        .env("SMTP_USERNAME", "mailer")
-        .env(
-            "BACKUP_MONITOR_ALERTS_TO",
-            "ops@example.com,dba@example.com",
-        )
-        .output()
-        .unwrap();
+        &[
+            ("SMTP_USERNAME", "mailer"),
+            ("BACKUP_MONITOR_ALERTS_TO", "ops@example.com,dba@example.com"),
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let shown = stdout(&out);
     let parsed: toml::Table = shown.parse().expect("config check prints TOML");
@@ -219,6 +222,84 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn config_check_shows_the_settings_then_every_problem_and_exits_1() {
+    let out = config_check(
+        "[smtp]\nhost = \"smtp.example.com\"\nfrom = \"not-an-address\"\npassword = \"hunter2-from-file\"\n[server]\nbind = \"0.0.0.0:9000\"\nbody_limit_bytes = 0\n",
+        &[("SMTP_PORT", "not-a-port")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let shown = stdout(&out);
+    let parsed: toml::Table = shown.parse().expect("the settings, as TOML");
+    assert_eq!(parsed["server"]["bind"].as_str(), Some("0.0.0.0:9000"));
+    assert_eq!(
+        parsed["smtp"]["port"].as_integer(),
+        Some(587),
+        "the default"
+    );
+    assert_eq!(parsed["smtp"]["password"].as_str(), Some("********"));
+    let err = stderr(&out);
+    let problems: Vec<&str> = err.lines().collect();
+    assert_eq!(problems.len(), 4, "{err}");
+    for (line, key) in problems
+        .iter()
+        .zip(["smtp.port", "server.body_limit_bytes", "smtp.from"])
+    {
+        assert!(line.starts_with("error: ") && line.contains(key), "{err}");
+    }
+    assert_eq!(problems[3], "error: the configuration has 3 problems");
+    assert!(!shown.contains("hunter2") && !err.contains("hunter2"));
+}
+
+#[test]
+fn an_smtp_host_alone_is_enough_the_sender_names_this_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args(["config", "check"])
+        .env("SMTP_HOST", "smtp.example.com")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let parsed: toml::Table = stdout(&out).parse().unwrap();
+    let from = parsed["smtp"]["from"].as_str().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    assert!(from.starts_with("backup-monitor@"), "{from}");
+    if !host.is_empty() {
+        assert_eq!(from, format!("backup-monitor@{host}"));
+    }
+}
+
+#[test]
+fn a_broken_config_file_stops_start_up_without_showing_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("monitor.toml"),
+        "[smtp]\nhost = \"smtp.example.com\"\npassword = \"hunter2-unclosed\n",
+    )
+    .unwrap();
+    for args in [&["serve"][..], &["config", "check"]] {
+        let out = command(dir.path())
+            .args(["--config", "monitor.toml"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(!err.contains("hunter2"), "{args:?}: {err}");
+        assert!(!stdout(&out).contains("hunter2"), "{args:?}");
+        assert!(
+            err.lines()
+                .next()
+                .unwrap()
+                .contains("monitor.toml: line 3, column 29: not valid TOML"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!dir.path().join("backup-monitor.db").exists());
+}
+
+#[test]
 fn a_dotenv_file_in_the_working_directory_is_read() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -236,6 +317,32 @@ fn a_dotenv_file_in_the_working_directory_is_read() {
         .output()
         .unwrap();
     assert!(stdout(&out).contains("sqlite://from-env.db"));
+}
+
+#[test]
+fn a_dotenv_file_in_a_parent_directory_is_not_read() {
+    let parent = tempfile::tempdir().unwrap();
+    let work = parent.path().join("backups");
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(
+        parent.path().join(".env"),
+        "DATABASE_URL=sqlite://planted-by-the-parent.db\n",
+    )
+    .unwrap();
+
+    let out = run(&work, &["config", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("planted-by-the-parent"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("sqlite://backup-monitor.db"));
+
+    // The working directory's own .env still counts.
+    std::fs::write(work.join(".env"), "DATABASE_URL=sqlite://own.db\n").unwrap();
+    let out = run(&work, &["config", "check"]);
+    assert!(stdout(&out).contains("sqlite://own.db"), "{}", stdout(&out));
 }
 
 #[test]
@@ -283,4 +390,133 @@ fn every_subcommand_has_complete_help() {
     );
     let email = stdout(&run(dir.path(), &["send-test-email", "--help"]));
     assert!(email.contains("--to"), "{email}");
+}
+
+/// Runs the binary with its stdout a pipe whose reading end is already closed, as
+/// `backup-monitor ARGS | head -0` leaves it.
+fn run_into_a_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    let mut child = command(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "{args:?} did not stop");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrated = run(dir.path(), &["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    for args in [
+        &["openapi"][..],
+        &["config", "check"],
+        &["token", "list"],
+        &["jobs", "export"],
+        &["check"],
+    ] {
+        let out = run_into_a_closed_pipe(dir.path(), args);
+        let err = stderr(&out);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(141),
+            "{args:?}: as a shell reports SIGPIPE"
+        );
+    }
+}
+
+#[test]
+fn a_token_whose_secret_cannot_be_shown_is_revoked_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_into_a_closed_pipe(dir.path(), &["token", "create", "--role", "viewer"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("token 1 was revoked"),
+        "{}",
+        stderr(&out)
+    );
+
+    let list = run(dir.path(), &["token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(tokens.as_array().unwrap().len(), 1, "{tokens}");
+    assert!(tokens[0]["revoked_at"].is_string(), "{tokens}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_planted_at_the_token_path_is_replaced_and_its_target_left_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("authorized_keys");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let token_file = dir.path().join("backup-monitor.admin-token");
+    std::os::unix::fs::symlink(&victim, &token_file).unwrap();
+
+    let mut child = command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_, lines) = wait_for_listening(&mut child);
+    terminate(&child);
+    wait_with_timeout(&mut child, Duration::from_secs(10));
+
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    let meta = std::fs::symlink_metadata(&token_file).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.starts_with("bm_"), "{token}");
+    assert!(
+        lines.iter().any(|l| l.contains("symbolic link")),
+        "the replaced link is logged: {lines:?}"
+    );
+}
+
+#[test]
+fn a_token_file_that_cannot_be_written_fails_the_start_and_leaves_no_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // Something that cannot be replaced by a file stands at the token's path. (A read-only
+    // directory would do too, but not for root, and the database could not be opened there.)
+    std::fs::create_dir(dir.path().join("backup-monitor.admin-token")).unwrap();
+
+    let mut child = command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    let err = child.wait_with_output().unwrap().stderr;
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("Failed to write the admin token")
+            && last.contains("no admin token was created"),
+        "{err}"
+    );
+
+    let list = run(dir.path(), &["token", "list", "--json"]);
+    let tokens: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(tokens, serde_json::json!([]), "no token stays behind");
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -237,6 +237,7 @@ pub struct ExpectedPathQuery {
     responses(
         (status = 200, description = "The path for the slot whose window holds `at`", body = ExpectedPath),
         (status = 404, description = "No such job", body = HttpError),
+        (status = 409, description = "The job's template and names would render a `..` segment: the path is not handed out; the detail names the fields to change", body = HttpError),
         (status = 422, description = "Invalid id or instant", body = ValidationError),
     )
 )]

@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod auth;
 pub mod badges;
+pub mod companies;
 pub mod entries;
 pub mod error;
 pub mod health;
@@ -51,6 +52,7 @@ pub fn router(metrics_require_token: bool) -> Router<ApiState> {
         .merge(jobs::router())
         .merge(entries::router())
         .merge(status::router())
+        .merge(companies::router())
         .merge(alerts::router())
         .merge(badges::router())
         .merge(health::router())
@@ -67,6 +69,17 @@ pub fn paged<T: Serialize>(items: Vec<T>, total: i64) -> Response {
         .headers_mut()
         .insert(TOTAL_COUNT, HeaderValue::from(total));
     response
+}
+
+/// One page of a listing computed whole (every job's state, say), with the total.
+pub fn paged_from<T: Serialize>(all: Vec<T>, page: input::Page) -> Response {
+    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    let items: Vec<T> = all
+        .into_iter()
+        .skip(usize::try_from(page.skip).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit).unwrap_or(0))
+        .collect();
+    paged(items, total)
 }
 
 /// The answer for a path no route matches.

@@ -13,7 +13,7 @@ use utoipa::{Modify, Number, OpenApi, ToSchema};
 
 use super::error::{FieldError, HttpError, LocItem, ValidationError};
 use super::input::{self, Page};
-use super::{alerts, entries, health, jobs, status, ApiState};
+use super::{alerts, companies, entries, health, jobs, status, ApiState};
 use crate::db::status::JobStatus;
 use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::entry::{self as entry, Entry, EntryStatus};
@@ -21,6 +21,7 @@ use crate::domain::job::{self as job, Job};
 use crate::domain::schedule::{self, Frequency};
 use crate::domain::status::JobState;
 use crate::domain::{email, template};
+use crate::service::companies::{Company, StateCounts};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,6 +43,7 @@ use crate::domain::{email, template};
         entries::list_job_entries,
         health::healthz,
         status::list_status,
+        companies::list_companies,
         alerts::list_alerts,
     ),
     components(schemas(
@@ -49,6 +51,7 @@ use crate::domain::{email, template};
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
         JobStatus, JobState, Alert, AlertKind,
+        companies::CompanyOut, Company, StateCounts,
     )),
     tags(
         (name = "jobs", description = "Expected backup jobs"),

@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 use super::auth::Reader;
 use super::error::{ApiError, ValidationError};
 use super::input::Query;
-use super::{paged, ApiState};
+use super::{paged_from, ApiState};
 use crate::db::status::JobStatus;
 use crate::domain::status::JobState;
 use crate::service::status::{all, StatusFilter};
@@ -70,11 +70,5 @@ pub(super) async fn list_status(
         .db
         .run(move |conn| Ok::<_, ApiError>(all(conn, &filter, now)?))
         .await?;
-    let total = i64::try_from(statuses.len()).unwrap_or(i64::MAX);
-    let page: Vec<JobStatus> = statuses
-        .into_iter()
-        .skip(usize::try_from(page.skip).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.limit).unwrap_or(0))
-        .collect();
-    Ok(paged(page, total))
+    Ok(paged_from(statuses, page))
 }

@@ -1,9 +1,11 @@
 //! `backup-monitor jobs export|import`, straight on the database.
 
+use anyhow::Context;
 use clap::CommandFactory;
 
-use super::load;
+use super::{load, STDOUT};
 use crate::cli::{Cli, GlobalArgs, JobsCommand};
+use crate::output;
 use crate::transfer::{self, Format};
 
 pub fn run(global: &GlobalArgs, command: JobsCommand) -> anyhow::Result<()> {
@@ -29,7 +31,7 @@ pub fn run(global: &GlobalArgs, command: JobsCommand) -> anyhow::Result<()> {
                 upsert,
                 settings.scheduler.default_grace_minutes,
             )?;
-            println!("{summary}");
+            output::println(&summary.to_string()).context(STDOUT)?;
             Ok(())
         }
     }

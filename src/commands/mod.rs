@@ -10,9 +10,14 @@ mod token;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use crate::cli::{Cli, Command, ConfigCommand, GlobalArgs};
 use crate::config::{Overrides, Settings};
-use crate::{agent, api};
+use crate::{agent, api, output};
+
+/// The context of a failed write on stdout (a closed pipe ends the process quietly instead).
+const STDOUT: &str = "Failed to write to stdout";
 
 /// Runs the command; errors print one line on stderr and exit 1.
 pub fn run(cli: Cli) -> ExitCode {
@@ -23,10 +28,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // The agent's side needs no configuration file and no database.
         Command::Report(args) => return agent::report(&args),
         Command::Exec(args) => return agent::exec(&args),
-        Command::Openapi => {
-            println!("{}", api::openapi::to_json());
-            Ok(())
-        }
+        Command::Openapi => output::println(&api::openapi::to_json()).context(STDOUT),
         Command::Config {
             command: ConfigCommand::Check,
         } => config::check(&global),
@@ -47,8 +49,16 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Loads `./.env` into the environment, as the seed read it; real variables win. Only the
+/// working directory's: `dotenvy::dotenv()` also searches every parent directory, so a
+/// `.env` planted in `/tmp` would steer a command run from `/tmp/backups` (its database,
+/// its reports' server and token).
+pub fn read_dotenv() -> Result<(), dotenvy::Error> {
+    dotenvy::from_path(std::path::Path::new(".env"))
+}
+
 /// Warns about a `.env` file that exists but cannot be read (a missing one is fine).
-pub fn warn_unreadable_dotenv(read: Result<std::path::PathBuf, dotenvy::Error>) {
+pub fn warn_unreadable_dotenv(read: Result<(), dotenvy::Error>) {
     if let Err(e) = read {
         if !e.not_found() {
             tracing::warn!(error = %e, "ignoring unreadable .env file");

@@ -3,15 +3,17 @@
 
 use anyhow::Context;
 
+use super::STDOUT;
 use crate::config::Settings;
 use crate::notify::email::Mailer;
+use crate::output;
 
 pub fn run(settings: &Settings, to: &str) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the runtime")?;
     // The mailer's connection pool lives and dies inside the runtime.
     runtime.block_on(async {
         let mailer = Mailer::from_settings(&settings.smtp)?.context(
-            "no SMTP server is configured: set smtp.host (SMTP_HOST) and smtp.from (SMTP_FROM)",
+            "no SMTP server is configured: set smtp.host (SMTP_HOST)",
         )?;
         let body = format!(
             "This is a test email from backup-monitor, sent through {}.\nAlerts will arrive like this one.\n",
@@ -21,7 +23,11 @@ pub fn run(settings: &Settings, to: &str) -> anyhow::Result<()> {
             .send(&[to.to_owned()], "[backup-monitor] test email", &body)
             .await
             .map_err(|hint| anyhow::anyhow!("the test email was not sent: {hint}"))?;
-        println!("sent a test email to {to} through {}", mailer.describe());
+        output::println(&format!(
+            "sent a test email to {to} through {}",
+            mailer.describe()
+        ))
+        .context(STDOUT)?;
         Ok(())
     })
 }

@@ -2,11 +2,13 @@
 
 use anyhow::Context;
 
+use super::STDOUT;
 use crate::cli::TokenCommand;
 use crate::config::Settings;
 use crate::db::tokens as store;
 use crate::db::Db;
 use crate::domain::time;
+use crate::output;
 use crate::service::tokens;
 
 pub fn run(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
@@ -29,7 +31,14 @@ pub fn run(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
                 agent_id.as_deref(),
                 chrono::Utc::now(),
             )?;
-            println!("{secret}");
+            // A secret nobody received must not stay valid.
+            if let Err(e) = output::println_strict(&secret) {
+                store::revoke(&conn, info.id, chrono::Utc::now())?;
+                anyhow::bail!(
+                    "the secret could not be written on stdout ({e}): token {} was revoked",
+                    info.id
+                );
+            }
             eprintln!(
                 "created {} token {} ({}); the secret above is shown only once",
                 info.role.as_str(),
@@ -41,16 +50,18 @@ pub fn run(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
         }
         TokenCommand::List { json } => {
             let list = store::list(&conn)?;
+            let mut text = String::new();
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                text = serde_json::to_string_pretty(&list)?;
+                text.push('\n');
             } else {
-                println!(
-                    "{:<5} {:<7} {:<24} {:<24} {:<21} REVOKED",
+                text.push_str(&format!(
+                    "{:<5} {:<7} {:<24} {:<24} {:<21} REVOKED\n",
                     "ID", "ROLE", "AGENT", "NAME", "CREATED"
-                );
+                ));
                 for t in list {
-                    println!(
-                        "{:<5} {:<7} {:<24} {:<24} {:<21} {}",
+                    text.push_str(&format!(
+                        "{:<5} {:<7} {:<24} {:<24} {:<21} {}\n",
                         t.id,
                         t.role.as_str(),
                         t.agent_id.as_deref().unwrap_or("-"),
@@ -59,15 +70,21 @@ pub fn run(settings: &Settings, command: TokenCommand) -> anyhow::Result<()> {
                         t.revoked_at
                             .map(time::format)
                             .unwrap_or_else(|| "-".to_owned()),
-                    );
+                    ));
                 }
             }
+            output::print(&text).context(STDOUT)?;
         }
         TokenCommand::Revoke { id } => {
             let revoked = store::revoke(&conn, id, chrono::Utc::now())?.with_context(|| {
                 format!("no live token with id {id} (see `backup-monitor token list`)")
             })?;
-            println!("revoked {} token {}", revoked.role.as_str(), revoked.id);
+            output::println(&format!(
+                "revoked {} token {}",
+                revoked.role.as_str(),
+                revoked.id
+            ))
+            .context(STDOUT)?;
         }
     }
     Ok(())

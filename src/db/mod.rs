@@ -140,14 +140,7 @@ impl Db {
             .pool
             .get()
             .context("Failed to open a database connection")?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
-        anyhow::ensure!(
-            version == known,
-            "database {} has schema version {version}, this binary expects {known}: run `backup-monitor migrate`",
-            self.path.display()
-        );
-        Ok(())
+        ensure_current(&conn, &self.path)
     }
 
     /// The installation's value under `key`, created by `make` on first use (race-free:
@@ -196,6 +189,37 @@ impl Db {
     pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
         conn.query_row("SELECT 1", [], |_| Ok(()))
     }
+}
+
+/// One connection to an existing database whose migrations are all applied, for a one-shot
+/// reader such as `check`. No pool: r2d2 retries a failing open for its whole connection
+/// timeout and logs each try, so a file that is not a database took seconds and dozens of
+/// lines; here it fails at once, with one error. Nothing is created, nothing is written.
+pub fn open_current(path: &Path) -> anyhow::Result<Connection> {
+    use rusqlite::OpenFlags;
+    anyhow::ensure!(path.is_file(), "database {} does not exist", path.display());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("cannot open database {}", path.display()))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    ensure_current(&conn, path)?;
+    Ok(conn)
+}
+
+/// Fails unless `conn` (the database at `path`) has every migration this binary knows.
+fn ensure_current(conn: &Connection, path: &Path) -> anyhow::Result<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .with_context(|| format!("cannot read database {}", path.display()))?;
+    let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    anyhow::ensure!(
+        version == known,
+        "database {} has schema version {version}, this binary expects {known}: run `backup-monitor migrate`",
+        path.display()
+    );
+    Ok(())
 }
 
 /// `query_row` through the connection's statement cache: hot queries are parsed once.

@@ -142,37 +142,76 @@ impl PathTemplate {
     }
 
     /// The path for one slot. Values are made safe for a single path segment: a `/` or `\`
-    /// inside a company name becomes `_`, and a value of `.` or `..` becomes `_`, so a
-    /// rendered path never climbs out of the template's directories.
-    pub fn render(&self, values: &TemplateValues<'_>, slot: DateTime<Utc>) -> String {
+    /// inside a company name becomes `_`, and a value of `.` or `..` becomes `_`. The
+    /// rendered path is then checked as a whole: one with a `..` segment, however its pieces
+    /// made it, is never handed out ([`Climbs`] names the placeholders that formed it).
+    pub fn render(
+        &self,
+        values: &TemplateValues<'_>,
+        slot: DateTime<Utc>,
+    ) -> Result<String, Climbs> {
         let mut out = String::new();
+        // The segment being rendered, and the placeholders in it.
+        let mut segment = String::new();
+        let mut fields: Vec<&'static str> = Vec::new();
+        let mut climbing: Option<Vec<&'static str>> = None;
+        let mut end_segment = |segment: &mut String, fields: &mut Vec<&'static str>| {
+            if segment == PARENT_SEGMENT {
+                let all = climbing.get_or_insert_with(Vec::new);
+                for field in fields.iter() {
+                    if !all.contains(field) {
+                        all.push(field);
+                    }
+                }
+            }
+            segment.clear();
+            fields.clear();
+        };
         for part in &self.parts {
-            match part {
-                Part::Text(t) => out.push_str(t),
+            let piece = match part {
+                Part::Text(t) => t.clone(),
                 Part::Field(i) => {
-                    let value = match *i {
+                    // A value holds no separator (segment_safe), so it lies in this segment.
+                    fields.push(PLACEHOLDERS[*i]);
+                    segment_safe(&match *i {
                         0 => values.database_name.to_owned(),
                         1 => values.company_name.to_owned(),
                         2 => values.city.to_owned(),
                         3 => values.agent_id_responsible.to_owned(),
                         _ => values.job_id.to_string(),
-                    };
-                    out.push_str(&segment_safe(&value));
+                    })
                 }
-                Part::Time(f) => {
-                    let v = match f {
-                        'Y' => format!("{:04}", slot.year()),
-                        'm' => format!("{:02}", slot.month()),
-                        'd' => format!("{:02}", slot.day()),
-                        'H' => format!("{:02}", slot.hour()),
-                        _ => format!("{:02}", slot.minute()),
-                    };
-                    out.push_str(&v);
+                Part::Time(f) => match f {
+                    'Y' => format!("{:04}", slot.year()),
+                    'm' => format!("{:02}", slot.month()),
+                    'd' => format!("{:02}", slot.day()),
+                    'H' => format!("{:02}", slot.hour()),
+                    _ => format!("{:02}", slot.minute()),
+                },
+            };
+            for c in piece.chars() {
+                if SEPARATORS.contains(&c) {
+                    end_segment(&mut segment, &mut fields);
+                } else {
+                    segment.push(c);
                 }
             }
+            out.push_str(&piece);
         }
-        out
+        end_segment(&mut segment, &mut fields);
+        match climbing {
+            Some(fields) => Err(Climbs { fields }),
+            None => Ok(out),
+        }
     }
+}
+
+/// A rendered path that would have a `..` segment, climbing out of the template's
+/// directories: the placeholders whose values formed that segment with the template's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the rendered path would have a '..' segment")]
+pub struct Climbs {
+    pub fields: Vec<&'static str>,
 }
 
 fn flush(text: &mut String, parts: &mut Vec<Part>) {
@@ -212,7 +251,7 @@ mod tests {
         .unwrap();
         let slot = Utc.with_ymd_and_hms(2026, 3, 7, 2, 5, 0).unwrap();
         assert_eq!(
-            t.render(&values(), slot),
+            t.render(&values(), slot).unwrap(),
             "/b/acme/Lyon/erp-agent-7-42/2026/03/07_0205_100%.dump"
         );
     }
@@ -221,7 +260,10 @@ mod tests {
     fn a_template_without_placeholders_renders_as_itself() {
         let t = PathTemplate::parse("/srv/backups/latest.sql.gz").unwrap();
         let slot = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(t.render(&values(), slot), "/srv/backups/latest.sql.gz");
+        assert_eq!(
+            t.render(&values(), slot).unwrap(),
+            "/srv/backups/latest.sql.gz"
+        );
     }
 
     #[test]
@@ -286,6 +328,58 @@ mod tests {
             ..values()
         };
         let slot = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(t.render(&v, slot), "/b/_/a_.._.._etc/x");
+        assert_eq!(t.render(&v, slot).unwrap(), "/b/_/a_.._.._etc/x");
+    }
+
+    #[test]
+    fn two_dot_values_side_by_side_do_not_make_a_parent_segment() {
+        let t = PathTemplate::parse("/backups/{company_name}{city}/x").unwrap();
+        let v = TemplateValues {
+            company_name: ".",
+            city: ".",
+            ..values()
+        };
+        let slot = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(t.render(&v, slot).unwrap(), "/backups/__/x");
+    }
+
+    /// Values the API never accepts (empty ones), as a database written by other means might
+    /// hold: the rendered path is checked whatever its pieces.
+    #[test]
+    fn a_rendered_parent_segment_is_refused_naming_the_fields_that_formed_it() {
+        let slot = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let cases: [(&str, &str, &str, Option<Vec<&str>>); 5] = [
+            ("/b/.{city}./x", "acme", "", Some(vec!["city"])),
+            (
+                "/b/.{company_name}{city}./x",
+                "",
+                "",
+                Some(vec!["company_name", "city"]),
+            ),
+            ("C:\\b\\{company_name}.{city}\\x", "", ".", None),
+            (
+                "/b/{company_name}.{city}.",
+                "",
+                "",
+                Some(vec!["company_name", "city"]),
+            ),
+            ("/b/.{city}./x", "acme", "a", None),
+        ];
+        for (template, company_name, city, climbs) in cases {
+            let v = TemplateValues {
+                company_name,
+                city,
+                ..values()
+            };
+            let rendered = PathTemplate::parse(template).unwrap().render(&v, slot);
+            match climbs {
+                Some(fields) => assert_eq!(
+                    rendered,
+                    Err(Climbs { fields }),
+                    "{template} {company_name:?} {city:?}"
+                ),
+                None => assert!(rendered.is_ok(), "{template}: {rendered:?}"),
+            }
+        }
     }
 }

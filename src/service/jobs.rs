@@ -181,7 +181,7 @@ impl JobCreate {
             .grace_minutes
             .unwrap_or_else(|| job::default_grace(self.backup_frequency, default_grace));
         job::check_grace(self.backup_frequency, grace).map_err(grace_error)?;
-        Ok(Job {
+        let job = Job {
             id: 0,
             database_name: self.database_name,
             agent_id_responsible: self.agent_id_responsible,
@@ -198,7 +198,11 @@ impl JobCreate {
             notify_emails: self.notify_emails.unwrap_or_default(),
             created_at: now,
             updated_at: now,
-        })
+        };
+        if let Some(climbs) = PathClimbs::of(&job) {
+            return Err(climbs.invalid(&climbs.fields));
+        }
+        Ok(job)
     }
 }
 
@@ -218,6 +222,7 @@ impl JobUpdate {
         if let (Some(frequency), Some(grace)) = (self.backup_frequency, self.grace_minutes) {
             job::check_grace(frequency, grace).map_err(grace_error)?;
         }
+        let given = self.path_fields_given();
         let mut j = job.clone();
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { j.$field = v; } )* };
@@ -245,7 +250,115 @@ impl JobUpdate {
                 j.backup_frequency.as_str()
             ))
         })?;
+        // Refused when the update takes part in it; a stored job that already climbs (written
+        // before this rule) may still be paused or rescheduled.
+        if let Some(climbs) = PathClimbs::of(&j) {
+            let named: Vec<&'static str> = climbs
+                .fields
+                .iter()
+                .copied()
+                .filter(|f| given.contains(f))
+                .collect();
+            if !named.is_empty() {
+                return Err(climbs.invalid(&named));
+            }
+        }
         Ok(j)
+    }
+
+    /// The fields of this update that the storage path is rendered from.
+    fn path_fields_given(&self) -> Vec<&'static str> {
+        [
+            (
+                "final_storage_path_template",
+                &self.final_storage_path_template,
+            ),
+            ("database_name", &self.database_name),
+            ("company_name", &self.company_name),
+            ("city", &self.city),
+            ("agent_id_responsible", &self.agent_id_responsible),
+        ]
+        .into_iter()
+        .filter(|(_, value)| value.is_some())
+        .map(|(name, _)| name)
+        .collect()
+    }
+}
+
+/// A job whose storage path would render with a `..` segment, climbing out of its
+/// directory (DESIGN §4: a path never does): the fields that formed it, the template first.
+#[derive(Debug)]
+struct PathClimbs {
+    fields: Vec<&'static str>,
+    why: String,
+}
+
+impl PathClimbs {
+    /// Whether `job`'s path climbs. Dots come from the template's text and the names, never
+    /// from the slot, so one slot tells for all.
+    fn of(job: &Job) -> Option<Self> {
+        let template = PathTemplate::parse(&job.final_storage_path_template).ok()?;
+        let climbs = template
+            .render(&values_of(job), DateTime::UNIX_EPOCH)
+            .err()?;
+        let with: Vec<String> = climbs
+            .fields
+            .iter()
+            .map(|f| format!("{f} {:?}", value_of(job, f)))
+            .collect();
+        let with = if with.is_empty() {
+            String::new()
+        } else {
+            format!(" with {}", with.join(" and "))
+        };
+        let mut fields = vec!["final_storage_path_template"];
+        fields.extend(climbs.fields);
+        Some(Self {
+            why: format!(
+                "final_storage_path_template {:?}{with} renders a '..' segment: the path would climb out of its directory",
+                job.final_storage_path_template
+            ),
+            fields,
+        })
+    }
+
+    /// A 422 with one item for each of `named`.
+    fn invalid(&self, named: &[&'static str]) -> ServiceError {
+        let change = self.fields.join(", ");
+        ServiceError::Invalid(
+            named
+                .iter()
+                .map(|field| {
+                    FieldError::new(
+                        vec!["body".into(), (*field).into()],
+                        "value_error",
+                        format!("Value error, {}; change one of {change}", self.why),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The values a job's template is rendered with.
+fn values_of(job: &Job) -> TemplateValues<'_> {
+    TemplateValues {
+        database_name: &job.database_name,
+        company_name: &job.company_name,
+        city: &job.city,
+        agent_id_responsible: &job.agent_id_responsible,
+        job_id: job.id,
+    }
+}
+
+/// The value of one of a job's text fields, by its name.
+fn value_of<'a>(job: &'a Job, field: &str) -> &'a str {
+    match field {
+        "database_name" => &job.database_name,
+        "company_name" => &job.company_name,
+        "city" => &job.city,
+        "agent_id_responsible" => &job.agent_id_responsible,
+        _ => "",
     }
 }
 
@@ -316,7 +429,8 @@ pub struct ExpectedPath {
     pub path: String,
 }
 
-/// The job's storage path rendered for the slot whose window holds `at`.
+/// The job's storage path rendered for the slot whose window holds `at`. A path that would
+/// climb out of its directory is never handed out: 409, naming the fields to change.
 pub fn expected_path(job: &Job, at: DateTime<Utc>) -> Result<ExpectedPath, ServiceError> {
     let slot = job.schedule().slot_for(at);
     let template = PathTemplate::parse(&job.final_storage_path_template).map_err(|e| {
@@ -325,16 +439,92 @@ pub fn expected_path(job: &Job, at: DateTime<Utc>) -> Result<ExpectedPath, Servi
             job.id
         ))
     })?;
-    let values = TemplateValues {
-        database_name: &job.database_name,
-        company_name: &job.company_name,
-        city: &job.city,
-        agent_id_responsible: &job.agent_id_responsible,
-        job_id: job.id,
-    };
+    let path = template.render(&values_of(job), slot).map_err(|_| {
+        let why = PathClimbs::of(job).map_or_else(
+            || "its storage path would climb out of its directory".to_owned(),
+            |c| format!("{}; change one of {}", c.why, c.fields.join(", ")),
+        );
+        ServiceError::Conflict(format!("Job {}: {why}", job.id))
+    })?;
     Ok(ExpectedPath {
         job_id: job.id,
         slot_utc: slot,
-        path: template.render(&values, slot),
+        path,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(template: &str, city: &str) -> JobCreate {
+        let mut job = JobCreate::parse(&json!({
+            "database_name": "erp",
+            "agent_id_responsible": "agent-1",
+            "company_name": "acme",
+            "city": "Lyon",
+            "expected_hour_utc": 2,
+            "expected_minute_utc": 30,
+            "backup_frequency": "daily",
+            "final_storage_path_template": template,
+        }))
+        .unwrap();
+        // Names the API refuses, as a database written by other means may hold.
+        job.city = city.to_owned();
+        job
+    }
+
+    fn refused_fields(error: ServiceError) -> Vec<String> {
+        let ServiceError::Invalid(items) = error else {
+            panic!("not a 422: {error:?}")
+        };
+        items
+            .iter()
+            .map(|item| {
+                assert!(item.msg.contains("'..' segment"), "{}", item.msg);
+                format!("{:?}", item.loc[1])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_job_whose_path_would_climb_is_refused_naming_the_fields() {
+        let refused = job("/b/.{city}./x", "")
+            .into_job(60, Utc::now())
+            .unwrap_err();
+        assert_eq!(
+            refused_fields(refused),
+            ["Name(\"final_storage_path_template\")", "Name(\"city\")"]
+        );
+        assert!(job("/b/.{city}./x", "a").into_job(60, Utc::now()).is_ok());
+    }
+
+    #[test]
+    fn an_update_is_refused_only_for_the_fields_it_gives_that_make_the_path_climb() {
+        let stored = job("/b/.{city}./x", "a").into_job(60, Utc::now()).unwrap();
+        let to_empty_city = JobUpdate {
+            city: Some(String::new()),
+            ..JobUpdate::default()
+        };
+        assert_eq!(
+            refused_fields(to_empty_city.apply(&stored).unwrap_err()),
+            ["Name(\"city\")"]
+        );
+        let unrelated = JobUpdate {
+            database_name: Some("crm".into()),
+            ..JobUpdate::default()
+        };
+        let mut climbing = stored.clone();
+        climbing.city = String::new();
+        assert!(
+            unrelated.apply(&climbing).is_ok(),
+            "the stored climb is not its doing"
+        );
+        assert!(matches!(
+            expected_path(&climbing, Utc::now()),
+            Err(ServiceError::Conflict(_))
+        ));
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod alerts;
+pub mod companies;
 mod error;
 pub mod input;
 pub mod jobs;

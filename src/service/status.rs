@@ -68,14 +68,40 @@ pub fn worst_of_company(
         company_name: Some(company.to_owned()),
         ..StatusFilter::default()
     };
-    let states = all(conn, &filter, now)?;
-    Ok([
-        JobState::Failed,
-        JobState::Late,
-        JobState::Pending,
-        JobState::Ok,
-    ]
-    .into_iter()
-    .find(|s| states.iter().any(|j| j.state == *s))
-    .or_else(|| (!states.is_empty()).then_some(JobState::Paused)))
+    Ok(worst(all(conn, &filter, now)?.into_iter().map(|j| j.state)))
+}
+
+/// The worst of some jobs' states, as a company's badge shows it: failed > late > pending >
+/// ok, and paused only when every job is; None for no job at all.
+pub fn worst(states: impl IntoIterator<Item = JobState>) -> Option<JobState> {
+    // Exhaustive, so that a new state must be given its place.
+    let severity = |state: &JobState| match state {
+        JobState::Failed => 4,
+        JobState::Late => 3,
+        JobState::Pending => 2,
+        JobState::Ok => 1,
+        JobState::Paused => 0,
+    };
+    states.into_iter().max_by_key(severity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worst;
+    use crate::domain::status::JobState::{self, *};
+
+    #[test]
+    fn the_worst_state_is_failed_then_late_then_pending_then_ok_and_paused_only_alone() {
+        let cases: [(&[JobState], Option<JobState>); 6] = [
+            (&[], None),
+            (&[Paused], Some(Paused)),
+            (&[Paused, Ok], Some(Ok)),
+            (&[Ok, Pending, Paused], Some(Pending)),
+            (&[Ok, Late, Pending], Some(Late)),
+            (&[Late, Failed, Ok], Some(Failed)),
+        ];
+        for (states, expected) in cases {
+            assert_eq!(worst(states.iter().copied()), expected, "{states:?}");
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -92,6 +92,11 @@ pub fn admin_token_path(database: &Path) -> PathBuf {
 /// When no live admin token exists and `BACKUP_MONITOR_ADMIN_TOKEN` is not set (a first
 /// start, or every admin token revoked), creates an admin token and writes it, alone, to a
 /// mode-0600 file beside the database. Logs the file's path, never the token.
+///
+/// The token is committed only once its file is on disk: a start that cannot write the file
+/// fails and leaves no admin token that nobody knows. The file is written under a fresh name
+/// and renamed into place, so a symbolic link planted at its path is replaced, never
+/// followed: whatever it pointed to stays untouched.
 pub fn bootstrap(db: &Db, admin_token: Option<&Secret>) -> anyhow::Result<Option<PathBuf>> {
     if admin_token.is_some() {
         tracing::info!(
@@ -99,38 +104,73 @@ pub fn bootstrap(db: &Db, admin_token: Option<&Secret>) -> anyhow::Result<Option
         );
         return Ok(None);
     }
-    let conn = db.conn().context("Failed to open a database connection")?;
-    if tokens::count_active_admins(&conn)? > 0 {
+    let mut conn = db.conn().context("Failed to open a database connection")?;
+    // Immediate: two processes starting at once cannot both see no admin and both create one.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if tokens::count_active_admins(&tx)? > 0 {
         return Ok(None);
     }
     let path = admin_token_path(db.path());
-    let (info, secret) = create(&conn, "initial admin", Role::Admin, None, Utc::now())?;
-    write_secret_file(&path, &secret)
-        .with_context(|| format!("Failed to write the admin token to {}", path.display()))?;
+    let (info, secret) = create(&tx, "initial admin", Role::Admin, None, Utc::now())?;
+    let replaced_link = std::fs::symlink_metadata(&path)
+        .is_ok_and(|m| m.file_type().is_symlink())
+        .then(|| std::fs::read_link(&path).ok())
+        .flatten();
+    // On failure the transaction is dropped, and the token with it.
+    write_secret_file(&path, &secret).with_context(|| {
+        format!(
+            "Failed to write the admin token to {}; no admin token was created",
+            path.display()
+        )
+    })?;
+    if let Err(e) = tx.commit() {
+        // A file whose token is not stored would only mislead.
+        let _ = std::fs::remove_file(&path);
+        return Err(e).context("Failed to store the first admin token");
+    }
+    if let Some(target) = replaced_link {
+        tracing::warn!(file = %path.display(), link_target = %target.display(), "a symbolic link stood at the admin token's path: replaced by the token file; its target was not touched");
+    }
     tracing::warn!(file = %path.display(), token_id = info.id, "created the first admin token; read it from the file (mode 0600), then keep it somewhere safe");
     Ok(Some(path))
 }
 
+/// Writes `secret` to `path` atomically: into a new mode-0600 file beside it (created
+/// exclusively, so never through a link), synced, then renamed over `path` (which replaces a
+/// link there rather than following it), and the directory synced.
 fn write_secret_file(path: &Path, secret: &str) -> std::io::Result<()> {
-    use std::io::Write;
+    use std::io::{Error, ErrorKind, Write};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidInput, "the path names no file"))?
+        .to_string_lossy();
+    let mut suffix = [0u8; 8];
+    getrandom::fill(&mut suffix).map_err(|e| Error::other(e.to_string()))?;
+    let temporary = dir.join(format!(".{name}.{}.tmp", hex::encode(suffix)));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // An existing file keeps its mode on open: set it again.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(format!("{secret}\n").as_bytes())?;
-        file.sync_all()
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
-    #[cfg(not(unix))]
-    {
-        let mut file = options.open(path)?;
-        file.write_all(format!("{secret}\n").as_bytes())?;
-        file.sync_all()
+    let mut file = options.open(&temporary)?;
+    let written = file
+        .write_all(format!("{secret}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
     }
+    // The rename itself must survive a crash.
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]

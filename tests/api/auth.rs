@@ -127,6 +127,7 @@ fn protected_routes(job: &Value, entry: &Value) -> Vec<(Method, String, Option<V
         (Method::GET, format!("/api/v1/entries/by_job/{job}"), None),
         (Method::GET, "/api/v1/status".to_owned(), None),
         (Method::GET, "/api/v1/status/".to_owned(), None),
+        (Method::GET, "/api/v1/companies".to_owned(), None),
         (Method::GET, "/api/v1/alerts".to_owned(), None),
     ]
 }
@@ -339,6 +340,12 @@ async fn each_role_gets_what_design_section_5_allows_it() {
             [200, 200, 200],
         ),
         (Method::GET, "/api/v1/status".into(), &none, [200, 200, 200]),
+        (
+            Method::GET,
+            "/api/v1/companies".into(),
+            &none,
+            [200, 200, 200],
+        ),
         (Method::GET, "/api/v1/alerts".into(), &none, [200, 200, 200]),
         (Method::POST, "/api/v1/jobs/".into(), &job, [403, 403, 201]),
         (
@@ -1159,7 +1166,7 @@ async fn the_openapi_document_declares_bearer_security_on_every_api_operation() 
             }
         }
     }
-    assert_eq!(api_operations, 14, "every /api/v1 operation was checked");
+    assert_eq!(api_operations, 15, "every /api/v1 operation was checked");
     assert!(doc["paths"]["/healthz"]["get"].is_object());
 }
 

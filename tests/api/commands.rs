@@ -7,7 +7,7 @@ use std::process::Output;
 use chrono::{Duration, DurationRound, Timelike, Utc};
 use serde_json::{json, Value};
 
-use crate::common::{command, free_port, spawn_app, stderr, stdout};
+use crate::common::{command, free_port, insert_job, spawn_app, stderr, stdout, valid_job};
 use crate::smtp::SmtpServer;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -108,7 +108,7 @@ async fn check_warns_while_a_slot_is_within_its_grace() {
     let out = check(&app.db_path, false);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
-        stdout(&out).starts_with("BACKUP WARNING - 0 late, 0 failed, 1 within grace, 1 ok"),
+        stdout(&out).starts_with("BACKUP WARNING - 1 within grace: acme/Lyon db=erp | late=0 failed=0 within_grace=1 ok=1 "),
         "{}",
         stdout(&out)
     );
@@ -117,6 +117,120 @@ async fn check_warns_while_a_slot_is_within_its_grace() {
     // Once reported, all is well.
     app.report(id, "success", &slot.to_rfc3339()).await;
     assert_eq!(check(&app.db_path, false).status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn checks_first_line_names_a_few_late_or_failed_jobs_and_counts_the_rest() {
+    let app = spawn_app().await;
+    let long_ago = Utc::now() - Duration::days(3);
+    for (company, city, database) in [
+        ("acme", "Lyon", "erp"),
+        ("acme", "Nice", "crm"),
+        ("globex", "Paris", "pay"),
+        ("initech", "Lille", "hr"),
+    ] {
+        let job = app
+            .create_job(json!({"company_name": company, "city": city, "database_name": database}))
+            .await;
+        app.backdate(job["id"].as_i64().unwrap(), long_ago);
+    }
+    let failed = app
+        .create_job(json!({"company_name": "umbrella", "database_name": "lab"}))
+        .await;
+    app.report(
+        failed["id"].as_i64().unwrap(),
+        "failed",
+        &Utc::now().to_rfc3339(),
+    )
+    .await;
+    app.create_job(json!({"company_name": "fine"})).await;
+
+    let out = check(&app.db_path, false);
+
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert_eq!(
+        text.lines().next().unwrap(),
+        "BACKUP CRITICAL - 4 late, 1 failed: acme/Lyon db=erp (late), acme/Nice db=crm (late), \
+         globex/Paris db=pay (late) and 2 more | late=4 failed=1 within_grace=0 ok=0 pending=1 paused=0"
+    );
+}
+
+#[tokio::test]
+async fn no_field_of_a_job_can_break_checks_output_for_nagios() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({
+            "company_name": "Smith | Sons",
+            "city": "Lyon\nBACKUP OK - 0 late | late=0",
+            "database_name": "erp\r\nOK",
+            "agent_id_responsible": "agent|1\u{2028}x",
+        }))
+        .await;
+    app.backdate(job["id"].as_i64().unwrap(), Utc::now() - Duration::days(3));
+
+    let out = check(&app.db_path, false);
+
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "the summary and one job: {text:?}");
+    assert_eq!(
+        text.matches('|').count(),
+        1,
+        "one performance data separator: {text:?}"
+    );
+    assert!(lines[0].starts_with("BACKUP CRITICAL - 1 late, 0 failed: Smith ¦ Sons/Lyon BACKUP OK - 0 late ¦ late=0 db=erp  OK (late) | late=1 "), "{text:?}");
+    assert!(lines[1].starts_with("LATE: Smith ¦ Sons/"), "{text:?}");
+    assert!(!text.contains('\u{2028}'), "{text:?}");
+    // JSON keeps the names as they are.
+    let report: Value = serde_json::from_slice(&check(&app.db_path, true).stdout).unwrap();
+    assert_eq!(report["jobs"][0]["company_name"], "Smith | Sons");
+}
+
+/// `check` on `db`: UNKNOWN, one line on stdout, nothing else, fast.
+fn assert_unknown_at_once(db: &std::path::Path, why: &str) {
+    let started = std::time::Instant::now();
+    let out = check(db, false);
+    let took = started.elapsed();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{why}: {text}");
+    assert_eq!(text.lines().count(), 1, "{why}: {text:?}");
+    assert!(text.starts_with("BACKUP UNKNOWN - "), "{why}: {text:?}");
+    assert!(stderr(&out).is_empty(), "{why}: {}", stderr(&out));
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "{why}: took {took:?}"
+    );
+}
+
+#[test]
+fn check_is_unknown_at_once_for_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.db");
+    std::fs::write(
+        &file,
+        "these are not the backups you are looking for\n".repeat(200),
+    )
+    .unwrap();
+    assert_unknown_at_once(&file, "a text file");
+    let out = stdout(&check(&file, false));
+    assert!(out.contains("file is not a database"), "{out}");
+}
+
+#[test]
+fn check_is_unknown_at_once_for_a_corrupt_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bm.db");
+    insert_job(&path, &valid_job());
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 4096, "one page at least");
+    // The schema's page, after the 100-byte file header, overwritten with garbage.
+    for (i, b) in bytes[100..4096].iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    assert_unknown_at_once(&path, "a corrupt database");
 }
 
 #[test]
@@ -131,6 +245,7 @@ fn check_is_unknown_without_a_database() {
         stdout(&out)
     );
     assert!(!missing.exists(), "check must not create a database");
+    assert_unknown_at_once(&missing, "no file");
     let out = check(&missing, true);
     assert_eq!(out.status.code(), Some(3));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -15,6 +15,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/entries/{entry_id}", &["get"]),
     ("/api/v1/entries/by_job/{job_id}", &["get"]),
     ("/api/v1/status", &["get"]),
+    ("/api/v1/companies", &["get"]),
     ("/api/v1/alerts", &["get"]),
     ("/healthz", &["get"]),
 ];

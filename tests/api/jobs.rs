@@ -1913,6 +1913,97 @@ async fn expected_path_renders_every_placeholder_and_time_field_from_the_slot() 
 }
 
 #[tokio::test]
+async fn values_of_a_dot_each_never_make_the_path_climb() {
+    let app = spawn_app().await;
+    let job = app
+        .create_job(json!({
+            "company_name": ".",
+            "city": ".",
+            "final_storage_path_template": "/backups/{company_name}{city}/x",
+        }))
+        .await;
+
+    let response = app
+        .get(&format!("/api/v1/jobs/{}/expected_path", job["id"]))
+        .await;
+
+    let (status, body) = status_and_body(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["path"], "/backups/__/x");
+}
+
+/// A job stored with names the API refuses (as an older release or a hand-edited database
+/// may hold) whose path renders with a `..` segment.
+async fn a_job_whose_path_climbs(app: &TestApp) -> i64 {
+    let id = app
+        .create_job(
+            json!({"city": "x", "final_storage_path_template": "/b/.{city}./{database_name}"}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let db = app.db();
+    let conn = db.conn().unwrap();
+    conn.execute("UPDATE jobs SET city = '' WHERE id = ?1", [id])
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn a_path_that_would_climb_is_never_handed_out() {
+    let app = spawn_app().await;
+    let id = a_job_whose_path_climbs(&app).await;
+
+    let response = app.get(&format!("/api/v1/jobs/{id}/expected_path")).await;
+
+    let (status, body) = status_and_body(response).await;
+    assert_eq!(status, 409, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("'..'")
+            && detail.contains("city \"\"")
+            && detail.contains("change one of final_storage_path_template, city"),
+        "{detail}"
+    );
+    assert!(!detail.contains("/b/../"), "{detail}");
+}
+
+#[tokio::test]
+async fn an_update_that_takes_part_in_a_climbing_path_is_refused_naming_its_fields() {
+    let app = spawn_app().await;
+    let id = a_job_whose_path_climbs(&app).await;
+    let path = format!("/api/v1/jobs/{id}");
+
+    // A change of the template that keeps the climb is refused, naming the template.
+    let response = app
+        .patch_json(
+            &path,
+            &json!({"final_storage_path_template": "/c/.{city}./x"}),
+        )
+        .await;
+    assert_422(
+        response,
+        json!(["body", "final_storage_path_template"]),
+        "value_error",
+        "a template that climbs with the stored city",
+    )
+    .await;
+
+    // Unrelated changes still go through, and a template that no longer climbs fixes it.
+    let response = app.patch_json(&path, &json!({"is_active": false})).await;
+    assert_eq!(response.status(), 200);
+    let response = app
+        .patch_json(
+            &path,
+            &json!({"final_storage_path_template": "/c/{city}/x"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let response = app.get(&format!("{path}/expected_path")).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn expected_path_uses_the_slot_whose_window_holds_at() {
     // Arrange
     let app = spawn_app().await;

@@ -8,6 +8,7 @@ mod smtp;
 mod alerts;
 mod auth;
 mod commands;
+mod companies;
 mod docs;
 mod entries;
 mod jobs;
