@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod auth;
 pub mod boolean;
+pub mod cron;
 pub mod email;
 pub mod entry;
 pub mod job;
@@ -10,3 +11,4 @@ pub mod schedule;
 pub mod status;
 pub mod template;
 pub mod time;
+pub mod zone;
