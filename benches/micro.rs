@@ -107,6 +107,18 @@ fn cron_next_slot(bencher: Bencher, case: (&str, &str, u32)) {
         .bench_local_values(|slot| s.next_slot(slot));
 }
 
+/// Validating a cron job's grace (DESIGN §11): the shortest interval between slots over
+/// the coming 366 days, walked slot by slot. Input validation only, never the tick.
+#[divan::bench(args = [
+    ("30 2 * * *", "Europe/Paris", 60),
+    ("0 * * * *", "Australia/Lord_Howe", 10),
+    ("*/5 * * * *", "Europe/Paris", 2),
+], sample_count = 10)]
+fn cron_shortest_interval(bencher: Bencher, case: (&str, &str, u32)) {
+    let s = cron(case);
+    bencher.bench_local(|| s.shortest_interval(black_box(origin())));
+}
+
 /// The regular tick for a cron schedule: one slot fell due since the last evaluation.
 #[divan::bench(args = CRON)]
 fn cron_due_slots_between_one(bencher: Bencher, case: (&str, &str, u32)) {
