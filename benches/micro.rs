@@ -81,7 +81,10 @@ fn instants() -> impl FnMut() -> DateTime<Utc> {
 /// The slot a report belongs to: run for every report received.
 #[divan::bench(args = Frequency::ALL)]
 fn slot_for(bencher: Bencher, frequency: Frequency) {
-    let s = schedule(frequency);
+    bench_slot_for(bencher, schedule(frequency));
+}
+
+fn bench_slot_for(bencher: Bencher, s: Schedule) {
     bencher
         .with_inputs(instants())
         .bench_local_values(|at| s.slot_for(at));
@@ -90,10 +93,7 @@ fn slot_for(bencher: Bencher, frequency: Frequency) {
 /// The slot a report belongs to, for a cron schedule in a zone.
 #[divan::bench(args = CRON)]
 fn cron_slot_for(bencher: Bencher, case: (&str, &str, u32)) {
-    let s = cron(case);
-    bencher
-        .with_inputs(instants())
-        .bench_local_values(|at| s.slot_for(at));
+    bench_slot_for(bencher, cron(case));
 }
 
 /// The next slot after a slot: what the tick asks per due job (`next_due_after`, and each
@@ -122,25 +122,16 @@ fn cron_shortest_interval(bencher: Bencher, case: (&str, &str, u32)) {
 /// The regular tick for a cron schedule: one slot fell due since the last evaluation.
 #[divan::bench(args = CRON)]
 fn cron_due_slots_between_one(bencher: Bencher, case: (&str, &str, u32)) {
-    let s = cron(case);
-    let mut next = instants();
-    bencher
-        .with_inputs(|| {
-            let now = next();
-            let last = s.latest_due_slot(now);
-            (s.due(s.prev_slot(last)), now)
-        })
-        .bench_local_values(|(after, now)| {
-            let slots = s.due_slots_between(after, now, 100);
-            debug_assert_eq!(slots.len(), 1);
-            slots
-        });
+    bench_due_slots_between_one(bencher, cron(case));
 }
 
 /// The regular tick: one slot fell due since the last evaluation.
 #[divan::bench(args = Frequency::ALL)]
 fn due_slots_between_one(bencher: Bencher, frequency: Frequency) {
-    let s = schedule(frequency);
+    bench_due_slots_between_one(bencher, schedule(frequency));
+}
+
+fn bench_due_slots_between_one(bencher: Bencher, s: Schedule) {
     let mut next = instants();
     bencher
         .with_inputs(|| {
