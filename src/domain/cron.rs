@@ -15,15 +15,6 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
-/// The five fields, in the order they are written.
-const FIELDS: [Field; 5] = [
-    Field::Minute,
-    Field::Hour,
-    Field::DayOfMonth,
-    Field::Month,
-    Field::DayOfWeek,
-];
-
 const MONTH_NAMES: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
@@ -179,12 +170,11 @@ impl CronExpr {
         let [minute, hour, dom, month, dow] = fields[..] else {
             return Err(CronError::FieldCount(fields.len()));
         };
-        let bits = |i: usize, text: &str| parse_field(FIELDS[i], text);
-        let minutes = bits(0, minute)?;
-        let hours = bits(1, hour)?;
-        let days = bits(2, dom)?;
-        let months = bits(3, month)?;
-        let weekdays = bits(4, dow)?;
+        let minutes = parse_field(Field::Minute, minute)?;
+        let hours = parse_field(Field::Hour, hour)?;
+        let days = parse_field(Field::DayOfMonth, dom)?;
+        let months = parse_field(Field::Month, month)?;
+        let weekdays = parse_field(Field::DayOfWeek, dow)?;
         // Day-of-week 7 is Sunday: fold bit 7 onto bit 0.
         let weekdays = (weekdays | (weekdays >> 7)) & 0x7f;
         let rule = if dom.starts_with('*') || dow.starts_with('*') {
