@@ -1,7 +1,8 @@
 //! Microbenchmarks (divan): the schedule math and the window query the tick runs per job.
 //!
 //! `cargo bench --bench micro` (divan's options follow `--`, e.g. `-- slot_for`;
-//! `-- --test` runs each once). The window query runs on a database seeded with
+//! `-- --test` runs each once). The `cron_*` cases are the same questions for cron
+//! expressions in time zones (DESIGN §11). The window query runs on a database seeded with
 //! BENCH_MICRO_ENTRIES entries (default 1,000,000: 10,000 daily jobs × 100 days).
 
 mod common;
@@ -10,7 +11,9 @@ use std::cell::Cell;
 
 use backup_monitor::db::status::reported_in;
 use backup_monitor::db::Db;
-use backup_monitor::domain::schedule::{Frequency, Schedule};
+use backup_monitor::domain::cron::CronExpr;
+use backup_monitor::domain::schedule::{CronSchedule, Frequency, FrequencySchedule, Schedule};
+use backup_monitor::domain::zone::Zone;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use divan::{black_box, Bencher};
 
@@ -19,7 +22,7 @@ fn main() {
 }
 
 fn schedule(frequency: Frequency) -> Schedule {
-    Schedule {
+    Schedule::Frequency(FrequencySchedule {
         frequency,
         hour: 2,
         minute: 30,
@@ -31,7 +34,29 @@ fn schedule(frequency: Frequency) -> Schedule {
         } else {
             60
         },
-    }
+    })
+}
+
+/// Cron schedules: the seed's four shapes written as cron, each in a zone with daylight
+/// saving time (the instants land on both sides of its changes), and two that make the
+/// search skip: the Vixie day rule, and Feb 29 (a slot every four years).
+const CRON: [(&str, &str, u32); 7] = [
+    ("30 * * * *", "Europe/Paris", 30),
+    ("30 2 * * *", "Europe/Paris", 60),
+    ("30 2 * * 0", "America/New_York", 60),
+    ("30 2 31 * *", "Australia/Lord_Howe", 60),
+    ("*/15 9-17 * * MON-FRI", "America/Santiago", 10),
+    ("0 2 1 * MON", "Pacific/Auckland", 60),
+    ("0 0 29 2 *", "Europe/London", 60),
+];
+
+fn cron(case: (&str, &str, u32)) -> Schedule {
+    let (expr, zone, grace_minutes) = case;
+    Schedule::Cron(CronSchedule {
+        expr: CronExpr::parse(expr).expect("a valid expression"),
+        zone: Zone::parse(zone).expect("a known zone"),
+        grace_minutes,
+    })
 }
 
 fn origin() -> DateTime<Utc> {
@@ -56,16 +81,57 @@ fn instants() -> impl FnMut() -> DateTime<Utc> {
 /// The slot a report belongs to: run for every report received.
 #[divan::bench(args = Frequency::ALL)]
 fn slot_for(bencher: Bencher, frequency: Frequency) {
-    let s = schedule(frequency);
+    bench_slot_for(bencher, schedule(frequency));
+}
+
+fn bench_slot_for(bencher: Bencher, s: Schedule) {
     bencher
         .with_inputs(instants())
         .bench_local_values(|at| s.slot_for(at));
 }
 
+/// The slot a report belongs to, for a cron schedule in a zone.
+#[divan::bench(args = CRON)]
+fn cron_slot_for(bencher: Bencher, case: (&str, &str, u32)) {
+    bench_slot_for(bencher, cron(case));
+}
+
+/// The next slot after a slot: what the tick asks per due job (`next_due_after`, and each
+/// step of `due_slots_between`).
+#[divan::bench(args = CRON)]
+fn cron_next_slot(bencher: Bencher, case: (&str, &str, u32)) {
+    let s = cron(case);
+    let mut next = instants();
+    bencher
+        .with_inputs(|| s.slot_at_or_before(next()))
+        .bench_local_values(|slot| s.next_slot(slot));
+}
+
+/// Validating a cron job's grace (DESIGN §11): the shortest interval between slots over
+/// the coming 366 days, walked slot by slot. Input validation only, never the tick.
+#[divan::bench(args = [
+    ("30 2 * * *", "Europe/Paris", 60),
+    ("0 * * * *", "Australia/Lord_Howe", 10),
+    ("*/5 * * * *", "Europe/Paris", 2),
+], sample_count = 10)]
+fn cron_shortest_interval(bencher: Bencher, case: (&str, &str, u32)) {
+    let s = cron(case);
+    bencher.bench_local(|| s.shortest_interval(black_box(origin())));
+}
+
+/// The regular tick for a cron schedule: one slot fell due since the last evaluation.
+#[divan::bench(args = CRON)]
+fn cron_due_slots_between_one(bencher: Bencher, case: (&str, &str, u32)) {
+    bench_due_slots_between_one(bencher, cron(case));
+}
+
 /// The regular tick: one slot fell due since the last evaluation.
 #[divan::bench(args = Frequency::ALL)]
 fn due_slots_between_one(bencher: Bencher, frequency: Frequency) {
-    let s = schedule(frequency);
+    bench_due_slots_between_one(bencher, schedule(frequency));
+}
+
+fn bench_due_slots_between_one(bencher: Bencher, s: Schedule) {
     let mut next = instants();
     bencher
         .with_inputs(|| {

@@ -1,5 +1,11 @@
 //! Schedule math: when a job's backups are expected, when each becomes late, and which slot a report belongs to.
 //!
+//! A schedule has one of two forms: the seed's fixed frequencies in UTC (DESIGN §3,
+//! [`FrequencySchedule`]) or a cron expression in a time zone (§11, [`CronSchedule`]).
+//! Each form answers three questions about its slots (the latest at or before an instant,
+//! the next after it, the previous before it); [`Schedule`] builds everything else on
+//! them once (windows, due times, catching up), so both forms share §3's rules exactly.
+//!
 //! Everything here is a pure function of its arguments (time is always a parameter, the
 //! clock is never read), so the scheduler, the status API and the path renderer agree on
 //! the same slots and tests can pin any instant.
@@ -12,7 +18,10 @@
 //! broken. Results that would fall outside chrono's representable range (years beyond
 //! ±262 000) saturate at `DateTime::<Utc>::MIN_UTC` / `MAX_UTC` instead of panicking.
 
-use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
+
+use super::cron::CronExpr;
+use super::zone::Zone;
 
 // The bounds of a schedule's fields: the API's validator checks them, its OpenAPI schema
 // states them and the clamps below apply them, all from these constants.
@@ -30,6 +39,8 @@ pub const DAY_OF_MONTH_MAX: u32 = 31;
 /// `grace_minutes`; it must also be shorter than the period (see `job::check_grace`).
 pub const GRACE_MIN: u32 = 1;
 pub const GRACE_MAX: u32 = 1440;
+/// How far ahead the shortest interval between slots is looked for (DESIGN §11).
+pub const INTERVAL_HORIZON_DAYS: i64 = 366;
 
 /// How often a job is expected to back up.
 #[derive(
@@ -80,59 +91,78 @@ impl Frequency {
     }
 }
 
-/// A job's schedule, reduced to what the slot arithmetic needs.
-///
-/// Fields that the frequency does not use are ignored (`hour` for hourly, `weekday` outside
-/// weekly, `day_of_month` outside monthly), so a job can keep its defaults for them.
+/// A job's schedule, in either form, with everything §3 derives from its slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Schedule {
-    pub frequency: Frequency,
-    /// 0..=23, UTC.
-    pub hour: u32,
-    /// 0..=59.
-    pub minute: u32,
-    /// 0 = Monday ..= 6 = Sunday.
-    pub weekday: u32,
-    /// 1..=31; a shorter month uses its last day.
-    pub day_of_month: u32,
-    /// 1..=1440.
-    pub grace_minutes: u32,
+pub enum Schedule {
+    /// The seed's fields: hourly, daily, weekly or monthly, in UTC.
+    Frequency(FrequencySchedule),
+    /// A cron expression read on the wall clock of a time zone.
+    Cron(CronSchedule),
 }
 
-/// Which way to move from one slot to its neighbour.
-#[derive(Clone, Copy)]
-enum Step {
-    Back,
-    Forward,
+impl From<FrequencySchedule> for Schedule {
+    fn from(s: FrequencySchedule) -> Self {
+        Schedule::Frequency(s)
+    }
+}
+
+impl From<CronSchedule> for Schedule {
+    fn from(s: CronSchedule) -> Self {
+        Schedule::Cron(s)
+    }
 }
 
 impl Schedule {
     /// The latest slot at or before `t`: the building block for every other question.
     pub fn slot_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
-        match self.slot_in_period_of(t) {
-            Some(c) if c <= t => c,
-            Some(c) => self.step(c, Step::Back),
-            None => DateTime::<Utc>::MIN_UTC,
+        match self {
+            Schedule::Frequency(s) => s.slot_at_or_before(t),
+            Schedule::Cron(s) => s.slot_at_or_before(t),
         }
     }
 
     /// The first slot strictly after `slot`. Given a slot it is the following one; given
     /// any other instant it is still well defined, so callers need not pre-align.
     pub fn next_slot(&self, slot: DateTime<Utc>) -> DateTime<Utc> {
-        match self.slot_in_period_of(slot) {
-            Some(c) if c > slot => c,
-            Some(c) => self.step(c, Step::Forward),
-            None => DateTime::<Utc>::MAX_UTC,
+        match self {
+            Schedule::Frequency(s) => s.next_slot(slot),
+            Schedule::Cron(s) => s.next_slot(slot),
         }
     }
 
     /// The latest slot strictly before `slot`; like [`Schedule::next_slot`] it accepts any
     /// instant.
     pub fn prev_slot(&self, slot: DateTime<Utc>) -> DateTime<Utc> {
-        match self.slot_in_period_of(slot) {
-            Some(c) if c < slot => c,
-            Some(c) => self.step(c, Step::Back),
-            None => DateTime::<Utc>::MIN_UTC,
+        match self {
+            Schedule::Frequency(s) => s.prev_slot(slot),
+            Schedule::Cron(s) => s.prev_slot(slot),
+        }
+    }
+
+    /// Grace as a duration, clamped to 1..=1440 minutes.
+    pub fn grace(&self) -> Duration {
+        let minutes = match self {
+            Schedule::Frequency(s) => s.grace_minutes,
+            Schedule::Cron(s) => s.grace_minutes,
+        };
+        grace(minutes)
+    }
+
+    /// The zone whose wall clock names the slots: UTC for the seed's form.
+    pub fn zone(&self) -> Zone {
+        match self {
+            Schedule::Frequency(_) => Zone::UTC,
+            Schedule::Cron(s) => s.zone,
+        }
+    }
+
+    /// The wall-clock time of `slot` in the schedule's zone: what the storage path's
+    /// `%Y %m %d %H %M` are rendered from (DESIGN §11), UTC for the seed's form. A cron
+    /// slot moved by a spring-forward gap shows the time the clock read (03:30, not 02:30).
+    pub fn wall_time(&self, slot: DateTime<Utc>) -> NaiveDateTime {
+        match self {
+            Schedule::Frequency(_) => slot.naive_utc(),
+            Schedule::Cron(s) => s.wall_time(slot),
         }
     }
 
@@ -140,11 +170,6 @@ impl Schedule {
     /// to `grace` early) is matched to the slot it fulfils.
     pub fn slot_for(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         self.slot_at_or_before(saturating_add(at, self.grace()))
-    }
-
-    /// Grace as a duration, clamped to 1..=1440 minutes.
-    pub fn grace(&self) -> Duration {
-        Duration::minutes(i64::from(self.grace_minutes.clamp(GRACE_MIN, GRACE_MAX)))
     }
 
     /// When a slot with no report becomes late.
@@ -203,6 +228,105 @@ impl Schedule {
     /// The first due time strictly after `now`: the status API's `next_due_utc`.
     pub fn next_due_after(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         self.due(self.next_slot(saturating_sub(now, self.grace())))
+    }
+
+    /// The shortest interval between two consecutive slots, the first of them at or after
+    /// `now` and before `now` + 366 days (DESIGN §11: grace must be shorter). Daylight saving
+    /// time makes cron intervals uneven: a daily 02:30 in Paris is 23 hours from the spring
+    /// change to the next day, an hourly `0 * * * *` in Lord Howe 30 minutes.
+    ///
+    /// At least one interval is always measured, so a schedule with fewer than two slots in
+    /// the horizon (`0 0 29 2 *`) answers its next one. It walks the slots one by one (some
+    /// 105,000 for `*/5 * * * *`: see `cron_shortest_interval` in benches/micro.rs), so it
+    /// is for validating input, not for the tick; it stops early at one minute, the
+    /// shortest possible. `None` only at the end of representable time.
+    pub fn shortest_interval(&self, now: DateTime<Utc>) -> Option<SlotInterval> {
+        let horizon = now.checked_add_signed(Duration::days(INTERVAL_HORIZON_DAYS))?;
+        let mut from = self.next_slot(now.checked_sub_signed(Duration::nanoseconds(1))?);
+        let mut shortest: Option<SlotInterval> = None;
+        loop {
+            let to = self.next_slot(from);
+            if to <= from {
+                break;
+            }
+            let interval = SlotInterval { from, to };
+            if shortest.is_none_or(|s| interval.length() < s.length()) {
+                shortest = Some(interval);
+            }
+            if interval.length() <= Duration::minutes(1) || to >= horizon {
+                break;
+            }
+            from = to;
+        }
+        shortest
+    }
+}
+
+/// Two consecutive slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotInterval {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl SlotInterval {
+    pub fn length(&self) -> Duration {
+        self.to - self.from
+    }
+}
+
+/// The seed's form: the slots of DESIGN §3, in UTC.
+///
+/// Fields that the frequency does not use are ignored (`hour` for hourly, `weekday` outside
+/// weekly, `day_of_month` outside monthly), so a job can keep its defaults for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrequencySchedule {
+    pub frequency: Frequency,
+    /// 0..=23, UTC.
+    pub hour: u32,
+    /// 0..=59.
+    pub minute: u32,
+    /// 0 = Monday ..= 6 = Sunday.
+    pub weekday: u32,
+    /// 1..=31; a shorter month uses its last day.
+    pub day_of_month: u32,
+    /// 1..=1440.
+    pub grace_minutes: u32,
+}
+
+/// Which way to move from one slot to its neighbour.
+#[derive(Clone, Copy)]
+enum Step {
+    Back,
+    Forward,
+}
+
+impl FrequencySchedule {
+    /// The latest slot at or before `t`.
+    pub fn slot_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        match self.slot_in_period_of(t) {
+            Some(c) if c <= t => c,
+            Some(c) => self.step(c, Step::Back),
+            None => DateTime::<Utc>::MIN_UTC,
+        }
+    }
+
+    /// The first slot strictly after `t`.
+    pub fn next_slot(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        match self.slot_in_period_of(t) {
+            Some(c) if c > t => c,
+            Some(c) => self.step(c, Step::Forward),
+            None => DateTime::<Utc>::MAX_UTC,
+        }
+    }
+
+    /// The latest slot strictly before `t`.
+    pub fn prev_slot(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        match self.slot_in_period_of(t) {
+            Some(c) if c < t => c,
+            Some(c) => self.step(c, Step::Back),
+            None => DateTime::<Utc>::MIN_UTC,
+        }
     }
 
     /// The slot that lies in the same hour, day, week (the latest matching weekday on or
@@ -268,6 +392,141 @@ impl Schedule {
     }
 }
 
+/// DESIGN §11's form: the instants whose wall-clock time in `zone` matches `expr`.
+///
+/// A wall time that occurs twice (the clocks went back) is its first occurrence only; one
+/// that does not occur (the clocks went forward) is moved later by the gap's length; two
+/// wall times landing on the same instant are one slot ([`Zone::resolve`]).
+///
+/// Wall time does not map to instants in order across a spring-forward change: in Paris,
+/// `59 2 * * *` and `0 3 * * *` on 2027-03-28 are 03:59 and 03:00 CEST. So the searches
+/// walk matching wall times in order and keep the best instant, looking past the first
+/// candidate only as far as a gap's length can reorder them. Away from a change, a search
+/// costs one wall-time search (which skips by field) and a few offset look-ups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronSchedule {
+    pub expr: CronExpr,
+    pub zone: Zone,
+    /// 1..=1440.
+    pub grace_minutes: u32,
+}
+
+impl CronSchedule {
+    /// The latest slot at or before `t`.
+    pub fn slot_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.last_before(t, true)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The first slot strictly after `t`.
+    pub fn next_slot(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.first_after(t).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// The latest slot strictly before `t`.
+    pub fn prev_slot(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        self.last_before(t, false)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The wall-clock time of `slot` in the zone.
+    pub fn wall_time(&self, slot: DateTime<Utc>) -> NaiveDateTime {
+        self.zone.wall_time(slot).unwrap_or(slot.naive_utc())
+    }
+
+    /// The first slot strictly after `t`.
+    ///
+    /// Candidates are matching wall times from `t`'s own (or from a gap's length earlier,
+    /// when a spring-forward change just happened: the times it skipped land after `t`).
+    /// Resolved without a gap, a candidate is final: later wall times resolve later. Moved
+    /// by a gap, it can still be beaten by a wall time less than a gap's length later
+    /// (02:59 → 03:59 CEST is beaten by 03:00 CEST).
+    fn first_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = self.zone.wall_time(t)?;
+        let mut wall = match self.zone.recent_gap(t) {
+            Some(gap) => local.checked_sub_signed(gap)?,
+            None => local,
+        };
+        let mut best: Option<DateTime<Utc>> = None;
+        let mut limit: Option<NaiveDateTime> = None;
+        while let Some(next) = self.expr.next_after(wall) {
+            wall = next;
+            if limit.is_some_and(|l| wall >= l) {
+                break;
+            }
+            let Some(r) = self.zone.resolve(wall) else {
+                break;
+            };
+            if r.instant <= t {
+                // The first occurrence of a repeated wall time, before `t`.
+                continue;
+            }
+            best = Some(best.map_or(r.instant, |b| b.min(r.instant)));
+            let Some(end) = r.gap.and_then(|gap| wall.checked_add_signed(gap)) else {
+                break;
+            };
+            limit = Some(limit.map_or(end, |l| l.min(end)));
+        }
+        best
+    }
+
+    /// The latest slot before `t` (or at it, when `inclusive`).
+    ///
+    /// Candidates are matching wall times down from `t`'s own (or from a fold's length
+    /// later, when a fall-back change just happened: `t` is then in the repeated hour, and
+    /// the first occurrences of the wall times after its own came before it). A candidate
+    /// moved by a gap is final; one that is not can still be beaten by a gap wall time
+    /// less than a gap's length earlier, when a spring-forward change happened just before.
+    fn last_before(&self, t: DateTime<Utc>, inclusive: bool) -> Option<DateTime<Utc>> {
+        let local = self.zone.wall_time(t)?;
+        let top = match self.zone.recent_fold(t) {
+            Some(fold) => local.checked_add_signed(fold)?,
+            None => local,
+        };
+        let mut wall = self.expr.at_or_before(top)?;
+        let mut best: Option<DateTime<Utc>> = None;
+        let mut floor: Option<NaiveDateTime> = None;
+        loop {
+            if floor.is_some_and(|f| wall <= f) {
+                break;
+            }
+            let Some(r) = self.zone.resolve(wall) else {
+                break;
+            };
+            let before = if inclusive {
+                r.instant <= t
+            } else {
+                r.instant < t
+            };
+            if before {
+                best = Some(best.map_or(r.instant, |b| b.max(r.instant)));
+                if r.gap.is_some() {
+                    break;
+                }
+                if floor.is_none() {
+                    match self
+                        .zone
+                        .recent_gap(r.instant)
+                        .and_then(|gap| wall.checked_sub_signed(gap))
+                    {
+                        Some(f) => floor = Some(f),
+                        None => break,
+                    }
+                }
+            }
+            match self.expr.prev_before(wall) {
+                Some(w) => wall = w,
+                None => break,
+            }
+        }
+        best
+    }
+}
+
+fn grace(minutes: u32) -> Duration {
+    Duration::minutes(i64::from(minutes.clamp(GRACE_MIN, GRACE_MAX)))
+}
+
 /// Months counted from year 0, so that stepping across a year end is plain arithmetic.
 fn month_index(date: NaiveDate) -> i64 {
     i64::from(date.year()) * 12 + i64::from(date.month0())
@@ -312,14 +571,14 @@ mod tests {
         day_of_month: u32,
         grace_minutes: u32,
     ) -> Schedule {
-        Schedule {
+        Schedule::Frequency(FrequencySchedule {
             frequency,
             hour,
             minute,
             weekday,
             day_of_month,
             grace_minutes,
-        }
+        })
     }
 
     /// The hour is deliberately non-zero to show that hourly ignores it.
@@ -678,6 +937,9 @@ mod tests {
         ];
         for (name, s) in cases {
             // Arrange
+            let Schedule::Frequency(fields) = s else {
+                panic!("{name} is a frequency schedule")
+            };
             let mut slot = s.slot_at_or_before(utc("2027-12-01T00:00:00Z"));
             for i in 0..400 {
                 // Act
@@ -697,11 +959,11 @@ mod tests {
                     "{name} #{i}: windows of {slot} tile"
                 );
                 let gap = (next - slot).num_minutes();
-                if s.frequency == Frequency::Monthly {
+                if fields.frequency == Frequency::Monthly {
                     let last_day = days_in_month(next.year(), next.month()).unwrap();
                     assert_eq!(
                         next.day(),
-                        s.day_of_month.min(last_day),
+                        fields.day_of_month.min(last_day),
                         "{name} #{i}: day of {next}"
                     );
                     assert!(
@@ -711,7 +973,7 @@ mod tests {
                 } else {
                     assert_eq!(
                         gap,
-                        i64::from(s.frequency.min_period_minutes()),
+                        i64::from(fields.frequency.min_period_minutes()),
                         "{name} #{i}: gap after {slot}"
                     );
                 }
@@ -1056,3 +1318,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod cron_tests;

@@ -1,7 +1,7 @@
 //! Storage path templates: where a job's backup file should land, e.g.
 //! `/backups/{company_name}/{city}/{database_name}/%Y/%m/%d.dump`.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Timelike, Utc};
 
 // The grammar: the parser below reads these constants, and [`pattern`] states the same
 // grammar as a regular expression for the OpenAPI schema.
@@ -141,14 +141,25 @@ impl PathTemplate {
         Ok(Self { parts })
     }
 
-    /// The path for one slot. Values are made safe for a single path segment: a `/` or `\`
-    /// inside a company name becomes `_`, and a value of `.` or `..` becomes `_`. The
-    /// rendered path is then checked as a whole: one with a `..` segment, however its pieces
-    /// made it, is never handed out ([`Climbs`] names the placeholders that formed it).
+    /// The path for one slot, its time fields read in UTC (the seed's schedules).
     pub fn render(
         &self,
         values: &TemplateValues<'_>,
         slot: DateTime<Utc>,
+    ) -> Result<String, Climbs> {
+        self.render_wall(values, slot.naive_utc())
+    }
+
+    /// The path for one slot, its time fields read from the slot's wall-clock time in the
+    /// job's zone (DESIGN §11: the file a local cron job names after its local date; see
+    /// `Schedule::wall_time`). Values are made safe for a single path segment: a `/` or
+    /// `\` inside a company name becomes `_`, and a value of `.` or `..` becomes `_`. The
+    /// rendered path is then checked as a whole: one with a `..` segment, however its pieces
+    /// made it, is never handed out ([`Climbs`] names the placeholders that formed it).
+    pub fn render_wall(
+        &self,
+        values: &TemplateValues<'_>,
+        slot: NaiveDateTime,
     ) -> Result<String, Climbs> {
         let mut out = String::new();
         // The segment being rendered, and the placeholders in it.
@@ -253,6 +264,23 @@ mod tests {
         assert_eq!(
             t.render(&values(), slot).unwrap(),
             "/b/acme/Lyon/erp-agent-7-42/2026/03/07_0205_100%.dump"
+        );
+    }
+
+    #[test]
+    fn time_fields_can_come_from_a_local_wall_time() {
+        let t = PathTemplate::parse("/b/{database_name}_%Y%m%d_%H%M.sql.gz").unwrap();
+        let wall = chrono::NaiveDate::from_ymd_opt(2027, 3, 28)
+            .unwrap()
+            .and_hms_opt(3, 30, 0)
+            .unwrap();
+        assert_eq!(
+            t.render_wall(&values(), wall).unwrap(),
+            "/b/erp_20270328_0330.sql.gz"
+        );
+        assert_eq!(
+            t.render(&values(), wall.and_utc()),
+            t.render_wall(&values(), wall)
         );
     }
 
