@@ -4,25 +4,16 @@ use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use utoipa::IntoParams;
 
 use super::auth::Reader;
 use super::error::{ApiError, ValidationError};
-use super::input::Query;
+use super::input::{PageQuery, Query};
 use super::{paged, ApiState};
 use crate::domain::alert::Alert;
 use crate::service::alerts;
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/api/v1/alerts", get(list_alerts))
-}
-
-// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
-#[derive(Debug, Clone, Default, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AlertListQuery {
-    pub skip: Option<i64>,
-    pub limit: Option<i64>,
 }
 
 /// The alert outbox
@@ -33,7 +24,7 @@ pub struct AlertListQuery {
     get,
     path = "/api/v1/alerts",
     tag = "alerts",
-    params(AlertListQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "One page of alerts", body = [Alert],
             headers(("X-Total-Count" = i64, description = "All alerts"))),

@@ -6,11 +6,11 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::auth::Reader;
 use super::error::{ApiError, ValidationError};
-use super::input::Query;
+use super::input::{PageQuery, Query};
 use super::{badges, paged_from, ApiState};
 use crate::service::companies::{self, Company};
 
@@ -29,17 +29,6 @@ pub struct CompanyOut {
     pub badge_url: Option<String>,
 }
 
-/// Pagination of the companies listing.
-// The bounds of `skip` and `limit` are set by `openapi::RequestBounds` from `input::Page`.
-#[derive(Debug, Clone, Default, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct CompaniesQuery {
-    /// Companies to skip (default 0).
-    pub skip: Option<i64>,
-    /// Companies to return, 1..=1000 (default 100).
-    pub limit: Option<i64>,
-}
-
 /// Companies, with their jobs' states and badge
 ///
 /// Every company with a job, ordered by name: how many jobs it has, how many are in each
@@ -50,7 +39,7 @@ pub struct CompaniesQuery {
     get,
     path = "/api/v1/companies",
     tag = "status",
-    params(CompaniesQuery),
+    params(PageQuery),
     responses(
         (status = 200, description = "The companies", body = [CompanyOut],
             headers(("X-Total-Count" = i64, description = "Companies in all"))),

@@ -197,6 +197,17 @@ impl Query {
     }
 }
 
+/// The query of a listing that only pages: `skip` and `limit`.
+// Their bounds are set by `openapi::RequestBounds` from [`Page`].
+#[derive(Debug, Clone, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Rows to skip (default 0).
+    pub skip: Option<i64>,
+    /// Rows to return, 1..=1000 (default 100).
+    pub limit: Option<i64>,
+}
+
 /// FastAPI-style pagination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
