@@ -11,8 +11,11 @@ use super::error::HttpError;
 use super::ApiState;
 use crate::db::{Db, DbError};
 
+/// The health check's path (never rate limited).
+pub const PATH: &str = "/healthz";
+
 pub fn router() -> Router<ApiState> {
-    Router::new().route("/healthz", get(healthz))
+    Router::new().route(PATH, get(healthz))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! Building the service (database, migrations, listener, routes and layers) and running it
 //! until a shutdown signal. `Application::build` accepts port 0, which is what tests use.
 
+mod server;
 pub mod state;
 
 use std::future::Future;
@@ -29,6 +30,8 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::Db;
+use crate::domain::alert::AlertKind;
+use crate::domain::entry::ReportStatus;
 use crate::metrics;
 use crate::notify::email::Mailer;
 use crate::notify::outbox::Outbox;
@@ -51,7 +54,10 @@ impl Application {
 
     /// [`Application::build`] with the clock the service reads `now` from (tests set it).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        metrics::init();
+        metrics::init(
+            &ReportStatus::ALL.map(ReportStatus::as_str),
+            &AlertKind::ALL.map(AlertKind::as_str),
+        );
         crate::install_crypto_provider();
         let path = settings.database_path();
         let db = Db::open(&path)?;
@@ -91,6 +97,7 @@ impl Application {
                     db: db.clone(),
                     admin_token: settings.auth.admin_token.clone(),
                     limiter,
+                    trusted_proxies: settings.server.trusted_proxy_blocks().into(),
                 },
                 api: ApiState {
                     db,
@@ -135,6 +142,7 @@ impl Application {
             let _ = delivery_stopped.await;
         }));
         let forgetting = tokio::spawn(rate_limit::forget_idle_keys(state.auth.limiter.clone()));
+        let metrics_upkeep = tokio::spawn(metrics::upkeep());
         let scheduler = if settings.scheduler.enabled {
             Some(
                 Scheduler::start(
@@ -153,17 +161,17 @@ impl Application {
         systemd::ready(addr);
         let watchdog = systemd::watchdog(db);
         tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
+        let limits = server::Limits {
+            max_connections: settings.server.max_connections,
+            header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(settings.server.idle_timeout_seconds),
+        };
         let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-        let served = axum::serve(
-            self.listener,
-            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("Server failed");
+        server::serve(self.listener, app, limits, shutdown).await;
 
         systemd::stopping();
         forgetting.abort();
+        metrics_upkeep.abort();
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }
@@ -175,7 +183,7 @@ impl Application {
             tracing::error!(error = %e, "alert delivery ended abnormally");
         }
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 

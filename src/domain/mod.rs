@@ -6,6 +6,7 @@ pub mod boolean;
 pub mod email;
 pub mod entry;
 pub mod job;
+pub mod network;
 pub mod schedule;
 pub mod status;
 pub mod template;
