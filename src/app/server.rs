@@ -9,6 +9,10 @@
 //! Also: each request carries `ConnectInfo<SocketAddr>` (the rate limiter's client address),
 //! and an answer given before the request body was read whole says `Connection: close`,
 //! since the connection cannot carry another request after it (413, 401 on a POST, 408).
+//! Such a connection is closed the way web servers do it ("lingering close"): the answer
+//! is sent and our side shut down, then what the client still sends is read and dropped for
+//! a moment, so that closing with unread bytes (a TCP reset) does not destroy the answer
+//! before the client has read it.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,6 +36,10 @@ use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::{Service, ServiceExt};
+
+/// How long a connection closed with its request body unread keeps reading (and dropping)
+/// what the client still sends, at most.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// The connection limits, from `[server]`.
 #[derive(Debug, Clone, Copy)]
@@ -136,7 +144,7 @@ async fn serve_connection<S>(
 {
     let activity = Arc::new(Activity::new(Instant::now()));
     let io = TokioIo::new(Watched {
-        inner: stream,
+        inner: Some(stream),
         activity: activity.clone(),
     });
     let service = {
@@ -157,7 +165,7 @@ async fn serve_connection<S>(
                 if let Err(e) = served {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
-                return;
+                break;
             }
             _ = stopping.changed(), if !shutting_down => {
                 shutting_down = true;
@@ -172,6 +180,20 @@ async fn serve_connection<S>(
             () = activity.changed.notified() => {}
         }
     }
+    if let Some(stream) = activity.take_lingering() {
+        linger(stream).await;
+    }
+}
+
+/// Reads and drops what the client still sends, until it closes or [`LINGER`] has passed;
+/// our side was shut down already, after the answer.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = vec![0_u8; 64 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -212,6 +234,7 @@ where
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        activity.phase().linger = true;
     }
     let responding = handling.answered();
     Ok(response.map(|body| {
@@ -243,6 +266,10 @@ struct Phase {
     head_started: Option<Instant>,
     /// When the last bytes were written.
     last_write: Instant,
+    /// Whether the connection closes with a request body unread (see [`linger`]).
+    linger: bool,
+    /// The socket, once hyper has shut it down, when it is to linger.
+    lingering: Option<TcpStream>,
 }
 
 impl Activity {
@@ -256,6 +283,8 @@ impl Activity {
                 idle_since: now,
                 head_started: None,
                 last_write: now,
+                linger: false,
+                lingering: None,
             }),
             changed: Notify::new(),
         }
@@ -306,6 +335,10 @@ impl Activity {
     fn wrote(&self) {
         self.phase().last_write = Instant::now();
     }
+
+    fn take_lingering(&self) -> Option<TcpStream> {
+        self.phase().lingering.take()
+    }
 }
 
 /// A request being handled; dropped when its answer is made (or the request abandoned).
@@ -349,10 +382,20 @@ impl Drop for Responding {
     }
 }
 
-/// The connection's socket, telling its [`Activity`] about reads and writes.
+/// The connection's socket, telling its [`Activity`] about reads and writes. When hyper
+/// shuts it down on a connection that is to linger, the socket goes to the `Activity`
+/// instead of being closed with the connection.
 struct Watched {
-    inner: TcpStream,
+    inner: Option<TcpStream>,
     activity: Arc<Activity>,
+}
+
+impl Watched {
+    fn stream(&mut self) -> io::Result<&mut TcpStream> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
 }
 
 impl AsyncRead for Watched {
@@ -362,7 +405,10 @@ impl AsyncRead for Watched {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let Some(stream) = self.inner.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let polled = Pin::new(stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.read();
         }
@@ -376,7 +422,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let polled = Pin::new(self.stream()?).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.wrote();
         }
@@ -388,7 +434,7 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let polled = Pin::new(self.stream()?).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.wrote();
         }
@@ -396,15 +442,28 @@ impl AsyncWrite for Watched {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner
+            .as_ref()
+            .is_some_and(TcpStream::is_write_vectored)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        Pin::new(self.stream()?).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let Some(stream) = self.inner.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let shut = Pin::new(stream).poll_shutdown(cx);
+        if matches!(shut, Poll::Ready(Ok(()))) {
+            let this = &mut *self;
+            let mut phase = this.activity.phase();
+            if phase.linger {
+                phase.lingering = this.inner.take();
+            }
+        }
+        shut
     }
 }
 

@@ -8,6 +8,7 @@ mod smtp;
 mod alerts;
 mod auth;
 mod commands;
+mod connections;
 mod docs;
 mod entries;
 mod jobs;
