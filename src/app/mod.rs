@@ -115,6 +115,12 @@ impl Application {
         Ok(self.listener.local_addr()?)
     }
 
+    /// The group-commit writer the handlers use, for tests of its faults.
+    #[doc(hidden)]
+    pub fn writer(&self) -> Writer {
+        self.state.api.writer.clone()
+    }
+
     /// Starts the scheduler (unless `scheduler.enabled` is false) and the alert delivery,
     /// serves until `shutdown` completes, then finishes the requests in flight, the current
     /// tick and the delivery round.
@@ -159,7 +165,7 @@ impl Application {
         };
 
         systemd::ready(addr);
-        let watchdog = systemd::watchdog(db);
+        let watchdog = systemd::watchdog(db, state.api.writer.clone());
         tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
         let limits = server::Limits {
             max_connections: settings.server.max_connections,

@@ -63,6 +63,7 @@ pub async fn serve<S>(
         + 'static,
     S::Future: Send + 'static,
 {
+    warn_if_too_few_files(limits.max_connections);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(());
     let mut connections = JoinSet::new();
@@ -103,6 +104,35 @@ pub async fn serve<S>(
     );
     while let Some(ended) = connections.join_next().await {
         log_abnormal_end(ended);
+    }
+}
+
+/// File descriptors the service needs besides its connections (SQLite's files, the
+/// listener, the logs, the runtime's).
+const OTHER_FILES: u64 = 64;
+
+/// Warns when the process may not open enough files for `max_connections` connections
+/// (read from `/proc/self/limits`; nothing is said where that file does not exist).
+fn warn_if_too_few_files(max_connections: usize) {
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft: Option<u64> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok());
+    let needed = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(OTHER_FILES);
+    if let Some(soft) = soft.filter(|soft| *soft < needed) {
+        tracing::warn!(
+            open_files_limit = soft,
+            max_connections,
+            "the process may open only {soft} files, fewer than server.max_connections needs \
+             ({needed}): raise LimitNOFILE in the systemd unit (or ulimit -n), or lower \
+             server.max_connections"
+        );
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod alerts;
 mod error;
+pub mod health;
 pub mod input;
 pub mod jobs;
 pub mod reports;
