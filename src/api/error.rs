@@ -33,6 +33,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request was not answered within `server.request_timeout_seconds`.
+    #[error("request timed out")]
+    RequestTimeout,
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -130,6 +133,10 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge => {
                 detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
             }
+            ApiError::RequestTimeout => detail(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout: not answered in time (the body came too slowly, or the server was busy). A report may still be stored: sending the same one again is safe",
+            ),
             ApiError::Busy => with_header(
                 detail(
                     StatusCode::SERVICE_UNAVAILABLE,

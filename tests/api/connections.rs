@@ -78,6 +78,8 @@ async fn a_request_whose_body_does_not_come_is_answered_408_with_connection_clos
     // Assert
     assert_eq!(answer.status, 408, "{answer:?}");
     assert_eq!(answer.header("connection"), Some("close"), "{answer:?}");
+    let body: Value = serde_json::from_str(&answer.body).unwrap();
+    assert!(body["detail"].is_string(), "{body}");
     assert_closed(&mut stream, Duration::from_secs(5), "after a 408").await;
 }
 
