@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::boolean;
+use crate::domain::network::AddressBlock;
 use crate::domain::schedule::{GRACE_MAX, GRACE_MIN};
 
 /// The commented example configuration, printed by nothing but checked by tests.
@@ -55,6 +56,16 @@ pub struct ServerSettings {
     /// Addresses (or CIDR blocks) of reverse proxies whose `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "string_list")]
     pub trusted_proxies: Vec<String>,
+}
+
+impl ServerSettings {
+    /// `trusted_proxies`, parsed (the loaded settings hold only valid ones).
+    pub fn trusted_proxy_blocks(&self) -> Vec<AddressBlock> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
 }
 
 impl Default for ServerSettings {
@@ -673,6 +684,11 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec
             fail(key, "must be at least 1".into());
         }
     }
+    for proxy in &s.server.trusted_proxies {
+        if let Err(reason) = proxy.parse::<AddressBlock>() {
+            return fail("server.trusted_proxies", reason);
+        }
+    }
     for origin in &s.server.cors_origins {
         if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
             fail(
@@ -977,6 +993,16 @@ mod tests {
                 "scheduler.enabled (config file f.toml)",
             ),
             (Some("this is = = not toml"), &[], "f.toml"),
+            (
+                Some("[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.lan\"]\n"),
+                &[],
+                "server.trusted_proxies (config file f.toml): \"proxy.lan\" is not an IP address",
+            ),
+            (
+                None,
+                &[("BACKUP_MONITOR_SERVER_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/40")],
+                "server.trusted_proxies (environment variable BACKUP_MONITOR_SERVER_TRUSTED_PROXIES): \"10.0.0.0/40\"",
+            ),
         ];
         for (file, vars, expected) in cases {
             let env = env_of(vars);
@@ -1123,6 +1149,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_blocks_of_both_families() {
+        let env = env_of(&[(
+            "BACKUP_MONITOR_SERVER_TRUSTED_PROXIES",
+            "127.0.0.1, 10.0.0.0/8, ::1, fd00::/8",
+        )]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        let blocks = s.server.trusted_proxy_blocks();
+        assert_eq!(blocks.len(), 4);
+        assert!(blocks[1].contains("10.1.2.3".parse().unwrap()));
+        let none = load_from(None, &no_env, &Overrides::default()).unwrap();
+        assert!(
+            none.server.trusted_proxy_blocks().is_empty(),
+            "empty by default"
+        );
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! The process's Prometheus recorder and its counters and histograms (entries received,
 //! alerts, ticks, HTTP requests), through the `metrics` crate. Knows no HTTP framework:
 //! `api::metrics` serves them at `/metrics` with the per-job gauges.
+//!
+//! Label values are bounded: statuses and alert kinds are enum names, routes are matched
+//! templates, and methods outside the standard ones count as `other`.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -64,9 +68,38 @@ fn describe() {
     );
 }
 
-/// Installs the recorder (once per process) so that counting starts with the service.
-pub fn init() {
-    let _ = handle();
+/// Installs the recorder (once per process) so that counting starts with the service, and
+/// shows every `(label values)` series of the counters at 0: Prometheus' `increase()` needs
+/// the zero before the first event.
+pub fn init(entry_statuses: &[&'static str], alert_kinds: &[&'static str]) {
+    if handle().is_none() {
+        return;
+    }
+    for &status in entry_statuses {
+        metrics::counter!(ENTRIES_RECEIVED, "status" => status).increment(0);
+    }
+    for &kind in alert_kinds {
+        for result in ["sent", "error"] {
+            metrics::counter!(ALERTS, "kind" => kind, "result" => result).increment(0);
+        }
+    }
+}
+
+/// How often the recorder's histograms are drained into their buckets between scrapes.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Drains the histograms' recorded samples into their buckets every [`UPKEEP_EVERY`], so
+/// that memory does not grow with the requests between two scrapes (the recorder installed
+/// without its HTTP exporter runs no upkeep of its own).
+pub async fn upkeep() {
+    let mut every = tokio::time::interval(UPKEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Some(handle) = handle() {
+            handle.run_upkeep();
+        }
+    }
 }
 
 pub fn entry_received(status: &'static str) {
@@ -82,9 +115,23 @@ pub fn tick_took(seconds: f64) {
     metrics::histogram!(TICK_DURATION).record(seconds);
 }
 
-/// Counts one HTTP request by method, matched route template and status.
-pub fn http_request(method: String, route: String, status: u16, seconds: f64) {
-    metrics::counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+/// The methods counted under their own name; any other is counted as `other`, so that a
+/// client inventing methods cannot create series without end.
+const KNOWN_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The `method` label of a request method.
+pub fn method_label(method: &str) -> &'static str {
+    KNOWN_METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
+/// Counts one HTTP request by method, matched route template and status. `route` must be
+/// a route template (or a fixed word), never a raw path.
+pub fn http_request(method: &str, route: String, status: u16, seconds: f64) {
+    let method = method_label(method);
+    metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
     metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route).record(seconds);
 }
@@ -97,5 +144,20 @@ pub fn render() -> String {
             handle.render()
         }
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_label;
+
+    #[test]
+    fn only_the_standard_methods_are_labels_of_their_own() {
+        for known in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+            assert_eq!(method_label(known), known);
+        }
+        for invented in ["Z17", "get", "TRACE", "CONNECT", "PROPFIND", ""] {
+            assert_eq!(method_label(invented), "other", "{invented:?}");
+        }
     }
 }

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 
 use sd_notify::NotifyState;
 
-use crate::db::{Db, DbError};
+use crate::db::writer::Writer;
+use crate::db::Db;
 
 fn send(states: &[NotifyState<'_>]) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
@@ -27,8 +28,10 @@ pub fn stopping() {
 }
 
 /// When systemd asks for a watchdog (`WatchdogSec=`), pings it at half the interval, but
-/// only while the database answers, so that a wedged service gets restarted.
-pub fn watchdog(db: Db) -> Option<tokio::task::JoinHandle<()>> {
+/// only while the database answers and the group-commit writer runs, so that a wedged
+/// service, or one whose writer died, gets restarted. (A full disk is not a reason: a
+/// restart would not free space; `/healthz` says it.)
+pub fn watchdog(db: Db, writer: Writer) -> Option<tokio::task::JoinHandle<()>> {
     let interval = sd_notify::watchdog_enabled()?;
     let every = (interval / 2).max(std::time::Duration::from_millis(50));
     tracing::info!(
@@ -39,10 +42,10 @@ pub fn watchdog(db: Db) -> Option<tokio::task::JoinHandle<()>> {
         let mut ticker = tokio::time::interval(every);
         loop {
             ticker.tick().await;
-            match db.run(|conn| Db::ping(conn).map_err(DbError::from)).await {
+            match db.live(&writer).await {
                 Ok(()) => send(&[NotifyState::Watchdog]),
                 Err(e) => {
-                    tracing::error!(error = %e, "database does not answer; not feeding the watchdog")
+                    tracing::error!(error = %e, "cannot store reports; not feeding the watchdog")
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{command, terminate, BIN};
+use common::{command, spawn_app_with, terminate, ADMIN_TOKEN, BIN};
 
 /// Datagrams received until one contains `wanted` (at most 10 s).
 fn wait_for(socket: &UnixDatagram, wanted: &str, seen: &mut Vec<String>) {
@@ -95,9 +95,25 @@ fn the_unit_passes_systemd_analyze_verify() {
         "StateDirectory=backup-monitor",
         "NoNewPrivileges=yes",
         "WatchdogSec=",
+        "LimitNOFILE=",
     ] {
         assert!(unit.contains(directive), "the unit lacks {directive}");
     }
+    // One file descriptor per connection, and more for SQLite, the listener and the logs.
+    let nofile: usize = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("LimitNOFILE="))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let max_connections = backup_monitor::config::Settings::default()
+        .server
+        .max_connections;
+    assert!(
+        nofile >= max_connections + 256,
+        "LimitNOFILE={nofile} leaves too little beside max_connections = {max_connections}"
+    );
     // verify checks that ExecStart exists: point it at the binary under test.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backup-monitor.service");
@@ -119,5 +135,58 @@ fn the_unit_passes_systemd_analyze_verify() {
     assert!(
         !said.contains("backup-monitor.service:"),
         "warnings about the unit:\n{said}"
+    );
+}
+
+/// Datagrams received for `within`, one string each.
+fn drain(socket: &UnixDatagram, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(n) = socket.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_goes_hungry_once_the_writer_thread_has_died() {
+    // Arrange: the service in this process, told by the environment that systemd watches
+    // it (no other test of this binary runs a service in-process)
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    std::env::set_var("NOTIFY_SOCKET", &socket_path);
+    std::env::set_var("WATCHDOG_USEC", "200000");
+    let app = spawn_app_with(|_| {}).await;
+    std::env::remove_var("NOTIFY_SOCKET");
+    std::env::remove_var("WATCHDOG_USEC");
+    let fed = |seen: &[String]| seen.iter().any(|m| m.lines().any(|l| l == "WATCHDOG=1"));
+    assert!(
+        fed(&drain(&socket, Duration::from_millis(600))),
+        "fed while healthy"
+    );
+
+    // Act: the writer thread dies; a report finds out
+    app.writer.crash_for_tests();
+    let report = common::client_with(Some(ADMIN_TOKEN))
+        .post(app.url("/api/v1/entries/"))
+        .json(&serde_json::json!({"expected_job_id": 1, "status": "success"}))
+        .send()
+        .await
+        .unwrap();
+    drain(&socket, Duration::from_millis(300));
+    let after = drain(&socket, Duration::from_secs(1));
+
+    // Assert
+    assert_ne!(report.status(), 500);
+    assert!(
+        !fed(&after),
+        "the watchdog is still fed by a service that cannot store reports: {after:?}"
     );
 }

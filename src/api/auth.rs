@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts, Request, State};
-use axum::http::{header, request::Parts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{header, request::Parts, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -14,6 +14,7 @@ use super::error::ApiError;
 use crate::config::Secret;
 use crate::db::Db;
 use crate::domain::auth::{Principal, Role};
+use crate::domain::network::{client_address, AddressBlock};
 use crate::rate_limit::Limiter;
 use crate::service::tokens::{self, Holder};
 
@@ -24,6 +25,8 @@ pub struct AuthState {
     /// `BACKUP_MONITOR_ADMIN_TOKEN`, accepted as an admin token.
     pub admin_token: Option<Secret>,
     pub limiter: Arc<Limiter>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`).
+    pub trusted_proxies: Arc<[AddressBlock]>,
 }
 
 /// What the request's `Authorization` header established.
@@ -37,7 +40,9 @@ pub enum Authentication {
     Valid(Holder),
 }
 
-/// Recognises the bearer token of every request; routes decide with the extractors below.
+/// Recognises the bearer token of every request and applies the rate limit (per token, or
+/// per client address without a valid one); routes decide with the extractors below. The
+/// health check is never limited: a load balancer's probes must not get 429.
 pub async fn authenticate<S>(State(state): State<S>, mut request: Request, next: Next) -> Response
 where
     AuthState: FromRef<S>,
@@ -61,19 +66,38 @@ where
             Err(e) => return e.into_response(),
         },
     };
-    let key = match &authentication {
-        Authentication::Valid(holder) => holder.key.clone(),
-        _ => request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| format!("ip:{}", c.0.ip()))
-            .unwrap_or_else(|| "ip:unknown".to_owned()),
-    };
-    if let Err(retry_after) = state.limiter.check(&key) {
-        return ApiError::TooManyRequests(retry_after).into_response();
+    let is_health_check = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == super::health::PATH);
+    if !is_health_check {
+        let key = match &authentication {
+            Authentication::Valid(holder) => holder.key.clone(),
+            _ => request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| {
+                    let client = client_of(c.0, request.headers(), &state.trusted_proxies);
+                    format!("ip:{client}")
+                })
+                .unwrap_or_else(|| "ip:unknown".to_owned()),
+        };
+        if let Err(retry_after) = state.limiter.check(&key) {
+            return ApiError::TooManyRequests(retry_after).into_response();
+        }
     }
     request.extensions_mut().insert(authentication);
     next.run(request).await
+}
+
+/// The client's address: the peer's, or from `X-Forwarded-For` when the peer is a trusted
+/// proxy (see [`client_address`]).
+fn client_of(peer: SocketAddr, headers: &HeaderMap, trusted: &[AddressBlock]) -> std::net::IpAddr {
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    client_address(peer.ip(), forwarded, trusted)
 }
 
 async fn lookup(state: &AuthState, secret: String) -> Result<Authentication, ApiError> {
@@ -111,6 +135,9 @@ fn needs(principal: Principal, allowed: &[Role], what: &str) -> Result<Principal
 
 /// Any valid token: reading (an agent token reads only its own jobs).
 pub struct Reader(pub Principal);
+/// A viewer or admin token: reading every job at once (`/metrics`), which an agent token,
+/// confined to its own jobs, may not.
+pub struct EveryJobReader(pub Principal);
 /// An agent or admin token: reporting backups.
 pub struct Reporter(pub Principal);
 /// An admin token: changing jobs.
@@ -120,6 +147,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         principal(parts).map(Reader)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EveryJobReader {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        needs(
+            principal(parts)?,
+            &[Role::Admin, Role::Viewer],
+            "read /metrics, which shows every company's jobs: use a viewer or admin token",
+        )
+        .map(EveryJobReader)
     }
 }
 

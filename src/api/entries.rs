@@ -46,6 +46,8 @@ pub use crate::service::reports::EntryCreate;
         (status = 404, description = "No such job", body = HttpError),
         (status = 413, description = "Body too large", body = HttpError),
         (status = 422, description = "Invalid report", body = ValidationError),
+        (status = 503, description = "Not stored: the database is busy or its disk failed; retry after Retry-After", body = HttpError),
+        (status = 507, description = "Not stored: the server's disk is full; retry after Retry-After", body = HttpError),
     )
 )]
 pub(super) async fn create_entry(
@@ -86,6 +88,8 @@ pub(super) async fn create_entry(
         (status = 404, description = "An item names no job; nothing was stored", body = HttpError),
         (status = 413, description = "Body too large", body = HttpError),
         (status = 422, description = "An invalid item; nothing was stored", body = ValidationError),
+        (status = 503, description = "Nothing stored: the database is busy or its disk failed; retry after Retry-After", body = HttpError),
+        (status = 507, description = "Nothing stored: the server's disk is full; retry after Retry-After", body = HttpError),
     )
 )]
 pub(super) async fn create_entries(

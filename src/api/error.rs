@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::DbError;
+use crate::db::{DbError, StorageFault};
 use crate::service::ServiceError;
 pub use crate::service::{FieldError, LocItem};
 
@@ -33,6 +33,9 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request was not answered within `server.request_timeout_seconds`.
+    #[error("request timed out")]
+    RequestTimeout,
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -44,6 +47,12 @@ pub enum ApiError {
     TooManyRequests(u64),
     #[error("database busy")]
     Busy,
+    /// The disk refused the write: 507 when full, 503 on an I/O error.
+    #[error("{0}")]
+    Storage(StorageFault),
+    /// Nothing can be written for now (503).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -62,6 +71,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => ApiError::Forbidden(detail),
             ServiceError::Conflict(detail) => ApiError::Conflict(detail),
             ServiceError::Busy => ApiError::Busy,
+            ServiceError::Storage(fault) => ApiError::Storage(fault),
+            ServiceError::Unavailable(reason) => ApiError::Unavailable(reason),
             ServiceError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -122,6 +133,10 @@ impl IntoResponse for ApiError {
             ApiError::PayloadTooLarge => {
                 detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
             }
+            ApiError::RequestTimeout => detail(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request timeout: not answered in time (the body came too slowly, or the server was busy). A report may still be stored: sending the same one again is safe",
+            ),
             ApiError::Busy => with_header(
                 detail(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -130,6 +145,34 @@ impl IntoResponse for ApiError {
                 header::RETRY_AFTER,
                 HeaderValue::from_static("1"),
             ),
+            ApiError::Storage(fault) => {
+                let (status, message) = match fault {
+                    StorageFault::Full => (
+                        StatusCode::INSUFFICIENT_STORAGE,
+                        "Not stored: the server's disk is full. Retry once space is freed on the database's disk",
+                    ),
+                    StorageFault::Io => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Not stored: the server's disk failed to write (I/O error). Retry later",
+                    ),
+                };
+                with_header(
+                    detail(status, message),
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static("30"),
+                )
+            }
+            ApiError::Unavailable(reason) => {
+                tracing::error!(%reason, "request refused: the service cannot write");
+                with_header(
+                    detail(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Not stored: the service cannot write to its database right now. Retry shortly",
+                    ),
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static("5"),
+                )
+            }
             ApiError::Internal(e) => {
                 // Logged once here with its whole chain; the client learns nothing internal.
                 tracing::error!(error = ?e, "request failed");

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::auth::Reader;
+use super::auth::EveryJobReader;
 use super::error::ApiError;
 use super::ApiState;
 use crate::db::alerts;
@@ -22,10 +22,10 @@ use crate::metrics;
 use crate::service::status::{all, StatusFilter};
 
 /// Counts every request by its matched route template (never the raw path, so label values
-/// stay bounded), method and status.
+/// stay bounded), method (a standard one, else `other`) and status.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -33,7 +33,7 @@ pub async fn track(request: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".to_owned());
     let response = next.run(request).await;
     metrics::http_request(
-        method,
+        method.as_str(),
         route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -41,11 +41,13 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
+/// `/metrics`, open or (with `metrics.require_token`) for viewer and admin tokens: the
+/// gauges name every company's jobs, which an agent token may not see.
 pub fn router(require_token: bool) -> Router<ApiState> {
     if require_token {
         Router::new().route(
             "/metrics",
-            get(|_: Reader, state: State<ApiState>| scrape(state)),
+            get(|_: EveryJobReader, state: State<ApiState>| scrape(state)),
         )
     } else {
         Router::new().route("/metrics", get(scrape))

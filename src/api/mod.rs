@@ -82,6 +82,19 @@ pub fn paged_from<T: Serialize>(all: Vec<T>, page: input::Page) -> Response {
     paged(items, total)
 }
 
+/// Answers 408 (a JSON `detail`, like every error) when the request takes longer than
+/// `limit`, reading its body included.
+pub async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::RequestTimeout.into_response(),
+    }
+}
+
 /// The answer for a path no route matches.
 pub async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))).into_response()

@@ -1,6 +1,7 @@
 //! Building the service (database, migrations, listener, routes and layers) and running it
 //! until a shutdown signal. `Application::build` accepts port 0, which is what tests use.
 
+mod server;
 pub mod state;
 
 use std::future::Future;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -18,7 +19,6 @@ use tower::Layer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -29,6 +29,8 @@ use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::writer::Writer;
 use crate::db::Db;
+use crate::domain::alert::AlertKind;
+use crate::domain::entry::ReportStatus;
 use crate::metrics;
 use crate::notify::email::Mailer;
 use crate::notify::outbox::Outbox;
@@ -51,7 +53,10 @@ impl Application {
 
     /// [`Application::build`] with the clock the service reads `now` from (tests set it).
     pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Self> {
-        metrics::init();
+        metrics::init(
+            &ReportStatus::ALL.map(ReportStatus::as_str),
+            &AlertKind::ALL.map(AlertKind::as_str),
+        );
         crate::install_crypto_provider();
         let path = settings.database_path();
         let db = Db::open(&path)?;
@@ -91,6 +96,7 @@ impl Application {
                     db: db.clone(),
                     admin_token: settings.auth.admin_token.clone(),
                     limiter,
+                    trusted_proxies: settings.server.trusted_proxy_blocks().into(),
                 },
                 api: ApiState {
                     db,
@@ -106,6 +112,12 @@ impl Application {
 
     pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
         Ok(self.listener.local_addr()?)
+    }
+
+    /// The group-commit writer the handlers use, for tests of its faults.
+    #[doc(hidden)]
+    pub fn writer(&self) -> Writer {
+        self.state.api.writer.clone()
     }
 
     /// Starts the scheduler (unless `scheduler.enabled` is false) and the alert delivery,
@@ -135,6 +147,7 @@ impl Application {
             let _ = delivery_stopped.await;
         }));
         let forgetting = tokio::spawn(rate_limit::forget_idle_keys(state.auth.limiter.clone()));
+        let metrics_upkeep = tokio::spawn(metrics::upkeep());
         let scheduler = if settings.scheduler.enabled {
             Some(
                 Scheduler::start(
@@ -151,19 +164,19 @@ impl Application {
         };
 
         systemd::ready(addr);
-        let watchdog = systemd::watchdog(db);
+        let watchdog = systemd::watchdog(db, state.api.writer.clone());
         tracing::info!(%addr, "listening on http://{addr} (API docs at http://{addr}/docs)");
+        let limits = server::Limits {
+            max_connections: settings.server.max_connections,
+            header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_seconds),
+            idle_timeout: Duration::from_secs(settings.server.idle_timeout_seconds),
+        };
         let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-        let served = axum::serve(
-            self.listener,
-            axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("Server failed");
+        server::serve(self.listener, app, limits, shutdown).await;
 
         systemd::stopping();
         forgetting.abort();
+        metrics_upkeep.abort();
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }
@@ -175,7 +188,7 @@ impl Application {
             tracing::error!(error = %e, "alert delivery ended abnormally");
         }
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 
@@ -217,9 +230,9 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(api::metrics::track))
         .layer(DefaultBodyLimit::max(settings.server.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             Duration::from_secs(settings.server.request_timeout_seconds),
+            api::time_limit,
         ))
         .layer(trace)
         .layer(SetResponseHeaderLayer::overriding(

@@ -16,7 +16,7 @@ use anyhow::Context;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use error::DbError;
+pub use error::{DbError, StorageFault};
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -188,6 +188,29 @@ impl Db {
     /// Answers when the database can run a query.
     pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
         conn.query_row("SELECT 1", [], |_| Ok(()))
+    }
+
+    /// Whether the service can go on with this database: a pooled connection runs a query
+    /// and the writer thread runs, unstuck. What fails here, a restart may cure: the
+    /// health check and the systemd watchdog both ask.
+    pub async fn live(&self, writer: &writer::Writer) -> Result<(), DbError> {
+        writer.health()?;
+        self.run(|conn| Db::ping(conn).map_err(DbError::from)).await
+    }
+
+    /// Writes a row with a new value (SQLite skips writing a value that did not change),
+    /// to learn whether the disk takes a write again.
+    pub fn probe_write(conn: &Connection) -> rusqlite::Result<()> {
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default();
+        conn.execute(
+            "INSERT INTO installation (key, value) VALUES ('health_probe', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [nonce],
+        )
+        .map(|_| ())
     }
 }
 

@@ -2,18 +2,30 @@
 //! moment in ONE transaction, each inside its own savepoint, then commits once (one fsync)
 //! and only then answers each caller. Concurrent reports share a commit instead of queueing
 //! one transaction each; a 201 still means the row is on disk (synchronous = FULL).
+//!
+//! The thread cannot fail silently: a write that panics is rolled back alone and its caller
+//! answered (the thread goes on); a thread that is gone anyway, or stuck in one transaction,
+//! makes [`Writer::health`] fail, which the health check and the systemd watchdog read.
+//! A commit refused by a full or failing disk is remembered until one succeeds.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::DbError;
+use super::{DbError, StorageFault};
 
 /// Writes merged into one transaction at most.
 const GROUP_MAX: usize = 512;
 /// Writes waiting at most; past that, callers get 503 + Retry-After.
 const QUEUE_MAX: usize = 8192;
+/// A group transaction open for longer than this means the writer is stuck (a group waits
+/// at most the busy timeout for the lock, then runs in milliseconds).
+const STUCK_AFTER: Duration = Duration::from_secs(60);
 
 /// What a queued write leaves to do once the commit has (or has not) happened.
 type Finish = Box<dyn FnOnce(Option<DbError>) + Send>;
@@ -40,7 +52,18 @@ where
 {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish) {
         let Pending { f, reply, span } = *self;
-        let result = span.in_scope(|| f(conn));
+        // A panic is a bug in one write: it must not take the thread (and every later
+        // report) with it. Its savepoint is rolled back like any failed write's.
+        let result =
+            catch_unwind(AssertUnwindSafe(|| span.in_scope(|| f(conn)))).unwrap_or_else(|panic| {
+                span.in_scope(|| {
+                    tracing::error!(
+                        panic = panic_message(panic.as_ref()),
+                        "a write panicked; its changes are rolled back"
+                    );
+                });
+                Err(E::from(DbError::WritePanicked))
+            });
         let ok = result.is_ok();
         let finish: Finish = Box::new(move |commit_error| {
             let _ = reply.send(match commit_error {
@@ -56,11 +79,59 @@ where
     }
 }
 
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
 type Work = Box<dyn Job>;
+
+/// What the writer thread tells the rest of the service about itself.
+struct Status {
+    /// Set when the thread ends, however it ends.
+    stopped: AtomicBool,
+    /// Milliseconds since `epoch` at which the current group began; 0 between groups.
+    group_began_ms: AtomicU64,
+    epoch: Instant,
+    /// The last commit (or begin) was refused by the disk, and none has succeeded since.
+    storage_fault: std::sync::Mutex<Option<StorageFault>>,
+}
+
+impl Status {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn set_storage_fault(&self, fault: Option<StorageFault>) {
+        *self
+            .storage_fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fault;
+    }
+}
+
+/// Marks the thread stopped when dropped: at its end, or while a panic unwinds it.
+struct StoppedOnDrop(Arc<Status>);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Release);
+        if std::thread::panicking() {
+            tracing::error!("the group-commit writer thread panicked: no report can be stored until the service restarts");
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Writer {
     queue: SyncSender<Work>,
+    status: Arc<Status>,
+    stuck_after: Duration,
 }
 
 impl std::fmt::Debug for Writer {
@@ -74,15 +145,37 @@ impl Writer {
     pub fn start(
         conn: impl std::ops::DerefMut<Target = Connection> + Send + 'static,
     ) -> std::io::Result<Self> {
+        Self::start_with(conn, STUCK_AFTER)
+    }
+
+    fn start_with(
+        conn: impl std::ops::DerefMut<Target = Connection> + Send + 'static,
+        stuck_after: Duration,
+    ) -> std::io::Result<Self> {
         let (queue, work) = sync_channel::<Work>(QUEUE_MAX);
+        let status = Arc::new(Status {
+            stopped: AtomicBool::new(false),
+            group_began_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            storage_fault: std::sync::Mutex::new(None),
+        });
+        let thread_status = status.clone();
         std::thread::Builder::new()
             .name("group-commit".to_owned())
-            .spawn(move || run(conn, work))?;
-        Ok(Self { queue })
+            .spawn(move || {
+                let _stopped = StoppedOnDrop(thread_status.clone());
+                run(conn, work, &thread_status);
+            })?;
+        Ok(Self {
+            queue,
+            status,
+            stuck_after,
+        })
     }
 
     /// Runs `f` in the next group transaction and answers once it is committed. An error
-    /// from `f` rolls back only `f`'s own changes.
+    /// from `f` rolls back only `f`'s own changes; so does a panic (answered as
+    /// [`DbError::WritePanicked`]).
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
@@ -98,20 +191,78 @@ impl Writer {
         match self.queue.try_send(work) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(DbError::Busy.into()),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(DbError::Unavailable("the writer thread has stopped".to_owned()).into())
+            Err(TrySendError::Disconnected(_)) => return Err(self.stopped().into()),
+        }
+        // Every write is answered, unless the thread died holding it.
+        answer.await.map_err(|_| E::from(self.stopped()))?
+    }
+
+    /// The thread is gone (or going: its queue or a reply was dropped while it unwinds).
+    fn stopped(&self) -> DbError {
+        self.status.stopped.store(true, Ordering::Release);
+        stopped()
+    }
+
+    /// Whether the writer can store reports: its thread runs and is not stuck in one
+    /// transaction. A restart cures what this reports.
+    pub fn health(&self) -> Result<(), DbError> {
+        if self.status.stopped.load(Ordering::Acquire) {
+            return Err(stopped());
+        }
+        let began = self.status.group_began_ms.load(Ordering::Acquire);
+        if began != 0 {
+            let open_ms = self.status.now_ms().saturating_sub(began);
+            if Duration::from_millis(open_ms) > self.stuck_after {
+                return Err(DbError::WriterDown(format!(
+                    "the group-commit writer has been stuck in one transaction for {} s",
+                    open_ms / 1000
+                )));
             }
         }
-        answer.await.map_err(|_| {
-            E::from(DbError::Unavailable(
-                "the writer thread dropped a write".to_owned(),
-            ))
-        })?
+        Ok(())
+    }
+
+    /// The disk's refusal of the last commit, while no commit has succeeded since.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        *self
+            .status
+            .storage_fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Ends the writer thread with a panic outside any write, as a bug in the writer itself
+    /// would: for tests of what the service does then (see [`Writer::health`]).
+    #[doc(hidden)]
+    pub fn crash_for_tests(&self) {
+        let _ = self.queue.try_send(Box::new(Crash));
     }
 }
 
-fn run(mut conn: impl std::ops::DerefMut<Target = Connection>, work: Receiver<Work>) {
+fn stopped() -> DbError {
+    DbError::WriterDown("the group-commit writer thread has stopped".to_owned())
+}
+
+/// A job that panics outside the per-write guard (see [`Writer::crash_for_tests`]).
+struct Crash;
+
+impl Job for Crash {
+    fn run(self: Box<Self>, _: &Connection) -> (bool, Finish) {
+        panic!("the writer thread was crashed on purpose (crash_for_tests)");
+    }
+
+    fn abandon(self: Box<Self>, _: DbError) {}
+}
+
+fn run(
+    mut conn: impl std::ops::DerefMut<Target = Connection>,
+    work: Receiver<Work>,
+    status: &Status,
+) {
     while let Ok(first) = work.recv() {
+        status
+            .group_began_ms
+            .store(status.now_ms(), Ordering::Release);
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
             match work.try_recv() {
@@ -119,18 +270,23 @@ fn run(mut conn: impl std::ops::DerefMut<Target = Connection>, work: Receiver<Wo
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group);
+        commit_group(&mut conn, group, status);
+        status.group_began_ms.store(0, Ordering::Release);
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Work>) {
+fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             tracing::warn!(error = %e, "cannot begin a group transaction");
+            let error = DbError::from(e);
+            if let DbError::Storage(fault) = error {
+                status.set_storage_fault(Some(fault));
+            }
             for work in group {
                 // Answer without running: the caller may retry (503).
-                work.abandon(DbError::Busy);
+                work.abandon(copy(&error));
             }
             return;
         }
@@ -139,7 +295,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) {
     for work in group {
         if let Err(e) = tx.execute_batch("SAVEPOINT item") {
             tracing::error!(error = %e, "cannot open a savepoint");
-            work.abandon(DbError::Busy);
+            work.abandon(DbError::from(e));
             continue;
         }
         let (ok, finish) = work.run(&tx);
@@ -155,20 +311,125 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>) {
     }
     match tx.commit() {
         Ok(()) => {
+            status.set_storage_fault(None);
             for (_, finish) in finishes {
                 finish(None);
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, "group commit failed");
-            let busy = DbError::is_busy(&e);
+            tracing::error!(error = %e, "group commit failed: none of its writes is stored");
+            let error = DbError::from(e);
+            if let DbError::Storage(fault) = error {
+                status.set_storage_fault(Some(fault));
+            }
+            // The failed commit's rollback may have failed too: the next group must not
+            // find a transaction still open.
+            if !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "cannot roll back the failed group");
+                }
+            }
             for (_, finish) in finishes {
-                finish(Some(if busy {
-                    DbError::Busy
-                } else {
-                    DbError::Unavailable(format!("group commit failed: {e}"))
-                }));
+                finish(Some(copy(&error)));
             }
         }
+    }
+}
+
+/// The same error for each caller of a group (rusqlite's errors are not `Clone`).
+fn copy(error: &DbError) -> DbError {
+    match error {
+        DbError::Busy => DbError::Busy,
+        DbError::Storage(fault) => DbError::Storage(*fault),
+        DbError::WriterDown(reason) => DbError::WriterDown(reason.clone()),
+        DbError::WritePanicked => DbError::WritePanicked,
+        DbError::Query(e) => DbError::Unavailable(format!("group commit failed: {e}")),
+        DbError::Unavailable(reason) => DbError::Unavailable(reason.clone()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn writer(stuck_after: Duration) -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .unwrap();
+        let writer = Writer::start_with(Box::new(conn), stuck_after).unwrap();
+        (dir, writer)
+    }
+
+    async fn insert(writer: &Writer, x: i64) -> Result<(), DbError> {
+        writer
+            .write(move |conn| {
+                conn.execute("INSERT INTO t (x) VALUES (?1)", [x])?;
+                Ok::<_, DbError>(())
+            })
+            .await
+    }
+
+    async fn count(writer: &Writer) -> i64 {
+        writer
+            .write(|conn| {
+                Ok::<_, DbError>(conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_rolled_back_alone_and_the_writer_goes_on() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        insert(&writer, 1).await.unwrap();
+        let panicked = writer
+            .write(|conn| -> Result<(), DbError> {
+                conn.execute("INSERT INTO t (x) VALUES (2)", [])?;
+                panic!("a bug in one write");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(DbError::WritePanicked)),
+            "{panicked:?}"
+        );
+        insert(&writer, 3).await.unwrap();
+        assert_eq!(
+            count(&writer).await,
+            2,
+            "the panicking write's row is rolled back"
+        );
+        assert!(writer.health().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_writer_thread_that_died_is_reported_and_refuses_writes() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        insert(&writer, 1).await.unwrap();
+        writer.crash_for_tests();
+        let refused = insert(&writer, 2).await;
+        assert!(
+            matches!(refused, Err(DbError::WriterDown(_))),
+            "{refused:?}"
+        );
+        assert!(matches!(writer.health(), Err(DbError::WriterDown(_))));
+    }
+
+    #[tokio::test]
+    async fn a_writer_stuck_in_one_transaction_is_reported() {
+        let (_dir, writer) = writer(Duration::from_millis(200));
+        let slow = writer.write(|_| {
+            std::thread::sleep(Duration::from_millis(600));
+            Ok::<_, DbError>(())
+        });
+        let probe = async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            writer.health()
+        };
+        let (slow, stuck) = tokio::join!(slow, probe);
+        slow.unwrap();
+        assert!(matches!(stuck, Err(DbError::WriterDown(_))), "{stuck:?}");
+        assert!(writer.health().is_ok(), "healthy again once the group ends");
     }
 }

@@ -8,6 +8,7 @@ pub mod cron;
 pub mod email;
 pub mod entry;
 pub mod job;
+pub mod network;
 pub mod schedule;
 pub mod status;
 pub mod template;

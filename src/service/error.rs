@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::DbError;
+use crate::db::{DbError, StorageFault};
 
 /// One step of an error's location: a name (`"body"`, `"limit"`) or an index in an array.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -60,6 +60,12 @@ pub enum ServiceError {
     /// The database is busy: try again shortly.
     #[error("the database is busy")]
     Busy,
+    /// Nothing could be written: the disk is full or failing.
+    #[error("{0}")]
+    Storage(StorageFault),
+    /// Nothing can be written until the service is restarted (its writer is down).
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -78,6 +84,8 @@ impl From<DbError> for ServiceError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Busy => ServiceError::Busy,
+            DbError::Storage(fault) => ServiceError::Storage(fault),
+            DbError::WriterDown(reason) => ServiceError::Unavailable(reason),
             other => ServiceError::Internal(anyhow::Error::new(other)),
         }
     }

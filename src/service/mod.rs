@@ -7,6 +7,7 @@ pub mod access;
 pub mod alerts;
 pub mod companies;
 mod error;
+pub mod health;
 pub mod input;
 pub mod jobs;
 pub mod reports;

@@ -817,19 +817,121 @@ async fn requests_without_a_token_are_limited_per_client_address() {
     let anonymous = client_with(None);
     let mut statuses = Vec::new();
     for _ in 0..3 {
-        statuses.push(get(&anonymous, &app, "/healthz").await.status);
+        statuses.push(get(&anonymous, &app, "/openapi.json").await.status);
     }
 
     // Act: a fresh connection from the same address, and a bad token from it
-    let fourth = get(&client_with(None), &app, "/healthz").await;
-    let bad_token = get(&client_with(Some("bm_nope")), &app, "/healthz").await;
-    let with_token = get(&client_with(Some(ADMIN_TOKEN)), &app, "/healthz").await;
+    let fourth = get(&client_with(None), &app, "/openapi.json").await;
+    let bad_token = get(&client_with(Some("bm_nope")), &app, "/openapi.json").await;
+    let with_token = get(&client_with(Some(ADMIN_TOKEN)), &app, "/openapi.json").await;
 
     // Assert
     assert_eq!(statuses, [200, 200, 200], "the burst of 3 goes through");
     assert_too_many(&fourth, "the 4th anonymous request");
     assert_too_many(&bad_token, "an invalid token counts against the address");
     assert_eq!(with_token.status, 200, "a valid token has its own bucket");
+}
+
+#[tokio::test]
+async fn the_health_check_is_never_rate_limited() {
+    // Arrange: the address's bucket is empty
+    let app = spawn_app_with(rate_limited).await;
+    let probe = client_with(None);
+    for _ in 0..3 {
+        get(&probe, &app, "/openapi.json").await;
+    }
+    assert_too_many(
+        &get(&probe, &app, "/openapi.json").await,
+        "the bucket is empty",
+    );
+
+    // Act: a load balancer's probes, many and quick, with and without a bad token
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(get(&probe, &app, "/healthz").await.status);
+        statuses.push(get(&probe, &app, "/healthz/").await.status);
+    }
+    let with_bad_token = get(&client_with(Some("bm_nope")), &app, "/healthz").await;
+
+    // Assert
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(with_bad_token.status, 200);
+}
+
+/// Sends an anonymous GET with `X-Forwarded-For: forwarded_for`.
+async fn get_forwarded_for(app: &TestApp, path: &str, forwarded_for: &str) -> Answer {
+    answer(
+        client_with(None)
+            .get(app.url(path))
+            .header("x-forwarded-for", forwarded_for),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_bucket() {
+    // Arrange: the tests' requests come from 127.0.0.1, the "proxy"
+    let app = spawn_app_with(|s| {
+        rate_limited(s);
+        s.server.trusted_proxies = vec!["127.0.0.1".into(), "10.0.0.0/8".into()];
+    })
+    .await;
+    for _ in 0..3 {
+        get_forwarded_for(&app, "/openapi.json", "198.51.100.1").await;
+    }
+
+    // Act
+    let first_again = get_forwarded_for(&app, "/openapi.json", "198.51.100.1").await;
+    let second = get_forwarded_for(&app, "/openapi.json", "198.51.100.2").await;
+    // The client sent its own header; our proxies (127.0.0.1, then 10.0.0.7) appended.
+    let spoofing = get_forwarded_for(
+        &app,
+        "/openapi.json",
+        "203.0.113.50, 198.51.100.1, 10.0.0.7",
+    )
+    .await;
+    let proxy_itself = get(&client_with(None), &app, "/openapi.json").await;
+
+    // Assert
+    assert_too_many(&first_again, "the first client's 4th request");
+    assert_eq!(second.status, 200, "another client: {}", second.body);
+    assert_too_many(
+        &spoofing,
+        "the right-most untrusted address is the first client, whatever it wrote",
+    );
+    assert_eq!(
+        proxy_itself.status, 200,
+        "the proxy's own address has its own bucket"
+    );
+}
+
+#[tokio::test]
+async fn the_forwarded_for_header_of_an_untrusted_peer_is_ignored() {
+    // Arrange: no trusted proxies (the default), then some that are not this peer
+    for trusted in [vec![], vec!["10.0.0.0/8".to_owned()]] {
+        let app = spawn_app_with(|s| {
+            rate_limited(s);
+            s.server.trusted_proxies = trusted.clone();
+        })
+        .await;
+
+        // Act: each request claims another client
+        let mut statuses = Vec::new();
+        for i in 0..4 {
+            statuses.push(
+                get_forwarded_for(&app, "/openapi.json", &format!("198.51.100.{i}"))
+                    .await
+                    .status,
+            );
+        }
+
+        // Assert
+        assert_eq!(
+            statuses,
+            [200, 200, 200, 429],
+            "trusted proxies {trusted:?}"
+        );
+    }
 }
 
 /// The `*.admin-token` files in `dir`.

@@ -9,6 +9,7 @@ mod alerts;
 mod auth;
 mod commands;
 mod companies;
+mod connections;
 mod docs;
 mod entries;
 mod jobs;

@@ -8,8 +8,8 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::common::{
-    client_with, company_badge_url, free_port, outbox, spawn_app, spawn_app_with, SmtpSettings,
-    SmtpTls,
+    client_with, command, company_badge_url, free_port, outbox, spawn_app, spawn_app_with,
+    terminate, wait_for_listening, Role, SmtpSettings, SmtpTls,
 };
 
 /// The value of the first sample line starting with `prefix` (a name with its labels).
@@ -167,7 +167,7 @@ async fn alert_deliveries_are_counted_by_kind_and_result() {
 }
 
 #[tokio::test]
-async fn metrics_can_require_a_token() {
+async fn metrics_can_require_a_token_and_then_refuse_agent_tokens() {
     let open = spawn_app().await;
     assert_eq!(
         client_with(None)
@@ -185,7 +185,114 @@ async fn metrics_can_require_a_token() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(closed.get("/metrics").await.status(), 200);
+    assert_eq!(
+        closed.get("/metrics").await.status(),
+        200,
+        "the admin token"
+    );
+    let viewer = client_with(Some(&closed.token(Role::Viewer, None)));
+    assert_eq!(
+        viewer
+            .get(closed.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // An agent token sees only its own jobs elsewhere: /metrics shows them all.
+    let agent = client_with(Some(&closed.token(Role::Agent, Some("agent-lyon-1"))));
+    let refused = agent.get(closed.url("/metrics")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let detail = refused.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        detail.contains("viewer or admin token"),
+        "the answer says which token to use: {detail}"
+    );
+}
+
+#[tokio::test]
+async fn invented_methods_do_not_make_new_series() {
+    // Arrange
+    let app = spawn_app().await;
+    let before = app.get("/metrics").await.text().await.unwrap();
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("backup_monitor_http_request"))
+            .count()
+    };
+
+    // Act: 50 requests, each with a method of its own
+    let anonymous = client_with(None);
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("Z{i}").as_bytes()).unwrap();
+        anonymous
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let after = app.get("/metrics").await.text().await.unwrap();
+
+    // Assert: one series for all of them (plus the /metrics scrape's own)
+    assert!(
+        after.contains(
+            "backup_monitor_http_requests_total{method=\"other\",route=\"/healthz\",status=\"405\"} 50"
+        ),
+        "{after}"
+    );
+    assert!(!after.contains("method=\"Z"), "{after}");
+    let grown = series(&after) - series(&before);
+    assert!(
+        grown < 40,
+        "50 invented methods made {grown} new lines of http metrics"
+    );
+}
+
+#[tokio::test]
+async fn report_and_alert_counters_are_shown_at_zero_from_the_start() {
+    // A process of its own: this binary's recorder has counted other tests' reports.
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = command(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (addr, _) = wait_for_listening(&mut server);
+    let text = client_with(None)
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    terminate(&server);
+    server.wait().unwrap();
+
+    let mut wanted = vec![
+        "backup_monitor_entries_received_total{status=\"success\"}".to_owned(),
+        "backup_monitor_entries_received_total{status=\"failed\"}".to_owned(),
+    ];
+    for kind in ["late", "failed", "recovered"] {
+        for result in ["sent", "error"] {
+            wanted.push(format!(
+                "backup_monitor_alerts_total{{kind=\"{kind}\",result=\"{result}\"}}"
+            ));
+        }
+    }
+    for series in wanted {
+        assert_eq!(
+            sample(&text, &format!("{series} ")),
+            Some(0.0),
+            "{series} missing from:\n{text}"
+        );
+    }
 }
 
 #[tokio::test]

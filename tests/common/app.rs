@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::library::{
-    self, Application, Clock, Db, Role, Secret, Settings, TickOutcome, TokenInfo,
+    self, Application, Clock, Db, Role, Secret, Settings, TickOutcome, TokenInfo, Writer,
 };
 use super::{client_with, valid_job, with, ADMIN_TOKEN};
 
@@ -23,6 +23,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The service's clock: the system's until a test sets it (`set_now`).
     pub clock: Clock,
+    /// The service's group-commit writer, for tests of its faults.
+    pub writer: Writer,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -57,6 +59,7 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
         .await
         .expect("app builds");
     let addr = app.local_addr().unwrap();
+    let writer = app.writer();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -67,6 +70,7 @@ pub async fn spawn_app_in(dir: TempDir, configure: impl FnOnce(&mut Settings)) -
         db_path,
         dir,
         clock,
+        writer,
         stop: Some(stop),
         server: Some(server),
     }

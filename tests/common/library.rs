@@ -14,7 +14,7 @@ pub use backup_monitor::{
     app::Application,
     clock::Clock,
     config::{Secret, Settings, SmtpSettings, SmtpTls},
-    db::{tokens::TokenInfo, Db},
+    db::{tokens::TokenInfo, writer::Writer, Db, DbError},
     domain::auth::Role,
     notify::outbox::{Outbox, LEASE},
     service::tick::TickOutcome,

@@ -11,6 +11,7 @@ mod app;
 mod assertions;
 mod binary;
 mod library;
+mod raw;
 
 use std::net::TcpListener;
 
@@ -24,6 +25,7 @@ pub use self::{
     assertions::{assert_422, errors, total_count},
     binary::{command, stderr, stdout, terminate, wait_for_listening, Ran, BIN},
     library::*,
+    raw::{head, read_answer, send, wait_for_close, Ended, RawAnswer},
 };
 
 /// The admin token every test app accepts (as BACKUP_MONITOR_ADMIN_TOKEN would give it).
