@@ -188,7 +188,7 @@ impl Reporter {
         })
     }
 
-    /// Sends `report`, retrying network errors, 429 and 502/503/504 with exponential
+    /// Sends `report`, retrying network errors, 429, 502/503/504 and 507 with exponential
     /// backoff until the retry window has passed. Progress goes to stderr.
     pub async fn send(&self, report: &Report) -> Result<Sent, ReportError> {
         let body = report.body();
@@ -278,7 +278,8 @@ impl Reporter {
                     snippet(&text)
                 )),
             },
-            429 | 502..=504 => Try::Retry {
+            // 507: the server's disk is full; space may be freed while we wait.
+            429 | 502..=504 | 507 => Try::Retry {
                 reason: format!(
                     "the server answered {status}{}",
                     detail(json.as_ref())

@@ -88,7 +88,7 @@ pub enum Command {
     /// (`backup_hash = "sha256:<hex>"`) and its size (`backup_size_bytes`); a progress bar
     /// shows when stderr is a terminal.
     ///
-    /// Network errors, 429 (after its Retry-After) and 502/503/504 are retried with
+    /// Network errors, 429 (after its Retry-After), 502/503/504 and 507 (disk full) are retried with
     /// exponential backoff (0.5 s, doubling, at most 5 s between tries) until --retry-for
     /// seconds have passed. Every try sends the same report, timestamp included, so a report
     /// that reached the server before the connection broke is not recorded twice: the
@@ -147,7 +147,7 @@ pub struct ServerArgs {
         value_parser = parse_token
     )]
     pub token: Secret,
-    /// Keep retrying network errors, 429 and 502/503/504 for this many seconds, then give
+    /// Keep retrying network errors, 429, 502/503/504 and 507 for this many seconds, then give
     /// up (0: a single try).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub retry_for: u64,

@@ -618,3 +618,70 @@ async fn exec_still_exits_with_the_commands_code_when_the_report_fails() {
     assert!(ran.stderr.contains("was not reported"), "{}", ran.stderr);
     assert!(!ran.stderr.contains(ADMIN_TOKEN));
 }
+
+/// A server that answers the first report 507 (its disk is full) and the next one 201.
+async fn full_then_free_server() -> (SocketAddr, tokio::task::JoinHandle<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = tokio::spawn(async move {
+        for answered in 0.. {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return answered;
+            };
+            // Read the head and the body the head announces.
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    if request.len() >= end + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let (status, body) = if answered == 0 {
+                (
+                    "507 Insufficient Storage",
+                    r#"{"detail":"The database's disk is full"}"#,
+                )
+            } else {
+                (
+                    "201 Created",
+                    r#"{"id":42,"expected_job_id":1,"status":"success"}"#,
+                )
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            if answered == 1 {
+                return 2;
+            }
+        }
+        0
+    });
+    (addr, served)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_507_is_retried_until_the_server_has_room_again() {
+    let (addr, served) = full_then_free_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = binary(dir.path());
+    cmd.args(["report", "--url", &format!("http://{addr}"), "--token", "t"])
+        .args(["--job-id", "1", "--status", "success", "--retry-for", "10"]);
+
+    let ran = run(cmd).await;
+
+    assert_eq!(ran.entry_id(), 42);
+    assert!(ran.stderr.contains("507"), "{}", ran.stderr);
+    assert_eq!(served.await.unwrap(), 2, "one refusal, one success");
+}
