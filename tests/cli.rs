@@ -395,13 +395,16 @@ fn every_subcommand_has_complete_help() {
 /// Runs the binary with its stdout a pipe whose reading end is already closed, as
 /// `backup-monitor ARGS | head -0` leaves it.
 fn run_into_a_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    // The reading end is closed before the command starts, so that even a short output
+    // meets a closed pipe (rather than fitting in the pipe's buffer first).
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
     let mut child = command(dir)
         .args(args)
-        .stdout(Stdio::piped())
+        .stdout(writer)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    drop(child.stdout.take());
     let deadline = Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "{args:?} did not stop");
