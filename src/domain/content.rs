@@ -106,7 +106,7 @@ pub fn median(values: &[i64]) -> Option<f64> {
     let mid = sorted.len() / 2;
     #[allow(clippy::cast_precision_loss)]
     let at = |i: usize| sorted[i] as f64;
-    Some(if sorted.len() % 2 == 0 {
+    Some(if sorted.len().is_multiple_of(2) {
         (at(mid - 1) + at(mid)) / 2.0
     } else {
         at(mid)
