@@ -11,7 +11,11 @@
 //! at the end) and each round ticks on a fresh copy of that file, so every round runs the
 //! same due tick on the same data (and in the page cache: the copy has just been read).
 //!
-//! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5). `benches/run.sh`
+//! BENCH_SCHEDULE=cron gives every job the same slots as a cron schedule in a time zone
+//! (`30 11 * * *` in Asia/Tokyo, 02:30 UTC) instead of the seed's daily form, so the two
+//! runs compare the tick's cost for the two forms on the same data (issue 12: within 2×).
+//!
+//! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5), BENCH_SCHEDULE. `benches/run.sh`
 //! runs it at 100,000 jobs and 10,000,000 entries. The last line, `result …`, is what
 //! run.sh reads.
 
@@ -20,13 +24,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use backup_monitor::db::Db;
+use backup_monitor::domain::job::CronText;
 use backup_monitor::domain::schedule::Frequency;
+use backup_monitor::domain::zone::Zone;
 use backup_monitor::service::tick as scheduler;
 use chrono::{DateTime, TimeZone, Utc};
 use common::{env_or, hash, Seeder};
 
 /// Seeds the database; returns the instant of the due tick.
-fn seed(path: &std::path::Path, job_count: usize, per_job: usize) -> DateTime<Utc> {
+fn seed(path: &std::path::Path, job_count: usize, per_job: usize, cron: bool) -> DateTime<Utc> {
     let created = Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
@@ -53,6 +59,10 @@ fn seed(path: &std::path::Path, job_count: usize, per_job: usize) -> DateTime<Ut
             let mut template = common::job(i, Frequency::Daily, created);
             template.expected_hour_utc = 2;
             template.expected_minute_utc = 30;
+            if cron {
+                template.schedule = Some(CronText::parse("30 11 * * *").expect("cron"));
+                template.timezone = Zone::parse("Asia/Tokyo").expect("zone");
+            }
             let stored = seeder.job(&template, created);
             let mut report = |at: DateTime<Utc>| {
                 n += 1;
@@ -99,16 +109,18 @@ fn main() {
     let job_count = env_or("BENCH_JOBS", 10_000);
     let per_job = env_or("BENCH_ENTRIES_PER_JOB", 100);
     let rounds = env_or("BENCH_ROUNDS", 5).max(1);
+    let cron = std::env::var("BENCH_SCHEDULE").is_ok_and(|v| v == "cron");
+    let form = if cron { "cron" } else { "daily" };
     let dir = tempfile::tempdir().expect("temp dir");
     let seeded = dir.path().join("seeded.db");
 
     let seeding = Instant::now();
-    let due_at = seed(&seeded, job_count, per_job);
+    let due_at = seed(&seeded, job_count, per_job, cron);
     sync(&seeded);
     let entries = common::count_entries(&seeded);
     let size = std::fs::metadata(&seeded).map(|m| m.len()).unwrap_or(0);
     println!(
-        "seeded {job_count} jobs and {entries} entries ({} MiB) in {:.1?}",
+        "seeded {job_count} {form} jobs and {entries} entries ({} MiB) in {:.1?}",
         size >> 20,
         seeding.elapsed()
     );
@@ -149,7 +161,7 @@ fn main() {
         quiet.jobs_checked
     );
     println!(
-        "result jobs={job_count} entries={entries} due_ms={:.1} quiet_ms={:.1} missing={} alerts={}",
+        "result schedule={form} jobs={job_count} entries={entries} due_ms={:.1} quiet_ms={:.1} missing={} alerts={}",
         ms(due),
         ms(quiet_ms),
         outcome.missing_written,

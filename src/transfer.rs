@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::db::Db;
 use crate::domain::job::Job;
+use crate::domain::schedule::AnsweredFrequency;
 use crate::service::jobs::JobCreate;
 use crate::service::{FieldError, LocItem, ServiceError};
 
@@ -37,8 +38,11 @@ impl Format {
     }
 }
 
-/// The exported columns, in order: the id, then every field a job is created with.
-pub const COLUMNS: [&str; 14] = [
+/// The exported columns, in order: the id, then every field a job is created with. A job
+/// with a `schedule` exports `backup_frequency` as `cron`, as the API answers it, and
+/// `expected_hour_utc`/`expected_minute_utc` as stored (unused while the schedule is set);
+/// import takes `cron` for "not given" when a schedule comes with it.
+pub const COLUMNS: [&str; 16] = [
     "id",
     "database_name",
     "agent_id_responsible",
@@ -53,6 +57,8 @@ pub const COLUMNS: [&str; 14] = [
     "grace_minutes",
     "is_active",
     "notify_emails",
+    "schedule",
+    "timezone",
 ];
 
 /// Accepted on import and ignored: the server assigns them (so the API's own listing of
@@ -85,6 +91,8 @@ struct Exported<'a> {
     grace_minutes: u32,
     is_active: bool,
     notify_emails: &'a [String],
+    schedule: Option<&'a str>,
+    timezone: &'static str,
 }
 
 impl<'a> From<&'a Job> for Exported<'a> {
@@ -97,19 +105,24 @@ impl<'a> From<&'a Job> for Exported<'a> {
             city: &job.city,
             expected_hour_utc: job.expected_hour_utc,
             expected_minute_utc: job.expected_minute_utc,
-            backup_frequency: job.backup_frequency.as_str(),
+            backup_frequency: match job.schedule {
+                Some(_) => AnsweredFrequency::Cron.as_str(),
+                None => job.backup_frequency.as_str(),
+            },
             final_storage_path_template: &job.final_storage_path_template,
             expected_weekday: job.expected_weekday,
             expected_day_of_month: job.expected_day_of_month,
             grace_minutes: job.grace_minutes,
             is_active: job.is_active,
             notify_emails: &job.notify_emails,
+            schedule: job.schedule.as_ref().map(|s| s.as_str()),
+            timezone: job.timezone.name(),
         }
     }
 }
 
 impl Exported<'_> {
-    fn csv_record(&self) -> [String; 14] {
+    fn csv_record(&self) -> [String; 16] {
         [
             self.id.to_string(),
             self.database_name.to_owned(),
@@ -125,6 +138,8 @@ impl Exported<'_> {
             self.grace_minutes.to_string(),
             self.is_active.to_string(),
             self.notify_emails.join(&LIST_SEPARATOR.to_string()),
+            self.schedule.unwrap_or_default().to_owned(),
+            self.timezone.to_owned(),
         ]
     }
 }
@@ -471,6 +486,14 @@ fn validate(row: &mut Row, default_grace: u32, now: DateTime<Utc>) -> Option<Job
     if row.object.is_null() {
         return None; // unreadable; already reported
     }
+    // An exported cron job (or the API's listing of one) says `cron`, which is no input.
+    if let Value::Object(object) = &mut row.object {
+        let cron = AnsweredFrequency::Cron.as_str();
+        let scheduled = object.get("schedule").is_some_and(|v| !v.is_null());
+        if scheduled && object.get("backup_frequency") == Some(&Value::from(cron)) {
+            object.remove("backup_frequency");
+        }
+    }
     let result = JobCreate::parse(&row.object).and_then(|c| c.into_job(default_grace, now));
     let errors = match result {
         Ok(job) if row.errors.is_empty() => return Some(job),
@@ -508,7 +531,7 @@ const IDENTITY: &str = "company_name, city, database_name and agent_id_responsib
 
 enum Plan {
     Create(Job),
-    Update { before: Job, after: Job },
+    Update { before: Job, after: Box<Job> },
 }
 
 /// Reads `text` as `format`, validates every row, then (only if all are valid) writes them
@@ -555,7 +578,7 @@ pub fn import(
             None | Some([]) => plans.push(Plan::Create(job)),
             Some([before]) if upsert => plans.push(Plan::Update {
                 before: before.clone(),
-                after: job,
+                after: Box::new(job),
             }),
             Some(matches) => {
                 let ids: Vec<String> = matches.iter().map(|j| j.id.to_string()).collect();
@@ -595,7 +618,7 @@ pub fn import(
                 after.id = before.id;
                 after.created_at = before.created_at;
                 after.updated_at = before.updated_at;
-                if after == before {
+                if *after == before {
                     summary.unchanged += 1;
                     continue;
                 }

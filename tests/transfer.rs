@@ -443,3 +443,44 @@ fn the_apis_own_job_listing_imports_as_it_is() {
 
     assert_eq!(scene.jobs("fresh.db"), scene.jobs("source.db"));
 }
+
+#[test]
+fn cron_jobs_export_and_import_with_their_schedule_and_zone_in_json_and_csv() {
+    let scene = Scene::new();
+    let cron = |database: &str, schedule: &str, zone: &str| {
+        job(
+            database,
+            json!({"schedule": schedule, "timezone": zone, "backup_frequency": null,
+                "expected_hour_utc": null, "expected_minute_utc": null}),
+        )
+    };
+    scene.seed(
+        "source.db",
+        &[
+            job("erp", json!({})),
+            cron("crm", "30 2 * * *", "Europe/Paris"),
+            cron("ledger", "0 22 1,15 * MON-FRI", "America/New_York"),
+        ],
+    );
+
+    for format in ["json", "csv"] {
+        let exported = scene
+            .run("source.db", &["jobs", "export", "--format", format])
+            .ok();
+        let file = scene.write(&format!("jobs.{format}"), &exported.stdout);
+        let fresh = format!("fresh-{format}.db");
+        scene
+            .run(&fresh, &["jobs", "import", file.to_str().unwrap()])
+            .ok();
+
+        assert_eq!(scene.jobs(&fresh), scene.jobs("source.db"), "{format}");
+        assert!(
+            exported.stdout.contains("30 2 * * *") && exported.stdout.contains("Europe/Paris"),
+            "{format}: {}",
+            exported.stdout
+        );
+    }
+    let jobs = scene.jobs("source.db");
+    assert_eq!(jobs[1]["backup_frequency"], "cron");
+    assert_eq!(jobs[0]["timezone"], "UTC");
+}

@@ -80,6 +80,9 @@ function cell(label, cls, ...children) {
 }
 
 function schedule(job) {
+  const late = `late after ${job.grace_minutes} min${job.is_active ? "" : " (paused)"}`;
+  // A cron job (DESIGN §11): its expression on the wall clock of its zone.
+  if (job.schedule) return `Cron ${job.schedule} ${job.timezone}; ${late}`;
   const at = `${pad(job.expected_hour_utc)}:${pad(job.expected_minute_utc)} UTC`;
   const text = {
     hourly: `Hourly at minute ${pad(job.expected_minute_utc)}`,
@@ -87,7 +90,20 @@ function schedule(job) {
     weekly: `Weekly on ${DAYS[job.expected_weekday]} at ${at}`,
     monthly: `Monthly on day ${job.expected_day_of_month} at ${at}`,
   }[job.backup_frequency] || `${job.backup_frequency} at ${at}`;
-  return `${text}; late after ${job.grace_minutes} min${job.is_active ? "" : " (paused)"}`;
+  return `${text}; ${late}`;
+}
+
+/** A cron job's slot that falls due next (its due time less the grace), in the job's zone
+ * and in the viewer's; null for the seed's form or without a status. */
+function slotDueNext(job, status) {
+  if (!job.schedule || !status?.next_due_utc) return null;
+  const slot = new Date(Date.parse(status.next_due_utc) - job.grace_minutes * 60000);
+  const show = (timeZone) => {
+    try {
+      return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone, timeZoneName: "short" }).format(slot);
+    } catch { return utc(slot); }
+  };
+  return `${show(job.timezone)} \u00b7 your time ${show(undefined)}`;
 }
 
 // ---- token and address ----
@@ -340,6 +356,7 @@ function renderJob() {
   $("job-where").textContent = `${job.company_name} \u00b7 ${job.city} \u00b7 job #${job.id}`;
   fill($("job-facts"), [
     ["Schedule", schedule(job)],
+    ...(slotDueNext(job, status) ? [["Slot due next", slotDueNext(job, status)]] : []),
     ["Agent", job.agent_id_responsible],
     ["Last success", when(status?.last_success_utc, now, "never")],
     ["Next due", when(status?.next_due_utc, now, "\u2014")],

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use backup_monitor::db::{jobs, Db};
 use backup_monitor::domain::job::Job;
 use backup_monitor::domain::schedule::Frequency;
+use backup_monitor::domain::zone::Zone;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
@@ -50,6 +51,8 @@ pub fn job(i: usize, frequency: Frequency, now: DateTime<Utc>) -> Job {
         },
         is_active: true,
         notify_emails: Vec::new(),
+        schedule: None,
+        timezone: Zone::UTC,
         created_at: now,
         updated_at: now,
     }

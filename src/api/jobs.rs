@@ -14,7 +14,7 @@ use super::error::{ApiError, HttpError, ValidationError};
 use super::input::{Id, JsonBody, Query};
 use super::{badges, paged, ApiState};
 use crate::db::jobs::JobFilter;
-use crate::domain::job::Job;
+use crate::domain::job::{Job, SeedAnswer};
 use crate::service::jobs as service;
 
 pub fn router() -> Router<ApiState> {
@@ -32,19 +32,29 @@ pub fn router() -> Router<ApiState> {
 
 pub use crate::service::jobs::{EmailAddress, JobCreate, JobUpdate};
 
-/// A job as the API shows it: its fields and the URL of its status badge.
+/// A job as the API shows it: its fields, the seed's schedule fields as answered (for a
+/// job with a `schedule`: `backup_frequency` "cron" and the UTC hour and minute of its next
+/// slot) and the URL of its status badge.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobOut {
     #[serde(flatten)]
     pub job: Job,
+    #[serde(flatten)]
+    pub seed: SeedAnswer,
     /// A shields-style SVG of the job's state, shareable without a token.
     pub badge_url: String,
 }
 
 impl JobOut {
+    /// The answer for `job`, its next slot computed now.
     pub fn new(job: Job, state: &ApiState) -> Self {
         let badge_url = badges::job_badge_url(&state.badge_secret, job.id);
-        Self { job, badge_url }
+        let seed = job.seed_answer(state.clock.now());
+        Self {
+            job,
+            seed,
+            badge_url,
+        }
     }
 }
 
@@ -190,7 +200,7 @@ pub(super) async fn update_job(
     let now = state.clock.now();
     let job = state
         .db
-        .run(move |conn| service::update(conn, id, |job| update.apply(job), now))
+        .run(move |conn| service::update(conn, id, |job| update.apply(job, now), now))
         .await?;
     Ok(Json(JobOut::new(job, &state)))
 }

@@ -283,9 +283,18 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The seed's schedule fields: required of a new job without a `schedule` (DESIGN §11).
+pub const SEED_SCHEDULE_FIELDS: [&str; 3] = [
+    "expected_hour_utc",
+    "expected_minute_utc",
+    "backup_frequency",
+];
+
 /// The document as JSON, with what utoipa cannot say: the grace must be shorter than the
 /// period (JSON Schema `if`/`then`), a tighter bound than [`schedule::GRACE_MAX`] for an
-/// hourly job (under 60 minutes) and a daily one (under 1440).
+/// hourly job (under 60 minutes) and a daily one (under 1440), when no `schedule` is given
+/// (a cron job's bound is the shortest interval between its slots, which no schema can
+/// state: the 422 names it); and a new job needs either a `schedule` or the seed's fields.
 pub fn document_json() -> serde_json::Value {
     let mut doc = serde_json::to_value(document()).unwrap_or_default();
     let rules: Vec<serde_json::Value> = Frequency::ALL
@@ -293,7 +302,13 @@ pub fn document_json() -> serde_json::Value {
         .filter(|f| f.min_period_minutes() - 1 < schedule::GRACE_MAX)
         .map(|f| {
             serde_json::json!({
-                "if": {"properties": {"backup_frequency": {"const": f.as_str()}}, "required": ["backup_frequency"]},
+                "if": {
+                    "properties": {
+                        "backup_frequency": {"const": f.as_str()},
+                        "schedule": {"type": "null"}
+                    },
+                    "required": ["backup_frequency"]
+                },
                 "then": {"properties": {"grace_minutes": {"maximum": f.min_period_minutes() - 1}}}
             })
         })
@@ -306,6 +321,18 @@ pub fn document_json() -> serde_json::Value {
         {
             schema.insert("allOf".to_owned(), rules.clone());
         }
+    }
+    if let Some(schema) = doc
+        .pointer_mut("/components/schemas/JobCreate")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        schema.insert(
+            "anyOf".to_owned(),
+            serde_json::json!([
+                {"required": ["schedule"], "properties": {"schedule": {"type": "string"}}},
+                {"required": SEED_SCHEDULE_FIELDS}
+            ]),
+        );
     }
     doc
 }
@@ -341,8 +368,16 @@ mod tests {
     use crate::domain::template::{PLACEHOLDERS, SEPARATORS, TIME_FIELDS};
     use crate::service::ServiceError;
 
-    /// Properties that may go without any bound: every other one must state one.
-    const UNBOUNDED: [&str; 3] = ["is_active", "backup_timestamp_utc", "expected_job_id"];
+    /// Properties that may go without any bound: every other one must state one. A cron
+    /// expression and a time zone name have a grammar no length or pattern states: their
+    /// parsers check them (see `schedule_and_timezone_are_checked_by_their_parsers`).
+    const UNBOUNDED: [&str; 5] = [
+        "is_active",
+        "backup_timestamp_utc",
+        "expected_job_id",
+        "schedule",
+        "timezone",
+    ];
 
     /// A valid job: monthly, so that every grace up to the maximum fits its period.
     fn job_body() -> Value {
@@ -400,7 +435,7 @@ mod tests {
                     .and_then(|job| job.into_job(60, now))
                     .unwrap();
                 jobs::JobUpdate::parse(body)
-                    .and_then(|update| update.apply(&job))
+                    .and_then(|update| update.apply(&job, now))
                     .map(drop)
                     .map_err(fields_of)
             }
@@ -474,10 +509,15 @@ mod tests {
             entries::EntryCreate::name(),
         ] {
             let schema = schema.as_ref();
-            let required: Vec<&str> = schemas[schema]["required"]
+            let mut required: Vec<&str> = schemas[schema]["required"]
                 .as_array()
                 .map(|r| r.iter().map(|v| v.as_str().unwrap()).collect())
                 .unwrap_or_default();
+            // The base bodies have no schedule: the seed's branch of `anyOf` applies.
+            if let Some(branches) = schemas[schema]["anyOf"].as_array() {
+                let seed = branches[1]["required"].as_array().unwrap();
+                required.extend(seed.iter().map(|v| v.as_str().unwrap()));
+            }
             let properties = schemas[schema]["properties"].as_object().unwrap();
             for (field, p) in properties {
                 let field = field.as_str();
@@ -572,6 +612,41 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn schedule_and_timezone_are_checked_by_their_parsers() {
+        let cron = |schedule: Value, timezone: Value| {
+            let mut body = job_body();
+            body["schedule"] = schedule;
+            body["timezone"] = timezone;
+            body
+        };
+        let cases = [
+            (cron(json!("30 2 * * *"), json!("Europe/Paris")), None),
+            (cron(json!("30 2 * * *"), json!("UTC")), None),
+            (cron(json!("61 2 * * *"), json!("UTC")), Some("schedule")),
+            (cron(json!("0 0 31 2 *"), json!("UTC")), Some("schedule")),
+            (
+                cron(json!("30 2 * * *"), json!("Mars/Olympus")),
+                Some("timezone"),
+            ),
+            (cron(Value::Null, json!("Europe/Paris")), Some("timezone")),
+            (cron(json!(5), json!("UTC")), Some("schedule")),
+        ];
+        for (body, refused) in cases {
+            let what = format!("{} {}", body["schedule"], body["timezone"]);
+            match refused {
+                None => expect("JobCreate", &body, "schedule", true, &what),
+                Some(field) => expect("JobCreate", &body, field, false, &what),
+            }
+        }
+        // Without the seed's fields, a schedule is enough.
+        let mut body = cron(json!("0 22 * * MON-FRI"), json!("Europe/Paris"));
+        for field in SEED_SCHEDULE_FIELDS {
+            body.as_object_mut().unwrap().remove(field);
+        }
+        expect("JobCreate", &body, "schedule", true, "a schedule alone");
     }
 
     #[test]

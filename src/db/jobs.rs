@@ -4,16 +4,17 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::Filters;
-use crate::domain::job::Job;
+use crate::domain::job::{CronText, Job};
 use crate::domain::schedule::Frequency;
 use crate::domain::time::{from_micros, to_micros};
+use crate::domain::zone::Zone;
 
 pub(crate) const COLUMNS: &str = "id, database_name, agent_id_responsible, company_name, city, \
     expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
     expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
-    created_at_us, updated_at_us";
+    created_at_us, updated_at_us, schedule, timezone";
 /// How many columns `COLUMNS` names.
-const COLUMN_COUNT: usize = 16;
+const COLUMN_COUNT: usize = 18;
 
 fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -26,6 +27,8 @@ fn conversion_error(column: usize, message: String) -> rusqlite::Error {
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
     let frequency: String = row.get(7)?;
     let emails: String = row.get(13)?;
+    let schedule: Option<String> = row.get(16)?;
+    let timezone: String = row.get(17)?;
     Ok(Job {
         id: row.get(0)?,
         database_name: row.get(1)?,
@@ -45,12 +48,19 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
             .map_err(|e| conversion_error(13, format!("bad notify_emails: {e}")))?,
         created_at: from_micros(row.get(14)?),
         updated_at: from_micros(row.get(15)?),
+        schedule: schedule
+            .map(|text| {
+                CronText::parse(&text)
+                    .map_err(|e| conversion_error(16, format!("bad schedule {text:?}: {e}")))
+            })
+            .transpose()?,
+        timezone: Zone::parse(&timezone).map_err(|e| conversion_error(17, e.to_string()))?,
     })
 }
 
-/// The stored fields of `job` in column order (`database_name` … `notify_emails`), as
-/// `insert` and `update` bind them from `?first` on.
-fn field_values(job: &Job) -> [rusqlite::types::Value; 13] {
+/// The stored fields of `job` in column order (`database_name` … `notify_emails`, then
+/// `schedule` and `timezone`), as `insert` and `update` bind them from `?first` on.
+fn field_values(job: &Job) -> [rusqlite::types::Value; 15] {
     let emails = serde_json::to_string(&job.notify_emails).unwrap_or_else(|_| "[]".to_owned());
     [
         job.database_name.clone().into(),
@@ -66,6 +76,8 @@ fn field_values(job: &Job) -> [rusqlite::types::Value; 13] {
         job.grace_minutes.into(),
         job.is_active.into(),
         emails.into(),
+        job.schedule.as_ref().map(|s| s.as_str().to_owned()).into(),
+        job.timezone.name().to_owned().into(),
     ]
 }
 
@@ -77,8 +89,8 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
             "INSERT INTO jobs (database_name, agent_id_responsible, company_name, city, \
              expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
              expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
-             schedule_anchor_us, created_at_us, updated_at_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?14) \
+             schedule, timezone, schedule_anchor_us, created_at_us, updated_at_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16) \
              RETURNING {COLUMNS}"
         ),
         params_from_iter(field_values(job).into_iter().chain([now_us.into()])),
@@ -148,9 +160,10 @@ pub fn update(
             "UPDATE jobs SET database_name = ?2, agent_id_responsible = ?3, company_name = ?4, \
              city = ?5, expected_hour_utc = ?6, expected_minute_utc = ?7, backup_frequency = ?8, \
              final_storage_path_template = ?9, expected_weekday = ?10, expected_day_of_month = ?11, \
-             grace_minutes = ?12, is_active = ?13, notify_emails = ?14, updated_at_us = ?15, \
-             schedule_anchor_us = CASE WHEN ?16 THEN ?15 ELSE schedule_anchor_us END, \
-             next_due_us = CASE WHEN ?16 THEN 0 ELSE next_due_us END \
+             grace_minutes = ?12, is_active = ?13, notify_emails = ?14, schedule = ?15, \
+             timezone = ?16, updated_at_us = ?17, \
+             schedule_anchor_us = CASE WHEN ?18 THEN ?17 ELSE schedule_anchor_us END, \
+             next_due_us = CASE WHEN ?18 THEN 0 ELSE next_due_us END \
              WHERE id = ?1 RETURNING {COLUMNS}"
         ),
         params_from_iter(

@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_next_due",
         include_str!("migrations/0006_next_due.sql"),
     ),
+    (
+        "0007_cron_schedules",
+        include_str!("migrations/0007_cron_schedules.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".

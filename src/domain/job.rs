@@ -1,10 +1,14 @@
 //! Expected backup jobs: what must happen, for whom, and when.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
+use chrono::{DateTime, Timelike, Utc};
+use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use super::schedule::{Frequency, FrequencySchedule, Schedule, INTERVAL_HORIZON_DAYS};
+use super::cron::{CronError, CronExpr};
+use super::schedule::{
+    AnsweredFrequency, CronSchedule, Frequency, FrequencySchedule, Schedule, INTERVAL_HORIZON_DAYS,
+};
+use super::zone::Zone;
 
 // The bounds of a job's own fields. The API's validator checks them and its OpenAPI schema
 // states them, both from these constants; the schedule's bounds are in `schedule`, the
@@ -19,7 +23,51 @@ pub const NAME_PATTERN: &str = r"\S";
 /// Most extra alert recipients a job may list.
 pub const NOTIFY_EMAILS_MAX: usize = 50;
 
-/// An expected backup job, as the API returns it. Optional fields always carry their value.
+/// A cron expression as its author wrote it (what is stored and answered, trimmed) and as
+/// parsed (what the schedule runs on), so that a job is parsed once, when it is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronText {
+    text: String,
+    expr: CronExpr,
+}
+
+impl CronText {
+    pub fn parse(text: &str) -> Result<Self, CronError> {
+        let text = text.trim();
+        Ok(Self {
+            expr: CronExpr::parse(text)?,
+            text: text.to_owned(),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn expr(&self) -> CronExpr {
+        self.expr
+    }
+}
+
+impl std::fmt::Display for CronText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for CronText {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+fn serialize_zone<S: Serializer>(zone: &Zone, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(zone.name())
+}
+
+/// An expected backup job, as stored. The API answers it with [`SeedAnswer`] beside it:
+/// the seed's three schedule fields are answered from the schedule (`"cron"` and the next
+/// slot's UTC time for a cron job), so they are not serialized from here.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Job {
     pub id: i64,
@@ -27,9 +75,22 @@ pub struct Job {
     pub agent_id_responsible: String,
     pub company_name: String,
     pub city: String,
+    /// The seed's form (DESIGN §3). A cron job keeps them too (as created, or the UTC time
+    /// of its first slot), but they do not schedule it.
+    #[serde(skip)]
     pub expected_hour_utc: u32,
+    #[serde(skip)]
     pub expected_minute_utc: u32,
+    #[serde(skip)]
     pub backup_frequency: Frequency,
+    /// A 5-field cron expression (`minute hour day-of-month month day-of-week`) read on the
+    /// wall clock of `timezone` (DESIGN §11); null for the seed's form.
+    #[schema(value_type = Option<String>, required = true, example = "30 2 * * *")]
+    pub schedule: Option<CronText>,
+    /// An IANA time zone; "UTC" for every job without a `schedule`.
+    #[serde(serialize_with = "serialize_zone")]
+    #[schema(value_type = String, example = "Europe/Paris")]
+    pub timezone: Zone,
     pub final_storage_path_template: String,
     /// 0 = Monday … 6 = Sunday; used by `weekly` jobs.
     pub expected_weekday: u32,
@@ -45,8 +106,48 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The seed's three schedule fields as a job is answered (DESIGN §11): for a cron job,
+/// `"cron"` and the UTC hour and minute of its next slot, so a seed client still reads
+/// numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SeedAnswer {
+    /// For a cron job, the UTC hour of its next slot.
+    pub expected_hour_utc: u32,
+    /// For a cron job, the UTC minute of its next slot.
+    pub expected_minute_utc: u32,
+    pub backup_frequency: AnsweredFrequency,
+}
+
 impl Job {
+    /// The seed's fields as answered at `now`.
+    pub fn seed_answer(&self, now: DateTime<Utc>) -> SeedAnswer {
+        match self.schedule() {
+            Schedule::Frequency(_) => SeedAnswer {
+                expected_hour_utc: self.expected_hour_utc,
+                expected_minute_utc: self.expected_minute_utc,
+                backup_frequency: self.backup_frequency.into(),
+            },
+            schedule @ Schedule::Cron(_) => {
+                let next = schedule.next_slot(now);
+                SeedAnswer {
+                    expected_hour_utc: next.hour(),
+                    expected_minute_utc: next.minute(),
+                    backup_frequency: AnsweredFrequency::Cron,
+                }
+            }
+        }
+    }
+
+    /// The job's schedule: its cron expression in its zone when it has one, else the
+    /// seed's fields in UTC.
     pub fn schedule(&self) -> Schedule {
+        if let Some(cron) = &self.schedule {
+            return Schedule::Cron(CronSchedule {
+                expr: cron.expr(),
+                zone: self.timezone,
+                grace_minutes: self.grace_minutes,
+            });
+        }
         Schedule::Frequency(FrequencySchedule {
             frequency: self.backup_frequency,
             hour: self.expected_hour_utc,
@@ -73,6 +174,22 @@ pub fn default_grace(frequency: Frequency, configured: u32) -> u32 {
         configured
     } else {
         period / 2
+    }
+}
+
+/// The grace a cron job gets when it does not say: the configured default, or half the
+/// shortest interval between its slots in the coming 366 days when that default is not
+/// shorter than the interval (the seed's rule, with the interval for the period). At
+/// least 1: an expression firing every minute then fails [`check_schedule_grace`].
+pub fn default_cron_grace(schedule: &Schedule, configured: u32, now: DateTime<Utc>) -> u32 {
+    let Some(shortest) = schedule.shortest_interval(now) else {
+        return configured;
+    };
+    let minutes = u32::try_from(shortest.length().num_minutes()).unwrap_or(u32::MAX);
+    if configured < minutes {
+        configured
+    } else {
+        (minutes / 2).max(1)
     }
 }
 

@@ -91,6 +91,42 @@ impl Frequency {
     }
 }
 
+/// `backup_frequency` as a job is answered: the seed's four, or `cron` for a job with a
+/// `schedule` (DESIGN §11). Only the four are accepted on input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnsweredFrequency {
+    Hourly,
+    Daily,
+    Weekly,
+    Monthly,
+    /// The job has a `schedule`: its slots are the cron expression's, in its time zone.
+    Cron,
+}
+
+impl AnsweredFrequency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnsweredFrequency::Hourly => "hourly",
+            AnsweredFrequency::Daily => "daily",
+            AnsweredFrequency::Weekly => "weekly",
+            AnsweredFrequency::Monthly => "monthly",
+            AnsweredFrequency::Cron => "cron",
+        }
+    }
+}
+
+impl From<Frequency> for AnsweredFrequency {
+    fn from(f: Frequency) -> Self {
+        match f {
+            Frequency::Hourly => AnsweredFrequency::Hourly,
+            Frequency::Daily => AnsweredFrequency::Daily,
+            Frequency::Weekly => AnsweredFrequency::Weekly,
+            Frequency::Monthly => AnsweredFrequency::Monthly,
+        }
+    }
+}
+
 /// A job's schedule, in either form, with everything §3 derives from its slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schedule {

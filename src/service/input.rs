@@ -8,8 +8,10 @@ use serde_json::{Map, Value};
 
 use super::{FieldError, LocItem};
 use crate::domain::entry::{EntryStatus, ReportStatus};
+use crate::domain::job::CronText;
 use crate::domain::schedule::Frequency;
 use crate::domain::status::JobState;
+use crate::domain::zone::Zone;
 use crate::domain::{boolean, email, time};
 
 /// A closed set of names a field or parameter takes: an enum's variants, each with its
@@ -142,6 +144,37 @@ impl<'a> Fields<'a> {
 
     pub fn datetime(&mut self, key: &str, need: Need) -> Option<DateTime<Utc>> {
         self.read(key, need, |v| string(v).and_then(|s| datetime(&s)))
+    }
+
+    /// Whether the object holds `key` with a value other than `null`.
+    pub fn has(&self, key: &str) -> bool {
+        self.object.get(key).is_some_and(|v| !v.is_null())
+    }
+
+    /// A cron expression (DESIGN §11), where `null` says "none" rather than "not given":
+    /// absent → `None`, `null` → `Some(None)`. What is wrong is said in the parser's words.
+    pub fn cron(&mut self, key: &str) -> Option<Option<CronText>> {
+        match self.object.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => self
+                .read(key, Need::Optional, |v| {
+                    string(v).and_then(|s| {
+                        CronText::parse(&s)
+                            .map_err(|e| ("value_error", format!("Value error, {e}")))
+                    })
+                })
+                .map(Some),
+        }
+    }
+
+    /// An IANA time zone name.
+    pub fn zone(&mut self, key: &str, need: Need) -> Option<Zone> {
+        self.read(key, need, |v| {
+            string(v).and_then(|s| {
+                Zone::parse(&s).map_err(|e| ("value_error", format!("Value error, {e}")))
+            })
+        })
     }
 
     /// A list of email addresses, duplicates removed (first occurrence kept).

@@ -2,7 +2,7 @@
 //! same for the API and `jobs import`), creating, reading, changing and deleting them, and
 //! where a job's backup file must be.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use serde_json::Value;
@@ -13,39 +13,62 @@ use super::input::{Fields, Need};
 use super::{FieldError, ServiceError};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::domain::auth::Principal;
-use crate::domain::job::{self, Job, NAME_MAX, NAME_MIN, NOTIFY_EMAILS_MAX};
-use crate::domain::schedule::{self, Frequency};
+use crate::domain::job::{self, CronText, Job, NAME_MAX, NAME_MIN, NOTIFY_EMAILS_MAX};
+use crate::domain::schedule::{self, CronSchedule, Frequency, Schedule};
 use crate::domain::template::{self, PathTemplate, TemplateValues};
 use crate::domain::time;
+use crate::domain::zone::Zone;
 
-/// A new job. Only the seed's fields are required; the others take their defaults.
+/// A new job. Only the seed's fields are required; the others take their defaults. With a
+/// `schedule`, the seed's `expected_hour_utc`, `expected_minute_utc` and `backup_frequency`
+/// may be left out (DESIGN §11).
 // The schema's bounds and patterns are not written here: `openapi::RequestBounds` sets
-// them from the same constants `read_fields` checks.
+// them from the same constants `read_fields` checks, and `openapi::document_json` says
+// which fields a job without a `schedule` requires.
 #[derive(Debug, Clone, ToSchema)]
 pub struct JobCreate {
     pub database_name: String,
     pub agent_id_responsible: String,
     pub company_name: String,
     pub city: String,
-    pub expected_hour_utc: u32,
-    pub expected_minute_utc: u32,
-    pub backup_frequency: Frequency,
+    /// Required without a `schedule`.
+    #[schema(nullable = false)]
+    pub expected_hour_utc: Option<u32>,
+    /// Required without a `schedule`.
+    #[schema(nullable = false)]
+    pub expected_minute_utc: Option<u32>,
+    /// Required without a `schedule`.
+    #[schema(nullable = false)]
+    pub backup_frequency: Option<Frequency>,
     /// Where the file should land: placeholders `{database_name}`, `{company_name}`,
     /// `{city}`, `{agent_id_responsible}`, `{job_id}` and `%Y %m %d %H %M` from the slot
-    /// (`%%` for a literal %); no `..` segment. The pattern states this grammar.
+    /// (`%%` for a literal %); no `..` segment. The pattern states this grammar. A job with
+    /// a `schedule` renders the times from the slot's wall time in its `timezone`.
     pub final_storage_path_template: String,
     /// 0 = Monday … 6 = Sunday, for weekly jobs (default 0).
     pub expected_weekday: Option<u32>,
     /// 1..=31 for monthly jobs (default 1); a shorter month uses its last day.
     pub expected_day_of_month: Option<u32>,
-    /// Default from the configuration (60; an hourly job gets at most 30). Must be shorter
-    /// than the period.
+    /// Default from the configuration (60; an hourly job gets at most 30; a cron job at
+    /// most half the shortest interval between its slots when the default is not shorter
+    /// than it). Must be shorter than the period (for a cron job, than the shortest
+    /// interval between two consecutive slots in the coming 366 days).
     pub grace_minutes: Option<u32>,
     /// Default true; an inactive job is never late.
     pub is_active: Option<bool>,
     /// Extra recipients of this job's alerts.
     #[schema(value_type = Option<Vec<EmailAddress>>)]
     pub notify_emails: Option<Vec<String>>,
+    /// A 5-field cron expression, `minute hour day-of-month month day-of-week`, with `*`,
+    /// lists, ranges, steps and the names `JAN`–`DEC`, `SUN`–`SAT` (day-of-week 0 and 7 are
+    /// Sunday; when both day fields are restricted, either may match). Its slots are the
+    /// instants whose wall-clock time in `timezone` matches. Null or absent: the seed's
+    /// fields schedule the job, in UTC.
+    #[schema(value_type = Option<String>, example = "30 2 * * *")]
+    pub schedule: Option<CronText>,
+    /// An IANA time zone (default "UTC"); another zone needs a `schedule`.
+    #[schema(value_type = Option<String>, nullable = false, example = "Europe/Paris")]
+    pub timezone: Option<Zone>,
 }
 
 /// An email address (as documentation: the lists hold plain strings).
@@ -83,6 +106,14 @@ pub struct JobUpdate {
     pub is_active: Option<bool>,
     #[schema(nullable = false, value_type = Option<Vec<EmailAddress>>)]
     pub notify_emails: Option<Vec<String>>,
+    /// A cron expression, as on create; `null` switches the job back to the seed's form,
+    /// and then `backup_frequency`, `expected_hour_utc` and `expected_minute_utc` must come
+    /// with it (and `timezone` returns to "UTC" unless given).
+    #[schema(value_type = Option<String>, example = "30 2 * * *")]
+    pub schedule: Option<Option<CronText>>,
+    /// An IANA time zone; another zone than "UTC" needs a `schedule`.
+    #[schema(value_type = Option<String>, nullable = false, example = "Europe/Paris")]
+    pub timezone: Option<Zone>,
 }
 
 /// Reads every field of a create (`need` = Required) or an update (`need` = Optional).
@@ -96,14 +127,20 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
     } else {
         need
     };
+    // With a cron expression, the seed's schedule fields may be left out (DESIGN §11).
+    let seed = if f.has("schedule") {
+        Need::Optional
+    } else {
+        need
+    };
     JobUpdate {
         database_name: f.name("database_name", NAME_MIN, NAME_MAX, need),
         agent_id_responsible: f.name("agent_id_responsible", NAME_MIN, NAME_MAX, need),
         company_name: f.name("company_name", NAME_MIN, NAME_MAX, need),
         city: f.name("city", NAME_MIN, NAME_MAX, need),
-        expected_hour_utc: f.small("expected_hour_utc", HOUR_MIN, HOUR_MAX, need),
-        expected_minute_utc: f.small("expected_minute_utc", MINUTE_MIN, MINUTE_MAX, need),
-        backup_frequency: f.choice("backup_frequency", need),
+        expected_hour_utc: f.small("expected_hour_utc", HOUR_MIN, HOUR_MAX, seed),
+        expected_minute_utc: f.small("expected_minute_utc", MINUTE_MIN, MINUTE_MAX, seed),
+        backup_frequency: f.choice("backup_frequency", seed),
         final_storage_path_template: f
             .name(
                 "final_storage_path_template",
@@ -139,7 +176,37 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
             },
         ),
         notify_emails: f.emails("notify_emails", NOTIFY_EMAILS_MAX, opt),
+        schedule: f.cron("schedule"),
+        timezone: f.zone(
+            "timezone",
+            if need == Need::Required {
+                Need::Optional
+            } else {
+                need
+            },
+        ),
     }
+}
+
+/// The 422 of a zone other than UTC given without a schedule (DESIGN §11).
+fn zone_without_schedule(zone: Zone) -> FieldError {
+    FieldError::new(
+        vec!["body".into(), "timezone".into()],
+        "value_error",
+        format!(
+            "Value error, timezone {zone} needs a schedule: without one, the job's slots are \
+             the seed's fields in UTC; send a cron expression in schedule, or leave timezone \
+             out"
+        ),
+    )
+}
+
+fn schedule_error(reason: String) -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(
+        vec!["body".into(), "schedule".into()],
+        "value_error",
+        format!("Value error, {reason}"),
+    )])
 }
 
 fn grace_error(reason: String) -> ServiceError {
@@ -155,47 +222,105 @@ impl JobCreate {
         let mut f =
             Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
         let u = read_fields(&mut f, Need::Required);
-        f.finish().map_err(ServiceError::Invalid)?;
-        // Every required field is present once finish() passed.
+        let schedule = u.schedule.clone().flatten();
+        let mut errors = f.finish().err().unwrap_or_default();
+        if let Some(zone) = u.timezone.filter(|z| *z != Zone::UTC && schedule.is_none()) {
+            if body.get("schedule").is_none_or(Value::is_null) {
+                errors.push(zone_without_schedule(zone));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ServiceError::Invalid(errors));
+        }
+        // Every required field is present once the fields were read without error.
         let missing = || ServiceError::invalid(vec!["body".into()], "missing", "Field required");
         Ok(Self {
             database_name: u.database_name.ok_or_else(missing)?,
             agent_id_responsible: u.agent_id_responsible.ok_or_else(missing)?,
             company_name: u.company_name.ok_or_else(missing)?,
             city: u.city.ok_or_else(missing)?,
-            expected_hour_utc: u.expected_hour_utc.ok_or_else(missing)?,
-            expected_minute_utc: u.expected_minute_utc.ok_or_else(missing)?,
-            backup_frequency: u.backup_frequency.ok_or_else(missing)?,
+            expected_hour_utc: u.expected_hour_utc,
+            expected_minute_utc: u.expected_minute_utc,
+            backup_frequency: u.backup_frequency,
             final_storage_path_template: u.final_storage_path_template.ok_or_else(missing)?,
             expected_weekday: u.expected_weekday,
             expected_day_of_month: u.expected_day_of_month,
             grace_minutes: u.grace_minutes,
             is_active: u.is_active,
             notify_emails: u.notify_emails,
+            schedule,
+            timezone: u.timezone,
         })
     }
 
-    /// The job to store, with defaults filled in and the grace checked against the period.
+    /// The job to store, with defaults filled in and the grace checked against the period
+    /// (for a cron job, against the shortest interval between its slots from `now` on).
     pub fn into_job(self, default_grace: u32, now: DateTime<Utc>) -> Result<Job, ServiceError> {
-        let grace = self
-            .grace_minutes
-            .unwrap_or_else(|| job::default_grace(self.backup_frequency, default_grace));
-        job::check_grace(self.backup_frequency, grace).map_err(grace_error)?;
+        let missing = || ServiceError::invalid(vec!["body".into()], "missing", "Field required");
+        let timezone = self.timezone.unwrap_or(Zone::UTC);
+        let (frequency, hour, minute, grace) = match &self.schedule {
+            None => {
+                let frequency = self.backup_frequency.ok_or_else(missing)?;
+                let grace = self
+                    .grace_minutes
+                    .unwrap_or_else(|| job::default_grace(frequency, default_grace));
+                job::check_grace(frequency, grace).map_err(grace_error)?;
+                (
+                    frequency,
+                    self.expected_hour_utc.ok_or_else(missing)?,
+                    self.expected_minute_utc.ok_or_else(missing)?,
+                    grace,
+                )
+            }
+            Some(cron) => {
+                let schedule = Schedule::Cron(CronSchedule {
+                    expr: cron.expr(),
+                    zone: timezone,
+                    grace_minutes: 1,
+                });
+                let grace = match self.grace_minutes {
+                    Some(grace) => {
+                        job::check_schedule_grace(&schedule, grace, now).map_err(grace_error)?;
+                        grace
+                    }
+                    None => {
+                        let grace = job::default_cron_grace(&schedule, default_grace, now);
+                        job::check_schedule_grace(&schedule, grace, now).map_err(|reason| {
+                            schedule_error(format!(
+                                "{cron:?} fires too often for any grace: {reason}"
+                            ))
+                        })?;
+                        grace
+                    }
+                };
+                // The seed's fields, unused while the schedule is set: as given, else the
+                // first slot's, so the stored row reads like the answer at creation.
+                let first = schedule.next_slot(now);
+                (
+                    self.backup_frequency.unwrap_or(Frequency::Daily),
+                    self.expected_hour_utc.unwrap_or(first.hour()),
+                    self.expected_minute_utc.unwrap_or(first.minute()),
+                    grace,
+                )
+            }
+        };
         let job = Job {
             id: 0,
             database_name: self.database_name,
             agent_id_responsible: self.agent_id_responsible,
             company_name: self.company_name,
             city: self.city,
-            expected_hour_utc: self.expected_hour_utc,
-            expected_minute_utc: self.expected_minute_utc,
-            backup_frequency: self.backup_frequency,
+            expected_hour_utc: hour,
+            expected_minute_utc: minute,
+            backup_frequency: frequency,
             final_storage_path_template: self.final_storage_path_template,
             expected_weekday: self.expected_weekday.unwrap_or(0),
             expected_day_of_month: self.expected_day_of_month.unwrap_or(1),
             grace_minutes: grace,
             is_active: self.is_active.unwrap_or(true),
             notify_emails: self.notify_emails.unwrap_or_default(),
+            schedule: self.schedule,
+            timezone,
             created_at: now,
             updated_at: now,
         };
@@ -215,13 +340,40 @@ impl JobUpdate {
         Ok(u)
     }
 
-    /// `job` with this update applied, the grace checked against the (new) period.
+    /// `job` with this update applied at `now`, the grace checked against the (new) period
+    /// (for a cron job, the shortest interval between its slots from `now` on).
     /// A body that breaks the rule by itself is invalid (422); one that breaks it only
     /// together with what the job already holds conflicts with the job (409).
-    pub fn apply(self, job: &Job) -> Result<Job, ServiceError> {
-        if let (Some(frequency), Some(grace)) = (self.backup_frequency, self.grace_minutes) {
-            job::check_grace(frequency, grace).map_err(grace_error)?;
+    pub fn apply(self, job: &Job, now: DateTime<Utc>) -> Result<Job, ServiceError> {
+        let switching_back = matches!(self.schedule, Some(None)) && job.schedule.is_some();
+        if switching_back {
+            let absent: Vec<&str> = [
+                ("backup_frequency", self.backup_frequency.is_some()),
+                ("expected_hour_utc", self.expected_hour_utc.is_some()),
+                ("expected_minute_utc", self.expected_minute_utc.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, given)| !given)
+            .map(|(name, _)| name)
+            .collect();
+            if !absent.is_empty() {
+                return Err(schedule_error(format!(
+                    "schedule null switches the job back to the seed's form, which needs \
+                     {} in the same update",
+                    absent.join(", ")
+                )));
+            }
         }
+        let schedule_given = matches!(self.schedule, Some(Some(_)));
+        let cron_after = match &self.schedule {
+            Some(s) => s.is_some(),
+            None => job.schedule.is_some(),
+        };
+        if let Some(zone) = self.timezone.filter(|z| *z != Zone::UTC && !cron_after) {
+            return Err(ServiceError::Invalid(vec![zone_without_schedule(zone)]));
+        }
+        let frequency_given = self.backup_frequency.is_some();
+        let grace_given = self.grace_minutes.is_some();
         let given = self.path_fields_given();
         let mut j = job.clone();
         macro_rules! set {
@@ -240,14 +392,31 @@ impl JobUpdate {
             expected_day_of_month,
             grace_minutes,
             is_active,
-            notify_emails
+            notify_emails,
+            schedule,
+            timezone
         );
-        job::check_grace(j.backup_frequency, j.grace_minutes).map_err(|reason| {
+        if j.schedule.is_none() {
+            // Back to the seed's form: its fields are in UTC.
+            j.timezone = Zone::UTC;
+        }
+        let schedule = j.schedule();
+        job::check_schedule_grace(&schedule, j.grace_minutes, now).map_err(|reason| {
+            let form_given = if cron_after {
+                schedule_given
+            } else {
+                frequency_given
+            };
+            if grace_given && form_given {
+                return grace_error(reason);
+            }
+            let form = match &j.schedule {
+                Some(cron) => format!("schedule {:?} in {}", cron.as_str(), j.timezone),
+                None => format!("backup_frequency {}", j.backup_frequency.as_str()),
+            };
             ServiceError::Conflict(format!(
-                "Job {} would have grace_minutes {} and backup_frequency {}: {reason}; send both fields together",
-                job.id,
-                j.grace_minutes,
-                j.backup_frequency.as_str()
+                "Job {} would have grace_minutes {} and {form}: {reason}; send both fields together",
+                job.id, j.grace_minutes,
             ))
         })?;
         // Refused when the update takes part in it; a stored job that already climbs (written
@@ -432,20 +601,23 @@ pub struct ExpectedPath {
 /// The job's storage path rendered for the slot whose window holds `at`. A path that would
 /// climb out of its directory is never handed out: 409, naming the fields to change.
 pub fn expected_path(job: &Job, at: DateTime<Utc>) -> Result<ExpectedPath, ServiceError> {
-    let slot = job.schedule().slot_for(at);
+    let schedule = job.schedule();
+    let slot = schedule.slot_for(at);
     let template = PathTemplate::parse(&job.final_storage_path_template).map_err(|e| {
         ServiceError::Internal(anyhow::anyhow!(
             "stored template of job {} is invalid: {e}",
             job.id
         ))
     })?;
-    let path = template.render(&values_of(job), slot).map_err(|_| {
-        let why = PathClimbs::of(job).map_or_else(
-            || "its storage path would climb out of its directory".to_owned(),
-            |c| format!("{}; change one of {}", c.why, c.fields.join(", ")),
-        );
-        ServiceError::Conflict(format!("Job {}: {why}", job.id))
-    })?;
+    let path = template
+        .render_wall(&values_of(job), schedule.wall_time(slot))
+        .map_err(|_| {
+            let why = PathClimbs::of(job).map_or_else(
+                || "its storage path would climb out of its directory".to_owned(),
+                |c| format!("{}; change one of {}", c.why, c.fields.join(", ")),
+            );
+            ServiceError::Conflict(format!("Job {}: {why}", job.id))
+        })?;
     Ok(ExpectedPath {
         job_id: job.id,
         slot_utc: slot,
@@ -509,7 +681,7 @@ mod tests {
             ..JobUpdate::default()
         };
         assert_eq!(
-            refused_fields(to_empty_city.apply(&stored).unwrap_err()),
+            refused_fields(to_empty_city.apply(&stored, Utc::now()).unwrap_err()),
             ["Name(\"city\")"]
         );
         let unrelated = JobUpdate {
@@ -519,7 +691,7 @@ mod tests {
         let mut climbing = stored.clone();
         climbing.city = String::new();
         assert!(
-            unrelated.apply(&climbing).is_ok(),
+            unrelated.apply(&climbing, Utc::now()).is_ok(),
             "the stored climb is not its doing"
         );
         assert!(matches!(

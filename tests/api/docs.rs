@@ -1,7 +1,7 @@
 //! The API's own documentation: the OpenAPI document, Swagger UI and ReDoc, all local.
 #![allow(clippy::unwrap_used)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::spawn_app;
 
@@ -91,10 +91,13 @@ async fn openapi_document_describes_bodies_errors_and_parameters() {
         );
     }
     let job = &doc["components"]["schemas"]["JobCreate"];
+    // Without a `schedule` (DESIGN §11), the seed's schedule fields are required too: the
+    // second branch of `anyOf`.
     let required: Vec<&str> = job["required"]
         .as_array()
         .unwrap()
         .iter()
+        .chain(job["anyOf"][1]["required"].as_array().unwrap())
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(
@@ -102,6 +105,7 @@ async fn openapi_document_describes_bodies_errors_and_parameters() {
         8,
         "the seed's 8 fields are required: {required:?}"
     );
+    assert_eq!(job["anyOf"][0]["required"], json!(["schedule"]));
     assert_eq!(job["properties"]["expected_hour_utc"]["maximum"], 23);
 }
 

@@ -15,6 +15,7 @@ mod entries;
 mod jobs;
 mod observability;
 mod scheduler;
+mod schedules;
 mod service;
 mod tokens;
 mod trust;

@@ -67,8 +67,17 @@ pub fn stored_jobs(path: &Path) -> Vec<Value> {
     let db = migrated_db(path);
     let conn = db.conn().unwrap();
     let (jobs, _) = list(&conn, &JobFilter::default(), 0, i64::MAX).unwrap();
+    // The seed's schedule fields as the API answers them (DESIGN §11).
+    let now = Utc::now();
     jobs.iter()
-        .map(|job| serde_json::to_value(job).unwrap())
+        .map(|job| {
+            let mut value = serde_json::to_value(job).unwrap();
+            let seed = serde_json::to_value(job.seed_answer(now)).unwrap();
+            for (key, field) in seed.as_object().unwrap() {
+                value[key] = field.clone();
+            }
+            value
+        })
         .collect()
 }
 
