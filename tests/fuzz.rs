@@ -32,12 +32,15 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 "--max-examples",
                 &examples,
             ])
+            // One worker: with two, hypothesis parses sources in two threads at once and
+            // CPython 3.11.7's parser then fails at random ("AST constructor recursion
+            // depth mismatch", a runtime error of the tool, not a finding).
             .args([
                 "--generation-database",
                 "none",
                 "--no-color",
                 "--workers",
-                "2",
+                "1",
             ])
             .env("BACKUP_MONITOR_FUZZ_TOKEN", ADMIN_TOKEN)
             .output()

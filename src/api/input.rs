@@ -96,13 +96,24 @@ pub fn cursor_pattern() -> String {
     format!("^-?[0-9]{{1,{CURSOR_DIGITS_MAX}}}_[0-9]{{1,{CURSOR_DIGITS_MAX}}}$")
 }
 
+/// A run of digits with an optional `-`, clamped to `i64`'s range.
+fn saturating(n: &str) -> i64 {
+    n.parse().unwrap_or(if n.starts_with('-') {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
 fn cursor(s: &str) -> Result<(i64, i64), Refusal> {
     let digits = |d: &str| {
         (1..=CURSOR_DIGITS_MAX as usize).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
     };
     s.split_once('_')
         .filter(|(at, id)| digits(at.strip_prefix('-').unwrap_or(at)) && digits(id))
-        .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)))
+        // Any cursor the pattern admits is one: a number past i64 (19 digits can be) is
+        // read as the largest, a position beyond every row, so its page is empty.
+        .map(|(at, id)| (saturating(at), saturating(id)))
         .ok_or_else(|| {
             (
                 "value_error",
@@ -258,6 +269,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cursor_the_pattern_admits_is_read() {
+        assert_eq!(cursor("-0_9426022706098364358"), Ok((0, i64::MAX)));
+        assert_eq!(
+            cursor("-9999999999999999999_1"),
+            Ok((i64::MIN, 1)),
+            "clamped, not refused"
+        );
+        assert!(cursor("1_").is_err());
+        assert!(cursor("+1_2").is_err());
+    }
 
     #[test]
     fn query_values_are_parsed_and_checked() {
