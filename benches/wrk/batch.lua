@@ -7,8 +7,9 @@ wrk.headers["Content-Type"] = "application/json"
 
 local jobs = tonumber(os.getenv("BENCH_JOBS") or "1000")
 local rows = tonumber(os.getenv("BENCH_BATCH_ROWS") or "1000")
--- 2030-01-01T00:00:00Z: clear of the single reports' timestamps.
-local base = 1893456000
+-- 2020-01-01T00:00:00Z: clear of the single reports' timestamps (from a day ago), and in
+-- the past: a report dated beyond the allowed clock skew is refused (DESIGN §9).
+local base = 1577836800
 local counter = 0
 
 function request()
