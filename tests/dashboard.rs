@@ -373,6 +373,37 @@ async fn the_job_view_shows_its_entries_and_a_chart_of_sizes() {
 
 #[tokio::test]
 #[ignore = "needs chromium: run by .ci/run"]
+async fn a_cron_job_shows_its_schedule_and_next_slot_in_its_zone_and_the_viewers() {
+    let app = spawn_with_viewer().await;
+    let id = app
+        .job(
+            "erp-paris",
+            "acme",
+            "Paris",
+            json!({"schedule": "0 22 * * 1-5", "timezone": "Europe/Paris"}),
+        )
+        .await;
+    let url = app.url(&format!("/#job={id}&token={}", app.viewer));
+
+    let dom = dump_dom(&url).await;
+
+    assert!(
+        dom.contains("0 22 * * 1-5 Europe/Paris"),
+        "no schedule in the job view"
+    );
+    // 22:00 in Paris is 21:00 (winter) or 20:00 (summer) in the viewer's zone, UTC here.
+    let slot = dom.split("Slot due next").nth(1).expect("no next slot");
+    let slot = &slot[..slot.find("</dd>").unwrap()];
+    assert!(
+        (slot.contains("10:00") || slot.contains("22:00")) && slot.contains("GMT+"),
+        "{slot}"
+    );
+    assert!(slot.contains("your time"), "{slot}");
+    assert!(slot.contains("UTC"), "{slot}");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium: run by .ci/run"]
 async fn the_token_is_taken_out_of_the_address_bar() {
     let app = spawn_with_viewer().await;
     let jobs = seed(&app).await;

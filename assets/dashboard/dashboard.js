@@ -100,7 +100,11 @@ function slotDueNext(job, status) {
   const slot = new Date(Date.parse(status.next_due_utc) - job.grace_minutes * 60000);
   const show = (timeZone) => {
     try {
-      return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short", timeZone, timeZoneName: "short" }).format(slot);
+      // dateStyle/timeStyle cannot be combined with timeZoneName: spell the fields out.
+      return new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+        timeZone, timeZoneName: "short",
+      }).format(slot);
     } catch { return utc(slot); }
   };
   return `${show(job.timezone)} \u00b7 your time ${show(undefined)}`;
