@@ -82,7 +82,10 @@ function cell(label, cls, ...children) {
 function schedule(job) {
   const late = `late after ${job.grace_minutes} min${job.is_active ? "" : " (paused)"}`;
   // A cron job (DESIGN §11): its expression on the wall clock of its zone.
-  if (job.schedule) return `Cron ${job.schedule} ${job.timezone}; ${late}`;
+  if (job.schedule) {
+    const words = job.schedule_description || `cron ${job.schedule} ${job.timezone}`;
+    return `${words[0].toUpperCase()}${words.slice(1)} (cron ${job.schedule}); ${late}`;
+  }
   const at = `${pad(job.expected_hour_utc)}:${pad(job.expected_minute_utc)} UTC`;
   const text = {
     hourly: `Hourly at minute ${pad(job.expected_minute_utc)}`,

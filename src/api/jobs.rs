@@ -41,6 +41,9 @@ pub struct JobOut {
     pub job: Job,
     #[serde(flatten)]
     pub seed: SeedAnswer,
+    /// The schedule in words: "every weekday at 22:00 Europe/Paris", "every day at 02:30
+    /// UTC".
+    pub schedule_description: String,
     /// A shields-style SVG of the job's state, shareable without a token.
     pub badge_url: String,
 }
@@ -51,6 +54,7 @@ impl JobOut {
         let badge_url = badges::job_badge_url(&state.badge_secret, job.id);
         let seed = job.seed_answer(state.clock.now());
         Self {
+            schedule_description: job.describe_schedule(),
             job,
             seed,
             badge_url,

@@ -147,8 +147,10 @@ pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
                 job.grace_minutes
             ),
             Some(cron) => format!(
-                "Schedule:      cron {cron} {}, grace {} min",
-                job.timezone, job.grace_minutes
+                "Schedule:      {} (cron {cron} {}), grace {} min",
+                job.describe_schedule(),
+                job.timezone,
+                job.grace_minutes
             ),
         },
         match &schedule {
@@ -282,7 +284,9 @@ mod tests {
             &AlertContext::default(),
         );
         assert!(
-            body.contains("Schedule:      cron 30 2 * * * Europe/Paris, grace 60 min"),
+            body.contains(
+                "Schedule:      every day at 02:30 Europe/Paris (cron 30 2 * * * Europe/Paris), grace 60 min"
+            ),
             "{body}"
         );
         assert!(

@@ -136,6 +136,21 @@ enum DayRule {
     Either,
 }
 
+/// The values an expression chose, field by field, in increasing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronSets {
+    pub minutes: Vec<u32>,
+    pub hours: Vec<u32>,
+    /// Days of the month, 1..=31.
+    pub days: Vec<u32>,
+    /// 1..=12.
+    pub months: Vec<u32>,
+    /// Sunday = 0.
+    pub weekdays: Vec<u32>,
+    /// Both day fields are restricted: a day matches when either does (Vixie's rule).
+    pub either_day: bool,
+}
+
 /// A parsed expression: one bit per allowed value of each field.
 ///
 /// Plain bit sets, so the type is `Copy` and the next matching minute is found by skipping
@@ -243,6 +258,21 @@ impl CronExpr {
         match self.rule {
             DayRule::Both => dom && dow,
             DayRule::Either => dom || dow,
+        }
+    }
+
+    /// The values each field chose, in order (to describe the expression in words).
+    pub fn sets(&self) -> CronSets {
+        let bits = |mask: u64, from: u32, to: u32| -> Vec<u32> {
+            (from..=to).filter(|b| mask & (1 << b) != 0).collect()
+        };
+        CronSets {
+            minutes: bits(self.minutes, 0, 59),
+            hours: bits(u64::from(self.hours), 0, 23),
+            days: bits(u64::from(self.days), 1, 31),
+            months: bits(u64::from(self.months), 1, 12),
+            weekdays: bits(u64::from(self.weekdays), 0, 6),
+            either_day: self.rule == DayRule::Either,
         }
     }
 

@@ -158,6 +158,51 @@ impl Job {
         })
     }
 
+    /// The schedule in words, as people read it: "every weekday at 22:00 Europe/Paris",
+    /// "every day at 02:30 UTC", "on the 1st of the month at 02:30 UTC".
+    pub fn describe_schedule(&self) -> String {
+        let at = || {
+            format!(
+                "{:02}:{:02}",
+                self.expected_hour_utc, self.expected_minute_utc
+            )
+        };
+        match &self.schedule {
+            Some(cron) => format!(
+                "{} {}",
+                super::cron_words::describe(&cron.expr(), cron.as_str()),
+                self.timezone
+            ),
+            None => match self.backup_frequency {
+                Frequency::Hourly => {
+                    format!("every hour at :{:02} UTC", self.expected_minute_utc)
+                }
+                Frequency::Daily => format!("every day at {} UTC", at()),
+                Frequency::Weekly => format!(
+                    "every {} at {} UTC",
+                    [
+                        "Monday",
+                        "Tuesday",
+                        "Wednesday",
+                        "Thursday",
+                        "Friday",
+                        "Saturday",
+                        "Sunday"
+                    ]
+                    .get(self.expected_weekday as usize)
+                    .copied()
+                    .unwrap_or("Monday"),
+                    at()
+                ),
+                Frequency::Monthly => format!(
+                    "on day {} of the month (its last day in shorter months) at {} UTC",
+                    self.expected_day_of_month,
+                    at()
+                ),
+            },
+        }
+    }
+
     /// Whether an update from `before` to `self` moves the schedule (or re-activates the
     /// job), so that lateness is counted afresh from the moment of the change.
     pub fn schedule_restarts_from(&self, before: &Job) -> bool {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod boolean;
 pub mod content;
 pub mod cron;
+pub mod cron_words;
 pub mod email;
 pub mod entry;
 pub mod job;
