@@ -392,7 +392,12 @@ async fn a_cron_job_shows_its_schedule_and_next_slot_in_its_zone_and_the_viewers
         "no schedule in words in the job view"
     );
     // 22:00 in Paris is 21:00 (winter) or 20:00 (summer) in the viewer's zone, UTC here.
-    let slot = dom.split("Slot due next").nth(1).expect("no next slot");
+    let slot = dom.split("Next slots").nth(1).expect("no next slots");
+    assert_eq!(
+        slot[..slot.find("</dd>").unwrap()].matches("<li>").count(),
+        3,
+        "three slots"
+    );
     let slot = &slot[..slot.find("</dd>").unwrap()];
     assert!(
         (slot.contains("10:00") || slot.contains("22:00")) && slot.contains("GMT+"),

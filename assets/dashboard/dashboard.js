@@ -96,12 +96,11 @@ function schedule(job) {
   return `${text}; ${late}`;
 }
 
-/** A cron job's slot that falls due next (its due time less the grace), in the job's zone
- * and in the viewer's; null for the seed's form or without a status. */
-function slotDueNext(job, status) {
-  if (!job.schedule || !status?.next_due_utc) return null;
-  const slot = new Date(Date.parse(status.next_due_utc) - job.grace_minutes * 60000);
-  const show = (timeZone) => {
+/** A cron job's next slots, each in the job's zone and in the viewer's; null for the seed's
+ * form (its slots are in UTC). */
+function nextSlots(job) {
+  if (!job.schedule || !job.next_slots_utc?.length) return null;
+  const show = (slot, timeZone) => {
     try {
       // dateStyle/timeStyle cannot be combined with timeZoneName: spell the fields out.
       return new Intl.DateTimeFormat(undefined, {
@@ -110,7 +109,10 @@ function slotDueNext(job, status) {
       }).format(slot);
     } catch { return utc(slot); }
   };
-  return `${show(job.timezone)} \u00b7 your time ${show(undefined)}`;
+  return el("ul", { class: "slots" }, ...job.next_slots_utc.map((at) => {
+    const slot = new Date(at);
+    return el("li", {}, `${show(slot, job.timezone)} \u00b7 your time ${show(slot, undefined)}`);
+  }));
 }
 
 // ---- token and address ----
@@ -363,7 +365,7 @@ function renderJob() {
   $("job-where").textContent = `${job.company_name} \u00b7 ${job.city} \u00b7 job #${job.id}`;
   fill($("job-facts"), [
     ["Schedule", schedule(job)],
-    ...(slotDueNext(job, status) ? [["Slot due next", slotDueNext(job, status)]] : []),
+    ...(nextSlots(job) ? [["Next slots", nextSlots(job)]] : []),
     ["Agent", job.agent_id_responsible],
     ["Last success", when(status?.last_success_utc, now, "never")],
     ["Next due", when(status?.next_due_utc, now, "\u2014")],

@@ -15,6 +15,7 @@ use super::input::{Id, JsonBody, Query};
 use super::{badges, paged, ApiState};
 use crate::db::jobs::JobFilter;
 use crate::domain::job::{Job, SeedAnswer};
+use crate::domain::time;
 use crate::service::jobs as service;
 
 pub fn router() -> Router<ApiState> {
@@ -44,6 +45,10 @@ pub struct JobOut {
     /// The schedule in words: "every weekday at 22:00 Europe/Paris", "every day at 02:30
     /// UTC".
     pub schedule_description: String,
+    /// The job's next three slots (UTC), to show in the job's zone and the reader's.
+    #[schema(value_type = Vec<String>, format = DateTime)]
+    #[serde(serialize_with = "time::serialize_all")]
+    pub next_slots_utc: Vec<chrono::DateTime<chrono::Utc>>,
     /// A shields-style SVG of the job's state, shareable without a token.
     pub badge_url: String,
 }
@@ -52,8 +57,16 @@ impl JobOut {
     /// The answer for `job`, its next slot computed now.
     pub fn new(job: Job, state: &ApiState) -> Self {
         let badge_url = badges::job_badge_url(&state.badge_secret, job.id);
-        let seed = job.seed_answer(state.clock.now());
+        let now = state.clock.now();
+        let seed = job.seed_answer(now);
+        let schedule = job.schedule();
+        let next_slots_utc = std::iter::successors(Some(schedule.next_slot(now)), |s| {
+            Some(schedule.next_slot(*s))
+        })
+        .take(3)
+        .collect();
         Self {
+            next_slots_utc,
             schedule_description: job.describe_schedule(),
             job,
             seed,

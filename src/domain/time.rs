@@ -53,6 +53,16 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&format(*t))
 }
 
+/// Serializes instants as RFC 3339 in UTC, in order.
+pub fn serialize_all<S: Serializer>(ts: &[DateTime<Utc>], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(ts.len()))?;
+    for t in ts {
+        seq.serialize_element(&format(*t))?;
+    }
+    seq.end()
+}
+
 pub fn serialize_opt<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&format(*t)),

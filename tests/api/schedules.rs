@@ -377,3 +377,65 @@ async fn every_cron_vector_holds_through_the_http_api() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn a_schedule_change_counts_lateness_afresh_from_the_change() {
+    // Arrange: a Paris job since 03-01, late for days when it is rescheduled on 03-10.
+    let app = spawn_app().await;
+    app.set_now(Some(at("2027-03-01T00:00:00Z")));
+    let job = created(&app, &cron_job("30 2 * * *", "Europe/Paris")).await;
+    let id = job["id"].as_i64().unwrap();
+    app.set_now(Some(at("2027-03-10T12:00:00Z")));
+    let response = app
+        .patch_json(
+            &format!("/api/v1/jobs/{id}"),
+            &json!({"schedule": "0 22 * * 1-5"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // Act: the first tick after the change.
+    let outcome = app.tick(at("2027-03-10T12:05:00Z"));
+
+    // Assert: the old slots before the change are not counted; the new schedule's first
+    // slot (Wednesday 03-10 22:00 CET = 21:00 UTC) is then due at 22:00 UTC.
+    assert_eq!(outcome.missing_written, 0, "nothing due since the change");
+    assert_eq!(app.tick(at("2027-03-10T21:59:00Z")).missing_written, 0);
+    assert_eq!(app.tick(at("2027-03-10T22:00:00Z")).missing_written, 1);
+    assert_eq!(missing_of(&app, &job["id"]).await, ["2027-03-10T21:00:00Z"]);
+}
+
+#[tokio::test]
+async fn an_update_whose_schedule_leaves_no_room_for_the_stored_grace_conflicts() {
+    // A daily job with 12 hours of grace can't become hourly: the update alone is fine, the
+    // job as it would then be is not.
+    let app = spawn_app().await;
+    let job = created(
+        &app,
+        &with(
+            cron_job("30 2 * * *", "Europe/Paris"),
+            json!({"grace_minutes": 720}),
+        ),
+    )
+    .await;
+    let response = app
+        .patch_json(
+            &format!("/api/v1/jobs/{}", job["id"]),
+            &json!({"schedule": "0 * * * *"}),
+        )
+        .await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 409, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("grace"), "{detail}");
+    assert!(detail.contains("send both fields together"), "{detail}");
+    // Sent together, they are checked together: 422 on grace_minutes.
+    let together = app
+        .patch_json(
+            &format!("/api/v1/jobs/{}", job["id"]),
+            &json!({"schedule": "0 * * * *", "grace_minutes": 720}),
+        )
+        .await;
+    assert_eq!(together.status(), 422);
+}
