@@ -387,13 +387,7 @@ impl Handling {
 
 impl Drop for Handling {
     fn drop(&mut self) {
-        let mut phase = self.0.phase();
-        phase.handling -= 1;
-        if phase.handling == 0 && phase.responding == 0 {
-            phase.idle_since = Instant::now();
-        }
-        drop(phase);
-        self.0.changed.notify_one();
+        self.0.finish(|phase| phase.handling -= 1);
     }
 }
 
@@ -402,13 +396,21 @@ struct Responding(Arc<Activity>);
 
 impl Drop for Responding {
     fn drop(&mut self) {
-        let mut phase = self.0.phase();
-        phase.responding -= 1;
+        self.0.finish(|phase| phase.responding -= 1);
+    }
+}
+
+impl Activity {
+    /// Ends a request's handling or its answer (`end` counts it down); with neither left,
+    /// the connection is idle from now.
+    fn finish(&self, end: impl FnOnce(&mut Phase)) {
+        let mut phase = self.phase();
+        end(&mut phase);
         if phase.handling == 0 && phase.responding == 0 {
             phase.idle_since = Instant::now();
         }
         drop(phase);
-        self.0.changed.notify_one();
+        self.changed.notify_one();
     }
 }
 

@@ -4,7 +4,8 @@
 
 use super::cron::CronExpr;
 
-const DAYS: [&str; 7] = [
+/// Day names, Sunday first (cron's numbering).
+pub const DAYS: [&str; 7] = [
     "Sunday",
     "Monday",
     "Tuesday",

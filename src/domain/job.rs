@@ -180,18 +180,8 @@ impl Job {
                 Frequency::Daily => format!("every day at {} UTC", at()),
                 Frequency::Weekly => format!(
                     "every {} at {} UTC",
-                    [
-                        "Monday",
-                        "Tuesday",
-                        "Wednesday",
-                        "Thursday",
-                        "Friday",
-                        "Saturday",
-                        "Sunday"
-                    ]
-                    .get(self.expected_weekday as usize)
-                    .copied()
-                    .unwrap_or("Monday"),
+                    // The seed counts from Monday (0), cron's names from Sunday.
+                    super::cron_words::DAYS[(self.expected_weekday as usize + 1) % 7],
                     at()
                 ),
                 Frequency::Monthly => format!(
