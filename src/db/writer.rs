@@ -284,6 +284,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
             if let DbError::Storage(fault) = error {
                 status.set_storage_fault(Some(fault));
             }
+            status.group_began_ms.store(0, Ordering::Release);
             for work in group {
                 // Answer without running: the caller may retry (503).
                 work.abandon(copy(&error));
@@ -309,7 +310,11 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
         }
         finishes.push((ok, finish));
     }
-    match tx.commit() {
+    let committed = tx.commit();
+    // The group is over before anyone hears of it: a health check made right after a
+    // caller's answer must not find the group still open.
+    status.group_began_ms.store(0, Ordering::Release);
+    match committed {
         Ok(()) => {
             status.set_storage_fault(None);
             for (_, finish) in finishes {
