@@ -7,7 +7,7 @@ use axum::Router;
 
 use super::auth::Reader;
 use super::error::{ApiError, ValidationError};
-use super::input::{PageQuery, Query};
+use super::input::{page_only, PageQuery};
 use super::{paged, ApiState};
 use crate::domain::alert::Alert;
 use crate::service::alerts;
@@ -36,9 +36,7 @@ pub(super) async fn list_alerts(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut q = Query::parse(raw.as_deref());
-    let page = q.page();
-    q.finish()?;
+    let page = page_only(raw.as_deref())?;
     let (items, total) = state
         .db
         .run(move |conn| alerts::list(conn, &caller, page.skip, page.limit))

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::Reader;
 use super::error::{ApiError, ValidationError};
-use super::input::{PageQuery, Query};
+use super::input::{page_only, PageQuery};
 use super::{badges, paged_from, ApiState};
 use crate::service::companies::{self, Company};
 
@@ -51,9 +51,7 @@ pub(super) async fn list_companies(
     State(state): State<ApiState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut q = Query::parse(raw.as_deref());
-    let page = q.page();
-    q.finish()?;
+    let page = page_only(raw.as_deref())?;
     let now = state.clock.now();
     let agent = caller.agent().is_some();
     let list = state

@@ -208,6 +208,14 @@ impl Query {
     }
 }
 
+/// The page asked for by the query of a listing that takes nothing else.
+pub fn page_only(raw: Option<&str>) -> Result<Page, ApiError> {
+    let mut q = Query::parse(raw);
+    let page = q.page();
+    q.finish()?;
+    Ok(page)
+}
+
 /// The query of a listing that only pages: `skip` and `limit`.
 // Their bounds are set by `openapi::RequestBounds` from [`Page`].
 #[derive(Debug, Clone, Default, utoipa::IntoParams)]
