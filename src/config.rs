@@ -189,6 +189,17 @@ pub struct IngestSettings {
     pub max_clock_skew_seconds: u64,
 }
 
+impl IngestSettings {
+    /// [`Self::max_clock_skew_seconds`] as a duration (saturating: a huge setting means
+    /// "any date is accepted", never a panic).
+    pub fn max_clock_skew(&self) -> chrono::Duration {
+        i64::try_from(self.max_clock_skew_seconds)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .unwrap_or(chrono::Duration::MAX)
+    }
+}
+
 impl Default for IngestSettings {
     fn default() -> Self {
         Self {
@@ -1149,6 +1160,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_clock_skew_reads_as_a_duration_even_when_huge() {
+        let skew = |s| IngestSettings {
+            max_clock_skew_seconds: s,
+        };
+        assert_eq!(skew(300).max_clock_skew(), chrono::Duration::seconds(300));
+        assert_eq!(skew(u64::MAX).max_clock_skew(), chrono::Duration::MAX);
+        assert_eq!(
+            skew(1_000_000_000_000_000_000).max_clock_skew(),
+            chrono::Duration::MAX
+        );
     }
 
     #[test]

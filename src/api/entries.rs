@@ -56,7 +56,7 @@ pub(super) async fn create_entry(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let new = EntryCreate::parse_one(&body, now, max_skew(&state))?;
+    let new = EntryCreate::parse_one(&body, now, state.settings.ingest.max_clock_skew())?;
     let reported = state
         .writer
         .write(move |conn| reports::report(conn, &caller, &new, now))
@@ -98,7 +98,7 @@ pub(super) async fn create_entries(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let reports = EntryCreate::parse_batch(&body, now, max_skew(&state))?;
+    let reports = EntryCreate::parse_batch(&body, now, state.settings.ingest.max_clock_skew())?;
     // All or nothing: the writer runs the whole batch in one savepoint.
     let reported = state
         .writer
@@ -106,13 +106,6 @@ pub(super) async fn create_entries(
         .await?;
     reported.committed(&state.alerts_queued);
     Ok((StatusCode::CREATED, Json(reported.entries)).into_response())
-}
-
-/// How far ahead of the server's clock a report may be dated.
-fn max_skew(state: &ApiState) -> chrono::Duration {
-    chrono::Duration::seconds(
-        i64::try_from(state.settings.ingest.max_clock_skew_seconds).unwrap_or(i64::MAX / 1000),
-    )
 }
 
 /// Get an entry
