@@ -48,6 +48,8 @@ pub struct Counts {
     pub ok: usize,
     pub late: usize,
     pub failed: usize,
+    /// Jobs whose latest success failed a content check (DESIGN §10).
+    pub suspect: usize,
     pub pending: usize,
     pub paused: usize,
     /// Jobs whose current slot has started and awaits its report, within its grace.
@@ -78,6 +80,7 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
             JobState::Ok => counts.ok += 1,
             JobState::Late => counts.late += 1,
             JobState::Failed => counts.failed += 1,
+            JobState::Suspect => counts.suspect += 1,
             JobState::Pending => counts.pending += 1,
             JobState::Paused => counts.paused += 1,
         }
@@ -87,7 +90,7 @@ pub fn evaluate(path: &Path, now: DateTime<Utc>) -> anyhow::Result<Report> {
     }
     let status = if counts.late + counts.failed > 0 {
         Verdict::Critical
-    } else if counts.within_grace > 0 {
+    } else if counts.suspect + counts.within_grace > 0 {
         Verdict::Warning
     } else {
         Verdict::Ok
@@ -122,21 +125,38 @@ fn summary(status: Verdict, c: &Counts, jobs: &[JobStatus]) -> String {
                 named(late.chain(failed), true)
             )
         }
+        Verdict::Warning if c.suspect > 0 => {
+            let suspect = jobs.iter().filter(|j| j.state == JobState::Suspect);
+            let mut text = format!("{} suspect: {}", c.suspect, named(suspect, false));
+            // The first suspect job's reason: what to look at, in the notification itself.
+            if let Some(reason) = jobs
+                .iter()
+                .find(|j| j.state == JobState::Suspect)
+                .and_then(|j| j.suspect_reason.as_deref())
+            {
+                text.push_str(&format!(" ({})", plugin_safe(reason)));
+            }
+            if c.within_grace > 0 {
+                text.push_str(&format!("; {} within grace", c.within_grace));
+            }
+            text
+        }
         Verdict::Warning => format!(
             "{} within grace: {}",
             c.within_grace,
             named(jobs.iter().filter(|j| within_grace(j)), false)
         ),
         Verdict::Ok | Verdict::Unknown => format!(
-            "{} late, {} failed, {} within grace, {} ok, {} pending, {} paused",
-            c.late, c.failed, c.within_grace, c.ok, c.pending, c.paused
+            "{} late, {} failed, {} suspect, {} within grace, {} ok, {} pending, {} paused",
+            c.late, c.failed, c.suspect, c.within_grace, c.ok, c.pending, c.paused
         ),
     };
     format!(
-        "BACKUP {} - {text} | late={} failed={} within_grace={} ok={} pending={} paused={}",
+        "BACKUP {} - {text} | late={} failed={} suspect={} within_grace={} ok={} pending={} paused={}",
         status.word(),
         c.late,
         c.failed,
+        c.suspect,
         c.within_grace,
         c.ok,
         c.pending,
@@ -192,6 +212,7 @@ pub fn render_text(report: &Report) -> String {
         let label = match job.state {
             JobState::Late => "LATE",
             JobState::Failed => "FAILED",
+            JobState::Suspect => "SUSPECT",
             _ if job.awaiting_report => "WITHIN GRACE",
             _ => continue,
         };
@@ -199,8 +220,12 @@ pub fn render_text(report: &Report) -> String {
             .last_success_utc
             .map(time::format)
             .unwrap_or_else(|| "never".to_owned());
+        let reason = match (&job.state, &job.suspect_reason) {
+            (JobState::Suspect, Some(reason)) => format!(": {}", plugin_safe(reason)),
+            _ => String::new(),
+        };
         out.push_str(&format!(
-            "{label}: {}/{} db={} agent={} (job {}), last success {last}\n",
+            "{label}: {}/{} db={} agent={} (job {}), last success {last}{reason}\n",
             plugin_safe(&job.company_name),
             plugin_safe(&job.city),
             plugin_safe(&job.database_name),

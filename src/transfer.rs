@@ -42,7 +42,10 @@ impl Format {
 /// with a `schedule` exports `backup_frequency` as `cron`, as the API answers it, and
 /// `expected_hour_utc`/`expected_minute_utc` as stored (unused while the schedule is set);
 /// import takes `cron` for "not given" when a schedule comes with it.
-pub const COLUMNS: [&str; 16] = [
+///
+/// The run and content-check settings follow; in CSV an empty cell is "not given" (the
+/// default), and `null` turns `size_drop_percent` off.
+pub const COLUMNS: [&str; 20] = [
     "id",
     "database_name",
     "agent_id_responsible",
@@ -59,18 +62,29 @@ pub const COLUMNS: [&str; 16] = [
     "notify_emails",
     "schedule",
     "timezone",
+    "max_duration_minutes",
+    "min_size_bytes",
+    "size_drop_percent",
+    "stale_hash_check",
 ];
 
 /// Accepted on import and ignored: the server assigns them (so the API's own listing of
 /// jobs imports as it is).
 const IGNORED: [&str; 4] = ["id", "created_at", "updated_at", "badge_url"];
-const INTEGERS: [&str; 5] = [
+const INTEGERS: [&str; 8] = [
     "expected_hour_utc",
     "expected_minute_utc",
     "expected_weekday",
     "expected_day_of_month",
     "grace_minutes",
+    "max_duration_minutes",
+    "min_size_bytes",
+    "size_drop_percent",
 ];
+/// Integer columns where a CSV cell `null` stands for JSON null (the setting off).
+const NULLABLE: [&str; 2] = ["max_duration_minutes", "size_drop_percent"];
+/// Boolean columns.
+const BOOLEANS: [&str; 2] = ["is_active", "stale_hash_check"];
 /// How `notify_emails` is joined in a CSV cell.
 const LIST_SEPARATOR: char = ';';
 
@@ -93,6 +107,10 @@ struct Exported<'a> {
     notify_emails: &'a [String],
     schedule: Option<&'a str>,
     timezone: &'static str,
+    max_duration_minutes: Option<u32>,
+    min_size_bytes: i64,
+    size_drop_percent: Option<u32>,
+    stale_hash_check: bool,
 }
 
 impl<'a> From<&'a Job> for Exported<'a> {
@@ -117,12 +135,16 @@ impl<'a> From<&'a Job> for Exported<'a> {
             notify_emails: &job.notify_emails,
             schedule: job.schedule.as_ref().map(|s| s.as_str()),
             timezone: job.timezone.name(),
+            max_duration_minutes: job.max_duration_minutes,
+            min_size_bytes: job.min_size_bytes,
+            size_drop_percent: job.size_drop_percent,
+            stale_hash_check: job.stale_hash_check,
         }
     }
 }
 
 impl Exported<'_> {
-    fn csv_record(&self) -> [String; 16] {
+    fn csv_record(&self) -> [String; 20] {
         [
             self.id.to_string(),
             self.database_name.to_owned(),
@@ -140,6 +162,13 @@ impl Exported<'_> {
             self.notify_emails.join(&LIST_SEPARATOR.to_string()),
             self.schedule.unwrap_or_default().to_owned(),
             self.timezone.to_owned(),
+            self.max_duration_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            self.min_size_bytes.to_string(),
+            self.size_drop_percent
+                .map_or_else(|| "null".to_owned(), |p| p.to_string()),
+            self.stale_hash_check.to_string(),
         ]
     }
 }
@@ -438,7 +467,9 @@ fn csv_rows(text: &str) -> Result<Vec<Row>, ImportRejected> {
             if cell.is_empty() || IGNORED.contains(&name.as_str()) {
                 continue;
             }
-            let value = if INTEGERS.contains(&name.as_str()) {
+            let value = if NULLABLE.contains(&name.as_str()) && cell.eq_ignore_ascii_case("null") {
+                Value::Null
+            } else if INTEGERS.contains(&name.as_str()) {
                 match cell.parse::<i64>() {
                     Ok(n) => Value::from(n),
                     Err(_) => {
@@ -450,7 +481,7 @@ fn csv_rows(text: &str) -> Result<Vec<Row>, ImportRejected> {
                         Value::from(cell)
                     }
                 }
-            } else if name == "is_active" {
+            } else if BOOLEANS.contains(&name.as_str()) {
                 match crate::domain::boolean::parse(cell) {
                     Some(b) => Value::Bool(b),
                     None => {

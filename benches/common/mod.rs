@@ -53,6 +53,10 @@ pub fn job(i: usize, frequency: Frequency, now: DateTime<Utc>) -> Job {
         notify_emails: Vec::new(),
         schedule: None,
         timezone: Zone::UTC,
+        max_duration_minutes: None,
+        min_size_bytes: 1,
+        size_drop_percent: Some(50),
+        stale_hash_check: true,
         created_at: now,
         updated_at: now,
     }

@@ -101,6 +101,7 @@ fn colour(state: Option<JobState>) -> &'static str {
         Some(JobState::Ok) => "#2e7d32",
         Some(JobState::Late) => "#e65100",
         Some(JobState::Failed) => "#c62828",
+        Some(JobState::Suspect) => "#f9a825",
         Some(JobState::Pending) => "#607d8b",
         Some(JobState::Paused) | None => "#9e9e9e",
     }

@@ -20,7 +20,7 @@ use crate::domain::entry::{self as entry, Entry, EntryStatus};
 use crate::domain::job::{self as job, Job};
 use crate::domain::schedule::{self, Frequency};
 use crate::domain::status::JobState;
-use crate::domain::{email, template};
+use crate::domain::{content, email, template};
 use crate::service::companies::{Company, StateCounts};
 
 #[derive(OpenApi)]
@@ -102,6 +102,17 @@ impl Modify for RequestBounds {
             );
             s.int("grace_minutes", GRACE_MIN, Some(GRACE_MAX));
             s.items("notify_emails", job::NOTIFY_EMAILS_MAX);
+            s.int(
+                "max_duration_minutes",
+                content::MAX_DURATION_MIN,
+                Some(content::MAX_DURATION_MAX),
+            );
+            s.int("min_size_bytes", content::MIN_SIZE_MIN, None);
+            s.int(
+                "size_drop_percent",
+                content::SIZE_DROP_MIN,
+                Some(content::SIZE_DROP_MAX),
+            );
         }
         if let Some(address) = Bounds::of(doc, &jobs::EmailAddress::name()).object {
             address.max_length = Some(email::ADDRESS_MAX);
@@ -110,6 +121,7 @@ impl Modify for RequestBounds {
         s.text("backup_hash", 0, entry::HASH_MAX, None);
         s.int("backup_size_bytes", entry::SIZE_MIN, None);
         s.text("error_message", 0, entry::ERROR_MESSAGE_MAX, None);
+        s.text("run_id", 0, entry::RUN_ID_MAX, None);
 
         let cursor_pattern = input::cursor_pattern();
         let operations = doc
@@ -371,8 +383,9 @@ mod tests {
     /// Properties that may go without any bound: every other one must state one. A cron
     /// expression and a time zone name have a grammar no length or pattern states: their
     /// parsers check them (see `schedule_and_timezone_are_checked_by_their_parsers`).
-    const UNBOUNDED: [&str; 5] = [
+    const UNBOUNDED: [&str; 6] = [
         "is_active",
+        "stale_hash_check",
         "backup_timestamp_utc",
         "expected_job_id",
         "schedule",

@@ -8,7 +8,7 @@ use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::time::{from_micros, to_micros};
 
 const COLUMNS: &str =
-    "id, job_id, kind, slot_us, created_at_us, attempts, sent_at_us, last_error, entry_id";
+    "id, job_id, kind, slot_us, created_at_us, attempts, sent_at_us, last_error, entry_id, agent_id";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let kind: String = row.get(2)?;
@@ -28,6 +28,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         sent_at: row.get::<_, Option<i64>>(6)?.map(from_micros),
         last_error: row.get(7)?,
         entry_id: row.get(8)?,
+        agent_id: row.get(9)?,
     })
 }
 
@@ -59,12 +60,74 @@ pub fn queue(
     .optional()
 }
 
-/// The slot of the job's latest `late` or `failed` alert that no `recovered` alert has
-/// answered yet, if any.
+/// Queues an alert about an agent (`agent_silent`, `agent_back`) unless one of the same
+/// kind exists for the agent and slot. Returns it if it is new.
+pub fn queue_for_agent(
+    conn: &Connection,
+    agent_id: &str,
+    kind: AlertKind,
+    slot: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Alert>> {
+    super::cached_row(
+        conn,
+        &format!(
+            "INSERT INTO alerts (agent_id, kind, slot_us, created_at_us, next_attempt_us) \
+             VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+        ),
+        params![agent_id, kind.as_str(), to_micros(slot), to_micros(now)],
+        from_row,
+    )
+    .optional()
+}
+
+/// Records that an agent alert speaks for `job_id`'s late `slot` (its `missing` entry).
+pub fn add_job(
+    conn: &Connection,
+    alert_id: i64,
+    job_id: i64,
+    slot: DateTime<Utc>,
+    entry_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    super::cached_execute(
+        conn,
+        "INSERT INTO alert_jobs (alert_id, job_id, slot_us, entry_id) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT DO NOTHING",
+        params![alert_id, job_id, to_micros(slot), entry_id],
+    )
+    .map(|_| ())
+}
+
+/// The jobs and late slots an agent alert speaks for, by job then slot.
+pub fn jobs_of(conn: &Connection, alert_id: i64) -> rusqlite::Result<Vec<(i64, DateTime<Utc>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT job_id, slot_us FROM alert_jobs WHERE alert_id = ?1 ORDER BY job_id, slot_us",
+    )?;
+    let rows = stmt.query_map([alert_id], |r| Ok((r.get(0)?, from_micros(r.get(1)?))))?;
+    rows.collect()
+}
+
+/// The agent's `agent_silent` alert that no `agent_back` has answered yet, if any.
+pub fn open_agent_silent(conn: &Connection, agent_id: &str) -> rusqlite::Result<Option<Alert>> {
+    super::cached_row(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM alerts WHERE agent_id = ?1 AND kind = 'agent_silent' \
+             AND id > ifnull((SELECT max(id) FROM alerts WHERE agent_id = ?1 AND kind = 'agent_back'), 0) \
+             ORDER BY id DESC LIMIT 1"
+        ),
+        [agent_id],
+        from_row,
+    )
+    .optional()
+}
+
+/// The slot of the job's latest `late`, `failed`, `suspect` or `hung` alert that no
+/// `recovered` alert has answered yet, if any.
 pub fn open_problem(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<DateTime<Utc>>> {
     super::cached_row(
         conn,
-        "SELECT slot_us FROM alerts WHERE job_id = ?1 AND kind IN ('late', 'failed') \
+        "SELECT slot_us FROM alerts WHERE job_id = ?1 AND kind IN ('late', 'failed', 'suspect', 'hung') \
          AND id > ifnull((SELECT max(id) FROM alerts WHERE job_id = ?1 AND kind = 'recovered'), 0) \
          ORDER BY id DESC LIMIT 1",
         [job_id],
@@ -137,15 +200,16 @@ pub fn mark_failed(
     .map(|_| ())
 }
 
-/// One page of the outbox, newest first, and the total; only `agent`'s jobs if given.
+/// One page of the outbox, newest first, and the total; only `agent`'s (its jobs' and its
+/// own) if given.
 pub fn list(
     conn: &Connection,
     agent: Option<&str>,
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Alert>, i64)> {
-    let filter =
-        "WHERE ?1 IS NULL OR job_id IN (SELECT id FROM jobs WHERE agent_id_responsible = ?1)";
+    let filter = "WHERE ?1 IS NULL OR agent_id = ?1 \
+        OR job_id IN (SELECT id FROM jobs WHERE agent_id_responsible = ?1)";
     let total: i64 = conn.query_row(
         &format!("SELECT count(*) FROM alerts {filter}"),
         [agent],

@@ -4,12 +4,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::Filters;
-use crate::domain::entry::{Entry, EntryStatus, NewEntry};
+use crate::domain::entry::{Entry, EntryStatus, NewEntry, RUN_ABANDONED_DAYS};
 use crate::domain::time::{from_micros, to_micros};
 
 pub(crate) const COLUMNS: &str =
     "id, job_id, status, backup_timestamp_us, backup_hash, backup_size_bytes, \
-    error_message, created_at_us";
+    error_message, created_at_us, run_id, duration_seconds, suspect_reason";
 
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
     let status: String = row.get(2)?;
@@ -28,6 +28,9 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
         backup_size_bytes: row.get(5)?,
         error_message: row.get(6)?,
         created_at: from_micros(row.get(7)?),
+        run_id: row.get(8)?,
+        duration_seconds: row.get(9)?,
+        suspect_reason: row.get(10)?,
     })
 }
 
@@ -42,8 +45,9 @@ pub fn insert(
         conn,
         &format!(
             "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
-                 backup_size_bytes, error_message, created_at_us) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 backup_size_bytes, error_message, created_at_us, run_id, duration_seconds, \
+                 suspect_reason) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
                  ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         ),
         params![
@@ -54,6 +58,9 @@ pub fn insert(
             new.backup_size_bytes,
             new.error_message,
             to_micros(now),
+            new.run_id,
+            new.duration_seconds,
+            new.suspect_reason,
         ],
         from_row,
     )
@@ -76,6 +83,102 @@ pub fn insert(
         from_row,
     )?;
     Ok((existing, false))
+}
+
+/// The open run a `success` or `failed` dated `at` finishes: the job's latest `started`
+/// entry no report has finished, dated no later than `at` and less than
+/// [`RUN_ABANDONED_DAYS`] before it; with `run_id`, only a start of that run. Its id and
+/// when it started.
+pub fn open_run(
+    conn: &Connection,
+    job_id: i64,
+    run_id: Option<&str>,
+    at: DateTime<Utc>,
+) -> rusqlite::Result<Option<(i64, DateTime<Utc>)>> {
+    let abandoned = at - chrono::Duration::days(RUN_ABANDONED_DAYS);
+    super::cached_row(
+        conn,
+        "SELECT id, backup_timestamp_us FROM entries WHERE job_id = ?1 AND status = 'started' \
+         AND finished_at_us IS NULL AND backup_timestamp_us <= ?2 AND backup_timestamp_us > ?3 \
+         AND (?4 IS NULL OR run_id = ?4) ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1",
+        params![job_id, to_micros(at), to_micros(abandoned), run_id],
+        |r| Ok((r.get(0)?, from_micros(r.get(1)?))),
+    )
+    .optional()
+}
+
+/// The runs that went on too long at `now`: for each active job with a
+/// `max_duration_minutes`, its latest open run (see [`open_run`]) if it started at least
+/// that long ago and no `hung` alert names it yet. (job id, start entry id, start).
+pub fn overdue_runs(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Vec<(i64, i64, DateTime<Utc>)>> {
+    let abandoned = now - chrono::Duration::days(RUN_ABANDONED_DAYS);
+    // Driven by the partial index of open runs (a handful), not by the jobs table.
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.job_id, e.id, e.backup_timestamp_us FROM entries e CROSS JOIN jobs j \
+         ON j.id = e.job_id \
+         WHERE e.status = 'started' AND e.finished_at_us IS NULL \
+         AND e.backup_timestamp_us > ?2 AND e.backup_timestamp_us <= ?1 \
+         AND j.is_active = 1 AND j.max_duration_minutes IS NOT NULL \
+         AND e.backup_timestamp_us + j.max_duration_minutes * 60000000 <= ?1 \
+         AND e.id = (SELECT o.id FROM entries o WHERE o.job_id = e.job_id \
+             AND o.status = 'started' AND o.finished_at_us IS NULL \
+             AND o.backup_timestamp_us <= ?1 \
+             ORDER BY o.backup_timestamp_us DESC, o.id DESC LIMIT 1) \
+         AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.job_id = e.job_id \
+             AND a.kind = 'hung' AND a.entry_id = e.id)",
+    )?;
+    let rows = stmt.query_map(params![to_micros(now), to_micros(abandoned)], |r| {
+        Ok((r.get(0)?, r.get(1)?, from_micros(r.get(2)?)))
+    })?;
+    rows.collect()
+}
+
+/// Marks a `started` entry as finished by a report dated `at`.
+pub fn finish_run(conn: &Connection, start_id: i64, at: DateTime<Utc>) -> rusqlite::Result<()> {
+    super::cached_execute(
+        conn,
+        "UPDATE entries SET finished_at_us = ?2 WHERE id = ?1",
+        params![start_id, to_micros(at)],
+    )
+    .map(|_| ())
+}
+
+/// The sizes of the job's latest `limit` successes dated before `before` that carried a
+/// size, newest first: what a new success's size is compared with.
+pub fn previous_sizes(
+    conn: &Connection,
+    job_id: i64,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT backup_size_bytes FROM entries WHERE job_id = ?1 AND backup_timestamp_us < ?2 \
+         AND status = 'success' AND backup_size_bytes IS NOT NULL \
+         ORDER BY backup_timestamp_us DESC, id DESC LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![job_id, to_micros(before), limit], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The job's latest success dated before `before`: its hash and when it ran.
+pub fn previous_success(
+    conn: &Connection,
+    job_id: i64,
+    before: DateTime<Utc>,
+) -> rusqlite::Result<Option<(Option<String>, DateTime<Utc>)>> {
+    super::cached_row(
+        conn,
+        "SELECT backup_hash, backup_timestamp_us FROM entries WHERE job_id = ?1 \
+         AND backup_timestamp_us < ?2 AND status = 'success' \
+         ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1",
+        params![job_id, to_micros(before)],
+        |r| Ok((r.get(0)?, from_micros(r.get(1)?))),
+    )
+    .optional()
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {

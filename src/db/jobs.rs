@@ -12,9 +12,10 @@ use crate::domain::zone::Zone;
 pub(crate) const COLUMNS: &str = "id, database_name, agent_id_responsible, company_name, city, \
     expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
     expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
-    created_at_us, updated_at_us, schedule, timezone";
+    created_at_us, updated_at_us, schedule, timezone, max_duration_minutes, min_size_bytes, \
+    size_drop_percent, stale_hash_check";
 /// How many columns `COLUMNS` names.
-const COLUMN_COUNT: usize = 18;
+const COLUMN_COUNT: usize = 22;
 
 fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -55,12 +56,17 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
             })
             .transpose()?,
         timezone: Zone::parse(&timezone).map_err(|e| conversion_error(17, e.to_string()))?,
+        max_duration_minutes: row.get(18)?,
+        min_size_bytes: row.get(19)?,
+        size_drop_percent: row.get(20)?,
+        stale_hash_check: row.get(21)?,
     })
 }
 
 /// The stored fields of `job` in column order (`database_name` … `notify_emails`, then
-/// `schedule` and `timezone`), as `insert` and `update` bind them from `?first` on.
-fn field_values(job: &Job) -> [rusqlite::types::Value; 15] {
+/// `schedule`, `timezone` and the run and content settings), as `insert` and `update` bind
+/// them from `?first` on.
+fn field_values(job: &Job) -> [rusqlite::types::Value; 19] {
     let emails = serde_json::to_string(&job.notify_emails).unwrap_or_else(|_| "[]".to_owned());
     [
         job.database_name.clone().into(),
@@ -78,6 +84,10 @@ fn field_values(job: &Job) -> [rusqlite::types::Value; 15] {
         emails.into(),
         job.schedule.as_ref().map(|s| s.as_str().to_owned()).into(),
         job.timezone.name().to_owned().into(),
+        job.max_duration_minutes.into(),
+        job.min_size_bytes.into(),
+        job.size_drop_percent.into(),
+        job.stale_hash_check.into(),
     ]
 }
 
@@ -89,8 +99,10 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
             "INSERT INTO jobs (database_name, agent_id_responsible, company_name, city, \
              expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
              expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
-             schedule, timezone, schedule_anchor_us, created_at_us, updated_at_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, ?16) \
+             schedule, timezone, max_duration_minutes, min_size_bytes, size_drop_percent, \
+             stale_hash_check, schedule_anchor_us, created_at_us, updated_at_us) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?20, ?20, ?20) \
              RETURNING {COLUMNS}"
         ),
         params_from_iter(field_values(job).into_iter().chain([now_us.into()])),
@@ -161,9 +173,10 @@ pub fn update(
              city = ?5, expected_hour_utc = ?6, expected_minute_utc = ?7, backup_frequency = ?8, \
              final_storage_path_template = ?9, expected_weekday = ?10, expected_day_of_month = ?11, \
              grace_minutes = ?12, is_active = ?13, notify_emails = ?14, schedule = ?15, \
-             timezone = ?16, updated_at_us = ?17, \
-             schedule_anchor_us = CASE WHEN ?18 THEN ?17 ELSE schedule_anchor_us END, \
-             next_due_us = CASE WHEN ?18 THEN 0 ELSE next_due_us END \
+             timezone = ?16, max_duration_minutes = ?17, min_size_bytes = ?18, \
+             size_drop_percent = ?19, stale_hash_check = ?20, updated_at_us = ?21, \
+             schedule_anchor_us = CASE WHEN ?22 THEN ?21 ELSE schedule_anchor_us END, \
+             next_due_us = CASE WHEN ?22 THEN 0 ELSE next_due_us END \
              WHERE id = ?1 RETURNING {COLUMNS}"
         ),
         params_from_iter(

@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_cron_schedules",
         include_str!("migrations/0007_cron_schedules.sql"),
     ),
+    (
+        "0008_runs_and_content",
+        include_str!("migrations/0008_runs_and_content.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".
@@ -114,6 +118,16 @@ impl Db {
             .pool
             .get()
             .context("Failed to open a database connection")?;
+        // A migration may rebuild a table (SQLite cannot alter a constraint): with foreign
+        // keys on, dropping the old table would cascade. They are checked before each commit
+        // instead, and turned back on after.
+        conn.pragma_update(None, "foreign_keys", false)?;
+        let applied = Self::apply_migrations(&mut conn, &self.path);
+        conn.pragma_update(None, "foreign_keys", true)?;
+        applied
+    }
+
+    fn apply_migrations(conn: &mut Connection, path: &Path) -> anyhow::Result<usize> {
         let mut applied = 0;
         for (index, (name, sql)) in MIGRATIONS.iter().enumerate() {
             let version = i64::try_from(index + 1).unwrap_or(i64::MAX);
@@ -123,13 +137,21 @@ impl Db {
             anyhow::ensure!(
                 current <= known,
                 "database {} has schema version {current}, newer than this binary knows ({known}): upgrade backup-monitor",
-                self.path.display()
+                path.display()
             );
             if current >= version {
                 continue;
             }
             tx.execute_batch(sql)
                 .with_context(|| format!("Failed to apply migration {name}"))?;
+            let dangling: i64 =
+                tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
+            anyhow::ensure!(
+                dangling == 0,
+                "migration {name} would leave {dangling} rows pointing at nothing"
+            );
             tx.pragma_update(None, "user_version", version)?;
             tx.commit()?;
             tracing::info!(migration = name, "applied database migration");

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::entries::{from_row, COLUMNS};
-use crate::domain::entry::Entry;
+use crate::domain::entry::{Entry, RUN_ABANDONED_DAYS};
 use crate::domain::job::Job;
 use crate::domain::status::{state, JobState, Observation};
 use crate::domain::time::{self, from_micros, to_micros};
@@ -29,6 +29,14 @@ pub struct JobStatus {
     /// When the next slot falls due (its time plus the grace); null for a paused job.
     #[serde(serialize_with = "time::serialize_opt")]
     pub next_due_utc: Option<DateTime<Utc>>,
+    /// Why the latest success is suspect, when the state is `suspect` (DESIGN §10).
+    pub suspect_reason: Option<String>,
+    /// When the run in progress started (an unfinished `started` entry of the last 7 days).
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub running_since: Option<DateTime<Utc>>,
+    /// How long the run of the latest report (success or failed) took, in seconds; null
+    /// when that report finished no `started` run.
+    pub last_duration_seconds: Option<i64>,
     /// A slot has started and its report is awaited, within its grace.
     #[serde(skip)]
     pub awaiting_report: bool,
@@ -96,6 +104,9 @@ pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::R
     let observation = Observation {
         is_active: job.is_active,
         last_report: last_report.as_ref().map(|e| e.status),
+        last_report_suspect: last_report
+            .as_ref()
+            .is_some_and(|e| e.suspect_reason.is_some()),
         latest_due_counts,
         latest_due_reported,
         latest_due_succeeded,
@@ -107,13 +118,20 @@ pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::R
         && current_slot <= now
         && schedule.due(current_slot) > anchor
         && !reported_in(conn, job.id, schedule.window(current_slot), now)?.0;
+    let state = state(&observation);
     Ok(JobStatus {
+        suspect_reason: last_report
+            .clone()
+            .filter(|_| state == JobState::Suspect)
+            .and_then(|e| e.suspect_reason),
+        running_since: running_since(conn, job.id, now)?,
+        last_duration_seconds: last_report.as_ref().and_then(|e| e.duration_seconds),
         job_id: job.id,
         database_name: job.database_name.clone(),
         company_name: job.company_name.clone(),
         city: job.city.clone(),
         agent_id_responsible: job.agent_id_responsible.clone(),
-        state: state(&observation),
+        state,
         last_entry,
         last_size_bytes: last_success.as_ref().and_then(|e| e.backup_size_bytes),
         last_success_utc: last_success.map(|e| e.backup_timestamp_utc),
@@ -138,6 +156,60 @@ pub fn last_report(
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<Entry>> {
     latest(conn, job_id, REPORTS, now)
+}
+
+/// When the job's latest open run started: a `started` entry no report has finished, dated
+/// no later than `now` and not abandoned (younger than [`RUN_ABANDONED_DAYS`]).
+pub fn running_since(
+    conn: &Connection,
+    job_id: i64,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let abandoned = now - chrono::Duration::days(RUN_ABANDONED_DAYS);
+    conn.prepare_cached(
+        "SELECT max(backup_timestamp_us) FROM entries WHERE job_id = ?1 AND status = 'started' \
+         AND finished_at_us IS NULL AND backup_timestamp_us > ?2 AND backup_timestamp_us <= ?3",
+    )?
+    .query_row(params![job_id, to_micros(abandoned), to_micros(now)], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .map(|us| us.map(from_micros))
+}
+
+/// The latest instant, no later than `now`, at which `agent` sent anything (a `started`,
+/// `success` or `failed` entry of any of its jobs); None if never.
+pub fn agent_last_heard(
+    conn: &Connection,
+    agent: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    conn.prepare_cached(
+        "SELECT max((SELECT backup_timestamp_us FROM entries WHERE job_id = j.id \
+         AND status IN ('started', 'success', 'failed') AND backup_timestamp_us <= ?2 \
+         ORDER BY backup_timestamp_us DESC LIMIT 1)) FROM jobs j WHERE j.agent_id_responsible = ?1",
+    )?
+    .query_row(params![agent, to_micros(now)], |r| {
+        r.get::<_, Option<i64>>(0)
+    })
+    .map(|us| us.map(from_micros))
+}
+
+/// Whether `agent` sent anything (a `started`, `success` or `failed` entry of any of its
+/// jobs) dated in `[since, now]`.
+pub fn agent_heard_since(
+    conn: &Connection,
+    agent: &str,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM jobs j JOIN entries e ON e.job_id = j.id \
+         WHERE j.agent_id_responsible = ?1 AND e.backup_timestamp_us >= ?2 \
+         AND e.backup_timestamp_us <= ?3 AND e.status IN ('started', 'success', 'failed'))",
+    )?
+    .query_row(params![agent, to_micros(since), to_micros(now)], |r| {
+        r.get(0)
+    })
 }
 
 const REPORTS: &str = "AND status IN ('success', 'failed')";

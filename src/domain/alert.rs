@@ -10,26 +10,52 @@ use super::schedule::Schedule;
 use super::time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A slot passed its due time with no report.
     Late,
     /// An agent reported a failed backup.
     Failed,
-    /// A success came after a late or failed alert.
+    /// A success failed a content check (DESIGN §10).
+    Suspect,
+    /// A run started and did not finish within the job's `max_duration_minutes`.
+    Hung,
+    /// A success came after a late, failed, suspect or hung alert (and passed the checks).
     Recovered,
+    /// Two or more of an agent's jobs fell late and the agent has sent nothing since: one
+    /// alert about the agent instead of one per job.
+    AgentSilent,
+    /// The first report from an agent after its `agent_silent` alert.
+    AgentBack,
 }
 
 impl AlertKind {
     /// Every variant, so callers can list or validate names without repeating them.
-    pub const ALL: [AlertKind; 3] = [AlertKind::Late, AlertKind::Failed, AlertKind::Recovered];
+    pub const ALL: [AlertKind; 7] = [
+        AlertKind::Late,
+        AlertKind::Failed,
+        AlertKind::Suspect,
+        AlertKind::Hung,
+        AlertKind::Recovered,
+        AlertKind::AgentSilent,
+        AlertKind::AgentBack,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Late => "late",
             AlertKind::Failed => "failed",
+            AlertKind::Suspect => "suspect",
+            AlertKind::Hung => "hung",
             AlertKind::Recovered => "recovered",
+            AlertKind::AgentSilent => "agent_silent",
+            AlertKind::AgentBack => "agent_back",
         }
+    }
+
+    /// Whether alerts of this kind are about an agent (they carry `agent_id`, no `job_id`).
+    pub fn is_about_agent(self) -> bool {
+        matches!(self, AlertKind::AgentSilent | AlertKind::AgentBack)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -37,11 +63,24 @@ impl AlertKind {
     }
 }
 
+/// How many of an agent's jobs must fall late in one evaluation, with the agent silent, for
+/// one `agent_silent` alert to replace their `late` alerts.
+pub const SILENT_AGENT_MIN_JOBS: usize = 2;
+
+/// Whether `newly_late` jobs of a silent agent make an `agent_silent` alert (DESIGN §10):
+/// two or more; one late job is just late.
+pub fn silent(newly_late: usize) -> bool {
+    newly_late >= SILENT_AGENT_MIN_JOBS
+}
+
 /// An alert in the outbox, as `GET /api/v1/alerts` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Alert {
     pub id: i64,
-    pub job_id: i64,
+    /// The job; null for an alert about an agent (`agent_silent`, `agent_back`).
+    pub job_id: Option<i64>,
+    /// The agent of an `agent_silent` or `agent_back` alert; null otherwise.
+    pub agent_id: Option<String>,
     pub kind: AlertKind,
     #[serde(serialize_with = "time::serialize")]
     pub slot_utc: DateTime<Utc>,
@@ -76,8 +115,85 @@ pub fn subject(alert: &Alert, job: &Job) -> String {
     match alert.kind {
         AlertKind::Late => format!("[backup-monitor] LATE {what} expected {when}"),
         AlertKind::Failed => format!("[backup-monitor] FAILED {what} for {when}"),
+        AlertKind::Suspect => format!("[backup-monitor] SUSPECT {what} for {when}"),
+        AlertKind::Hung => format!("[backup-monitor] HUNG {what} run for {when} not finished"),
         AlertKind::Recovered => format!("[backup-monitor] RECOVERED {what} for {when}"),
+        // Written by `agent_subject`; named here so that a job's alert always has a subject.
+        AlertKind::AgentSilent | AlertKind::AgentBack => format!(
+            "[backup-monitor] {} agent={} {what}",
+            alert.kind.as_str().to_uppercase(),
+            job.agent_id_responsible
+        ),
     }
+}
+
+/// The subject of an alert about an agent: `[backup-monitor] AGENT SILENT backup-host-1: 12
+/// jobs late since 02:30 UTC` or `[backup-monitor] AGENT BACK backup-host-1 (silent 5 h)`.
+/// `jobs` are the jobs the alert speaks for; `since` the earliest late slot.
+pub fn agent_subject(alert: &Alert, jobs: usize, now: DateTime<Utc>) -> String {
+    let agent = alert.agent_id.as_deref().unwrap_or("?");
+    match alert.kind {
+        AlertKind::AgentBack => format!(
+            "[backup-monitor] AGENT BACK {agent}: reporting again after {}",
+            time::span(now.max(alert.slot_utc) - alert.slot_utc)
+        ),
+        _ => format!(
+            "[backup-monitor] AGENT SILENT {agent}: {jobs} job{} late since {} UTC",
+            if jobs == 1 { "" } else { "s" },
+            alert.slot_utc.format("%Y-%m-%d %H:%M")
+        ),
+    }
+}
+
+/// The body of an alert about an agent: what happened, since when, and each job it speaks
+/// for with the slot that went unreported. `last_heard` is the agent's latest report of any
+/// kind (None: never).
+pub fn agent_body(
+    alert: &Alert,
+    jobs: &[(Job, DateTime<Utc>)],
+    last_heard: Option<DateTime<Utc>>,
+) -> String {
+    let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let agent = alert.agent_id.as_deref().unwrap_or("?");
+    let mut lines = vec![match alert.kind {
+        AlertKind::AgentBack => format!(
+            "Agent {agent} is reporting again: it had sent nothing since {}.",
+            when(alert.slot_utc)
+        ),
+        _ => format!(
+            "Agent {agent} has sent nothing since {}, and {} of its jobs are late. \
+             Its host, its network or its scheduler is likely down: one alert for all of them.",
+            when(alert.slot_utc),
+            jobs.len()
+        ),
+    }];
+    lines.push(String::new());
+    lines.push(format!(
+        "Last heard:    {}",
+        last_heard.map(when).unwrap_or_else(|| "never".to_owned())
+    ));
+    if !jobs.is_empty() {
+        lines.push(String::new());
+        lines.push(if alert.kind == AlertKind::AgentBack {
+            "Jobs that were late:".to_owned()
+        } else {
+            "Late jobs:".to_owned()
+        });
+        for (job, slot) in jobs {
+            lines.push(format!(
+                "- {}/{} db={} (job {}): expected {}",
+                job.company_name,
+                job.city,
+                job.database_name,
+                job.id,
+                short_time(*slot, job)
+            ));
+        }
+    }
+    lines.push(String::new());
+    lines.push(format!("Alert id {}", alert.id));
+    lines.push("-- backup-monitor".to_owned());
+    lines.join("\n") + "\n"
 }
 
 /// A slot as the subject names it: in UTC for the seed's form, on the wall clock of the
@@ -126,9 +242,40 @@ pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
             "The agent reported a FAILED backup for the slot of {}.",
             when(alert.slot_utc)
         ),
+        AlertKind::Suspect => format!(
+            "A backup was reported as successful for the slot of {}, but it failed a content check: {}.",
+            when(alert.slot_utc),
+            context
+                .entry
+                .as_ref()
+                .and_then(|e| e.suspect_reason.as_deref())
+                .unwrap_or("see the entry")
+        ),
+        AlertKind::Hung => {
+            let started = context
+                .entry
+                .as_ref()
+                .map_or(alert.slot_utc, |e| e.backup_timestamp_utc);
+            format!(
+                "A run started at {} and has not finished after {} (max_duration_minutes {}): \
+                 the backup may hang, or its agent died before reporting.",
+                when(started),
+                time::span(alert.created_at - started),
+                job.max_duration_minutes.unwrap_or_default()
+            )
+        }
         AlertKind::Recovered => format!(
             "A successful backup was reported for the slot of {}: the job is healthy again.",
             when(alert.slot_utc)
+        ),
+        AlertKind::AgentSilent | AlertKind::AgentBack => format!(
+            "Agent {} {}.",
+            job.agent_id_responsible,
+            if alert.kind == AlertKind::AgentBack {
+                "is reporting again"
+            } else {
+                "has sent nothing"
+            }
         ),
     };
     let mut lines = vec![
@@ -187,6 +334,15 @@ pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
         if let Some(hash) = &entry.backup_hash {
             lines.push(format!("Hash:          {hash}"));
         }
+        if let Some(seconds) = entry.duration_seconds {
+            lines.push(format!(
+                "Duration:      {}",
+                time::span(chrono::Duration::seconds(seconds))
+            ));
+        }
+        if let Some(reason) = &entry.suspect_reason {
+            lines.push(format!("Suspect:       {reason}"));
+        }
         if let Some(error) = &entry.error_message {
             lines.push(String::new());
             lines.push("Error message:".to_owned());
@@ -226,6 +382,10 @@ mod tests {
             notify_emails: Vec::new(),
             schedule: schedule.map(|s| CronText::parse(s).unwrap()),
             timezone: Zone::parse(zone).unwrap(),
+            max_duration_minutes: None,
+            min_size_bytes: 1,
+            size_drop_percent: Some(50),
+            stale_hash_check: true,
             created_at: epoch,
             updated_at: epoch,
         }
@@ -234,7 +394,8 @@ mod tests {
     fn late(slot: &str) -> Alert {
         Alert {
             id: 1,
-            job_id: 7,
+            job_id: Some(7),
+            agent_id: None,
             kind: AlertKind::Late,
             slot_utc: slot.parse().unwrap(),
             created_at: DateTime::<Utc>::UNIX_EPOCH,

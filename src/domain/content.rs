@@ -10,6 +10,20 @@ use chrono::{DateTime, Utc};
 /// How many previous sized successes the size drop is measured against.
 pub const SIZE_HISTORY: usize = 10;
 
+// The bounds of a job's content-check and run fields (DESIGN §10). The API's validator
+// checks them and its OpenAPI schema states them, both from these constants.
+
+/// Shortest `max_duration_minutes`.
+pub const MAX_DURATION_MIN: u32 = 1;
+/// Longest `max_duration_minutes`: a week.
+pub const MAX_DURATION_MAX: u32 = 10_080;
+/// Smallest `min_size_bytes`.
+pub const MIN_SIZE_MIN: i64 = 0;
+/// Smallest `size_drop_percent`.
+pub const SIZE_DROP_MIN: u32 = 1;
+/// Largest `size_drop_percent`.
+pub const SIZE_DROP_MAX: u32 = 99;
+
 /// A job's content-check settings, as its fields hold them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContentRules {

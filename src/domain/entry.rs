@@ -15,6 +15,11 @@ pub const ERROR_MESSAGE_MAX: usize = 4096;
 pub const SIZE_MIN: i64 = 0;
 /// Most reports accepted in one batch.
 pub const BATCH_MAX: usize = 1000;
+/// Longest accepted `run_id`, in characters.
+pub const RUN_ID_MAX: usize = 64;
+/// A `started` entry older than this is abandoned: no report finishes it any more, and it
+/// is no longer running (DESIGN §10).
+pub const RUN_ABANDONED_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -23,14 +28,17 @@ pub enum EntryStatus {
     Failed,
     /// Written only by the scheduler, for a slot that passed its due time unreported.
     Missing,
+    /// A run began (DESIGN §10); it does not count as a report for its slot.
+    Started,
 }
 
 impl EntryStatus {
     /// Every variant, so callers can list or validate names without repeating them.
-    pub const ALL: [EntryStatus; 3] = [
+    pub const ALL: [EntryStatus; 4] = [
         EntryStatus::Success,
         EntryStatus::Failed,
         EntryStatus::Missing,
+        EntryStatus::Started,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +46,7 @@ impl EntryStatus {
             EntryStatus::Success => "success",
             EntryStatus::Failed => "failed",
             EntryStatus::Missing => "missing",
+            EntryStatus::Started => "started",
         }
     }
 
@@ -59,6 +68,12 @@ pub struct Entry {
     pub error_message: Option<String>,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: DateTime<Utc>,
+    /// The run this report belongs to, as the agent named it.
+    pub run_id: Option<String>,
+    /// On a `success` or `failed` that finished a run: seconds since its `started` entry.
+    pub duration_seconds: Option<i64>,
+    /// On a `success` that failed a content check: why, as a sentence (DESIGN §10).
+    pub suspect_reason: Option<String>,
 }
 
 /// A report, validated, ready to store.
@@ -70,6 +85,28 @@ pub struct NewEntry {
     pub backup_hash: Option<String>,
     pub backup_size_bytes: Option<i64>,
     pub error_message: Option<String>,
+    pub run_id: Option<String>,
+    /// Found when the report is stored (the run it finishes), not reported.
+    pub duration_seconds: Option<i64>,
+    /// Found when the report is stored (the content checks), not reported.
+    pub suspect_reason: Option<String>,
+}
+
+impl NewEntry {
+    /// An entry the scheduler writes for `slot`, which went unreported.
+    pub fn missing(job_id: i64, slot: DateTime<Utc>) -> Self {
+        Self {
+            expected_job_id: job_id,
+            status: EntryStatus::Missing,
+            backup_timestamp_utc: slot,
+            backup_hash: None,
+            backup_size_bytes: None,
+            error_message: None,
+            run_id: None,
+            duration_seconds: None,
+            suspect_reason: None,
+        }
+    }
 }
 /// What an agent may report; `missing` is written by the scheduler alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -77,11 +114,17 @@ pub struct NewEntry {
 pub enum ReportStatus {
     Success,
     Failed,
+    /// A run began; the next `success` or `failed` finishes it.
+    Started,
 }
 
 impl ReportStatus {
     /// Every variant, so callers can list or validate names without repeating them.
-    pub const ALL: [ReportStatus; 2] = [ReportStatus::Success, ReportStatus::Failed];
+    pub const ALL: [ReportStatus; 3] = [
+        ReportStatus::Success,
+        ReportStatus::Failed,
+        ReportStatus::Started,
+    ];
 
     /// The wire name: that of the [`EntryStatus`] it becomes.
     pub fn as_str(self) -> &'static str {
@@ -94,6 +137,7 @@ impl From<ReportStatus> for EntryStatus {
         match s {
             ReportStatus::Success => EntryStatus::Success,
             ReportStatus::Failed => EntryStatus::Failed,
+            ReportStatus::Started => EntryStatus::Started,
         }
     }
 }

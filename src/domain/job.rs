@@ -4,6 +4,7 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
+use super::content::ContentRules;
 use super::cron::{CronError, CronExpr};
 use super::schedule::{
     AnsweredFrequency, CronSchedule, Frequency, FrequencySchedule, Schedule, INTERVAL_HORIZON_DAYS,
@@ -100,6 +101,18 @@ pub struct Job {
     pub grace_minutes: u32,
     pub is_active: bool,
     pub notify_emails: Vec<String>,
+    /// A run started and not finished after this many minutes raises a `hung` alert; null:
+    /// never (DESIGN §10).
+    pub max_duration_minutes: Option<u32>,
+    /// A success with a smaller `backup_size_bytes` is suspect (default 1: a 0-byte dump
+    /// is never "ok").
+    pub min_size_bytes: i64,
+    /// A success smaller than (100 − p) % of the median size of the job's previous 10
+    /// sized successes is suspect (default 50); null disables the check.
+    pub size_drop_percent: Option<u32>,
+    /// A success whose `backup_hash` equals that of the job's previous success is suspect
+    /// (default true).
+    pub stale_hash_check: bool,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "super::time::serialize")]
@@ -119,6 +132,15 @@ pub struct SeedAnswer {
 }
 
 impl Job {
+    /// The content checks this job's successes go through (DESIGN §10).
+    pub fn content_rules(&self) -> ContentRules {
+        ContentRules {
+            min_size_bytes: self.min_size_bytes,
+            size_drop_percent: self.size_drop_percent,
+            stale_hash_check: self.stale_hash_check,
+        }
+    }
+
     /// The seed's fields as answered at `now`.
     pub fn seed_answer(&self, now: DateTime<Utc>) -> SeedAnswer {
         match self.schedule() {

@@ -15,6 +15,8 @@ pub enum JobState {
     Late,
     /// The latest report is a failure.
     Failed,
+    /// The latest report is a success that failed a content check (DESIGN §10).
+    Suspect,
     /// Nothing due yet and nothing reported yet.
     Pending,
     /// Inactive: never late.
@@ -22,10 +24,11 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
         JobState::Ok,
         JobState::Late,
         JobState::Failed,
+        JobState::Suspect,
         JobState::Pending,
         JobState::Paused,
     ];
@@ -35,6 +38,7 @@ impl JobState {
             JobState::Ok => "ok",
             JobState::Late => "late",
             JobState::Failed => "failed",
+            JobState::Suspect => "suspect",
             JobState::Pending => "pending",
             JobState::Paused => "paused",
         }
@@ -51,6 +55,8 @@ pub struct Observation {
     pub is_active: bool,
     /// The status of the latest `success` or `failed` entry.
     pub last_report: Option<EntryStatus>,
+    /// Whether that entry is a success that failed a content check.
+    pub last_report_suspect: bool,
     /// Whether the latest due slot counts: it fell due after the job was created (or
     /// re-activated, or rescheduled).
     pub latest_due_counts: bool,
@@ -60,7 +66,7 @@ pub struct Observation {
     pub latest_due_succeeded: bool,
 }
 
-/// paused > failed > late > ok > pending.
+/// paused > failed > late > suspect > ok > pending.
 pub fn state(o: &Observation) -> JobState {
     if !o.is_active {
         JobState::Paused
@@ -68,6 +74,8 @@ pub fn state(o: &Observation) -> JobState {
         JobState::Failed
     } else if o.latest_due_counts && !o.latest_due_reported {
         JobState::Late
+    } else if o.last_report == Some(EntryStatus::Success) && o.last_report_suspect {
+        JobState::Suspect
     } else if (o.latest_due_counts && o.latest_due_succeeded)
         || o.last_report == Some(EntryStatus::Success)
     {
@@ -118,6 +126,47 @@ mod tests {
                     ..active()
                 },
                 JobState::Late,
+            ),
+            (
+                "a missing due slot wins over a suspect success before it",
+                Observation {
+                    last_report: Some(EntryStatus::Success),
+                    last_report_suspect: true,
+                    latest_due_counts: true,
+                    ..active()
+                },
+                JobState::Late,
+            ),
+            (
+                "a suspect success in the due slot is suspect, not ok",
+                Observation {
+                    last_report: Some(EntryStatus::Success),
+                    last_report_suspect: true,
+                    latest_due_counts: true,
+                    latest_due_reported: true,
+                    latest_due_succeeded: true,
+                    ..active()
+                },
+                JobState::Suspect,
+            ),
+            (
+                "a suspect success before anything is due is suspect",
+                Observation {
+                    last_report: Some(EntryStatus::Success),
+                    last_report_suspect: true,
+                    ..active()
+                },
+                JobState::Suspect,
+            ),
+            (
+                "a paused job is paused even when its last success is suspect",
+                Observation {
+                    is_active: false,
+                    last_report: Some(EntryStatus::Success),
+                    last_report_suspect: true,
+                    ..active()
+                },
+                JobState::Paused,
             ),
             (
                 "a success in the due slot is ok",

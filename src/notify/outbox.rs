@@ -54,8 +54,60 @@ pub struct Outbox {
 /// Everything an email about one alert needs, read in one go.
 struct Letter {
     alert: Alert,
-    job: Job,
-    context: AlertContext,
+    subject: String,
+    body: String,
+    /// The recipients of the jobs it is about (`notify_emails`), besides `alerts.to`.
+    extra_recipients: Vec<String>,
+}
+
+impl Letter {
+    /// The letter of `alert` at `now`, or None when what it is about is gone (a job deleted
+    /// meanwhile takes its alerts with it).
+    fn of(
+        conn: &rusqlite::Connection,
+        alert: Alert,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Self>, ServiceError> {
+        if let Some(agent) = alert.agent_id.clone() {
+            let jobs: Vec<(Job, DateTime<Utc>)> = alerts::jobs_of(conn, alert.id)?
+                .into_iter()
+                .filter_map(|(job_id, slot)| match jobs::get(conn, job_id) {
+                    Ok(job) => job.map(|j| Ok((j, slot))),
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            let mut extra_recipients: Vec<String> = Vec::new();
+            for (job, _) in &jobs {
+                for address in &job.notify_emails {
+                    if !extra_recipients.contains(address) {
+                        extra_recipients.push(address.clone());
+                    }
+                }
+            }
+            let last_heard = status::agent_last_heard(conn, &agent, now)?;
+            return Ok(Some(Self {
+                subject: alert::agent_subject(&alert, jobs.len(), now),
+                body: alert::agent_body(&alert, &jobs, last_heard),
+                extra_recipients,
+                alert,
+            }));
+        }
+        let Some(job) = alert
+            .job_id
+            .map(|id| jobs::get(conn, id))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        let context = context_of(conn, &alert, &job, now)?;
+        Ok(Some(Self {
+            subject: alert::subject(&alert, &job),
+            body: alert::body(&alert, &job, &context),
+            extra_recipients: job.notify_emails,
+            alert,
+        }))
+    }
 }
 
 impl Outbox {
@@ -97,15 +149,7 @@ impl Outbox {
                 let claimed = alerts::claim_due(conn, now, LEASE, BATCH)?;
                 let mut letters = Vec::with_capacity(claimed.len());
                 for alert in claimed {
-                    // A job deleted meanwhile takes its alerts with it (cascade).
-                    if let Some(job) = jobs::get(conn, alert.job_id)? {
-                        let context = context_of(conn, &alert, &job, now)?;
-                        letters.push(Letter {
-                            alert,
-                            job,
-                            context,
-                        });
-                    }
+                    letters.extend(Letter::of(conn, alert, now)?);
                 }
                 Ok::<_, ServiceError>(letters)
             })
@@ -127,28 +171,29 @@ impl Outbox {
                 break;
             }
             let mut to = self.recipients.clone();
-            for extra in &letter.job.notify_emails {
+            for extra in &letter.extra_recipients {
                 if !to.contains(extra) {
                     to.push(extra.clone());
                 }
             }
-            let subject = alert::subject(&letter.alert, &letter.job);
+            let subject = &letter.subject;
             let result = if to.is_empty() {
                 Err("no recipients: set alerts.to or the job's notify_emails".to_owned())
             } else {
-                let body = alert::body(&letter.alert, &letter.job, &letter.context);
-                mailer.send(&to, &subject, &body).await
+                mailer.send(&to, subject, &letter.body).await
             };
+            let job_id = letter.alert.job_id;
+            let agent_id = letter.alert.agent_id.as_deref();
             let id = letter.alert.id;
             let attempts = letter.alert.attempts + 1;
             metrics::alert_delivered(letter.alert.kind.as_str(), result.is_ok());
             match &result {
                 Ok(()) => {
-                    tracing::info!(alert_id = id, job_id = letter.job.id, %subject, recipients = to.len(), "alert sent");
+                    tracing::info!(alert_id = id, job_id, agent_id, %subject, recipients = to.len(), "alert sent");
                     outcome.sent += 1;
                 }
                 Err(reason) => {
-                    tracing::warn!(alert_id = id, job_id = letter.job.id, %subject, attempts, error = %reason, "alert not sent; will retry");
+                    tracing::warn!(alert_id = id, job_id, agent_id, %subject, attempts, error = %reason, "alert not sent; will retry");
                     outcome.failed += 1;
                 }
             }

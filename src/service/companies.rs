@@ -18,6 +18,7 @@ pub struct StateCounts {
     pub ok: usize,
     pub late: usize,
     pub failed: usize,
+    pub suspect: usize,
     pub pending: usize,
     pub paused: usize,
 }
@@ -28,6 +29,7 @@ impl StateCounts {
             JobState::Ok => &mut self.ok,
             JobState::Late => &mut self.late,
             JobState::Failed => &mut self.failed,
+            JobState::Suspect => &mut self.suspect,
             JobState::Pending => &mut self.pending,
             JobState::Paused => &mut self.paused,
         };
@@ -42,7 +44,7 @@ pub struct Company {
     /// How many jobs it has (that the caller may read).
     pub jobs: usize,
     pub states: StateCounts,
-    /// failed > late > pending > ok; paused only when every job is.
+    /// failed > late > suspect > pending > ok; paused only when every job is.
     pub worst_state: JobState,
 }
 

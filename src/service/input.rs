@@ -168,6 +168,16 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A small whole number in `min..=max` where `null` says "none" rather than "not
+    /// given": absent → `None`, `null` → `Some(None)`.
+    pub fn nullable_small(&mut self, key: &str, min: u32, max: u32) -> Option<Option<u32>> {
+        match self.object.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => self.small(key, min, max, Need::Optional).map(Some),
+        }
+    }
+
     /// An IANA time zone name.
     pub fn zone(&mut self, key: &str, need: Need) -> Option<Zone> {
         self.read(key, need, |v| {

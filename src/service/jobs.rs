@@ -13,6 +13,7 @@ use super::input::{Fields, Need};
 use super::{FieldError, ServiceError};
 use crate::db::jobs::{self as store, JobFilter};
 use crate::domain::auth::Principal;
+use crate::domain::content::{self, ContentRules};
 use crate::domain::job::{self, CronText, Job, NAME_MAX, NAME_MIN, NOTIFY_EMAILS_MAX};
 use crate::domain::schedule::{self, CronSchedule, Frequency, Schedule};
 use crate::domain::template::{self, PathTemplate, TemplateValues};
@@ -69,6 +70,20 @@ pub struct JobCreate {
     /// An IANA time zone (default "UTC"); another zone needs a `schedule`.
     #[schema(value_type = Option<String>, nullable = false, example = "Europe/Paris")]
     pub timezone: Option<Zone>,
+    /// Minutes a run may take: a run started (`status: "started"`) and not finished after
+    /// this long raises one `hung` alert. Default null: never.
+    #[schema(value_type = Option<u32>)]
+    pub max_duration_minutes: Option<Option<u32>>,
+    /// A success with a smaller `backup_size_bytes` is suspect. Default 1: a 0-byte dump
+    /// is never "ok".
+    pub min_size_bytes: Option<i64>,
+    /// A success smaller than (100 − p) % of the median size of the job's previous 10
+    /// successes that had a size is suspect. Default 50; null disables the check.
+    #[schema(value_type = Option<u32>)]
+    pub size_drop_percent: Option<Option<u32>>,
+    /// A success whose `backup_hash` equals that of the job's previous success is suspect
+    /// ("the same file again"). Default true.
+    pub stale_hash_check: Option<bool>,
 }
 
 /// An email address (as documentation: the lists hold plain strings).
@@ -114,6 +129,16 @@ pub struct JobUpdate {
     /// An IANA time zone; another zone than "UTC" needs a `schedule`.
     #[schema(value_type = Option<String>, nullable = false, example = "Europe/Paris")]
     pub timezone: Option<Zone>,
+    /// As on create; null: never hung.
+    #[schema(value_type = Option<u32>)]
+    pub max_duration_minutes: Option<Option<u32>>,
+    #[schema(nullable = false)]
+    pub min_size_bytes: Option<i64>,
+    /// As on create; null disables the check.
+    #[schema(value_type = Option<u32>)]
+    pub size_drop_percent: Option<Option<u32>>,
+    #[schema(nullable = false)]
+    pub stale_hash_check: Option<bool>,
 }
 
 /// Reads every field of a create (`need` = Required) or an update (`need` = Optional).
@@ -185,6 +210,18 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
                 need
             },
         ),
+        max_duration_minutes: f.nullable_small(
+            "max_duration_minutes",
+            content::MAX_DURATION_MIN,
+            content::MAX_DURATION_MAX,
+        ),
+        min_size_bytes: f.int("min_size_bytes", content::MIN_SIZE_MIN, i64::MAX, opt),
+        size_drop_percent: f.nullable_small(
+            "size_drop_percent",
+            content::SIZE_DROP_MIN,
+            content::SIZE_DROP_MAX,
+        ),
+        stale_hash_check: f.boolean("stale_hash_check", opt),
     }
 }
 
@@ -250,6 +287,10 @@ impl JobCreate {
             notify_emails: u.notify_emails,
             schedule,
             timezone: u.timezone,
+            max_duration_minutes: u.max_duration_minutes,
+            min_size_bytes: u.min_size_bytes,
+            size_drop_percent: u.size_drop_percent,
+            stale_hash_check: u.stale_hash_check,
         })
     }
 
@@ -321,6 +362,16 @@ impl JobCreate {
             notify_emails: self.notify_emails.unwrap_or_default(),
             schedule: self.schedule,
             timezone,
+            max_duration_minutes: self.max_duration_minutes.flatten(),
+            min_size_bytes: self
+                .min_size_bytes
+                .unwrap_or(ContentRules::default().min_size_bytes),
+            size_drop_percent: self
+                .size_drop_percent
+                .unwrap_or(ContentRules::default().size_drop_percent),
+            stale_hash_check: self
+                .stale_hash_check
+                .unwrap_or(ContentRules::default().stale_hash_check),
             created_at: now,
             updated_at: now,
         };
@@ -394,7 +445,11 @@ impl JobUpdate {
             is_active,
             notify_emails,
             schedule,
-            timezone
+            timezone,
+            max_duration_minutes,
+            min_size_bytes,
+            size_drop_percent,
+            stale_hash_check
         );
         if j.schedule.is_none() {
             // Back to the seed's form: its fields are in UTC.

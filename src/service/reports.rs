@@ -16,8 +16,10 @@ use crate::db::entries::{self, EntryFilter};
 use crate::db::{alerts, jobs, status};
 use crate::domain::alert::{self, Alert, AlertKind};
 use crate::domain::auth::Principal;
+use crate::domain::content::{self, History, SIZE_HISTORY};
 use crate::domain::entry::{
-    Entry, EntryStatus, NewEntry, ReportStatus, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX, SIZE_MIN,
+    Entry, EntryStatus, NewEntry, ReportStatus, BATCH_MAX, ERROR_MESSAGE_MAX, HASH_MAX, RUN_ID_MAX,
+    SIZE_MIN,
 };
 use crate::domain::job::Job;
 use crate::domain::status::JobState;
@@ -38,6 +40,9 @@ pub struct EntryCreate {
     pub backup_hash: Option<String>,
     pub backup_size_bytes: Option<i64>,
     pub error_message: Option<String>,
+    /// Names the run a `started` entry begins and the `success` or `failed` that finishes
+    /// it (at most 64 characters); without one, a report finishes the job's latest open run.
+    pub run_id: Option<String>,
 }
 
 fn body_field_is_empty_string(value: &Value, key: &str) -> bool {
@@ -68,6 +73,10 @@ impl EntryCreate {
                 .filter(|h| !h.is_empty()),
             backup_size_bytes: f.int("backup_size_bytes", SIZE_MIN, i64::MAX, Need::Nullable),
             error_message: f.text("error_message", ERROR_MESSAGE_MAX, Need::Nullable),
+            // An empty run id is no run id.
+            run_id: f
+                .text("run_id", RUN_ID_MAX, Need::Nullable)
+                .filter(|id| !id.is_empty()),
         };
         f.finish()?;
         Ok(report)
@@ -169,6 +178,9 @@ impl EntryCreate {
             backup_hash: self.backup_hash,
             backup_size_bytes: self.backup_size_bytes,
             error_message: self.error_message,
+            run_id: self.run_id,
+            duration_seconds: None,
+            suspect_reason: None,
         })
     }
 }
@@ -223,8 +235,7 @@ pub fn report(
     now: DateTime<Utc>,
 ) -> Result<Reported, ServiceError> {
     let job = job_for(conn, caller, new.expected_job_id)?;
-    let (entry, created) = entries::insert(conn, new, now)?;
-    let alerted = created && on_report(conn, &job, &entry, now)?.is_some();
+    let (entry, created, alerted) = store(conn, &job, new, now)?;
     Ok(Reported {
         entries: vec![entry],
         created: vec![created],
@@ -281,14 +292,94 @@ pub fn report_batch(
         alerted: false,
     };
     for report in reports {
-        let (entry, created) = entries::insert(conn, report, now)?;
-        if let (true, Some(Some(job))) = (created, known.get(&entry.expected_job_id)) {
-            out.alerted |= on_report(conn, job, &entry, now)?.is_some();
-        }
+        let Some(Some(job)) = known.get(&report.expected_job_id) else {
+            continue;
+        };
+        let (entry, created, alerted) = store(conn, job, report, now)?;
+        out.alerted |= alerted;
         out.entries.push(entry);
         out.created.push(created);
     }
     Ok(out)
+}
+
+/// Stores one report of `job`: finds the run it finishes (its duration) and runs the
+/// content checks of a success (its `suspect_reason`) before the insert, then closes the
+/// run and queues the alerts the new entry raises. Returns the entry, whether it is new
+/// (an identical repeat is not), and whether an alert was queued.
+fn store(
+    conn: &Connection,
+    job: &Job,
+    report: &NewEntry,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<(Entry, bool, bool)> {
+    let mut new = report.clone();
+    let at = new.backup_timestamp_utc;
+    let run = match new.status {
+        EntryStatus::Success | EntryStatus::Failed => {
+            entries::open_run(conn, job.id, new.run_id.as_deref(), at)?
+        }
+        _ => None,
+    };
+    if let Some((_, started)) = run {
+        new.duration_seconds = Some((at - started).num_seconds());
+    }
+    if new.status == EntryStatus::Success {
+        let sizes = if new.backup_size_bytes.is_some() {
+            entries::previous_sizes(conn, job.id, at, SIZE_HISTORY)?
+        } else {
+            Vec::new()
+        };
+        let previous = if new.backup_hash.is_some() {
+            entries::previous_success(conn, job.id, at)?
+        } else {
+            None
+        };
+        let history = History {
+            previous_sizes: &sizes,
+            previous_success: previous
+                .as_ref()
+                .map(|(hash, when)| (hash.as_deref(), *when)),
+        };
+        new.suspect_reason = content::suspect_reason(
+            &job.content_rules(),
+            new.backup_size_bytes,
+            new.backup_hash.as_deref(),
+            &history,
+        );
+    }
+    let (entry, created) = entries::insert(conn, &new, now)?;
+    if !created {
+        return Ok((entry, false, false));
+    }
+    if let Some((start_id, _)) = run {
+        entries::finish_run(conn, start_id, at)?;
+    }
+    let mut alerted = on_report(conn, job, &entry, now)?.is_some();
+    alerted |= on_agent_report(conn, job, now)?;
+    Ok((entry, true, alerted))
+}
+
+/// The first report from an agent whose `agent_silent` alert is open queues one
+/// `agent_back` alert (DESIGN §10). Returns whether it did.
+fn on_agent_report(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Result<bool> {
+    let Some(silent) = alerts::open_agent_silent(conn, &job.agent_id_responsible)? else {
+        return Ok(false);
+    };
+    let back = alerts::queue_for_agent(
+        conn,
+        &job.agent_id_responsible,
+        AlertKind::AgentBack,
+        silent.slot_utc,
+        now,
+    )?;
+    if let Some(alert) = &back {
+        for (job_id, slot) in alerts::jobs_of(conn, silent.id)? {
+            alerts::add_job(conn, alert.id, job_id, slot, None)?;
+        }
+        tracing::warn!(alert_id = alert.id, agent_id = %job.agent_id_responsible, kind = alert.kind.as_str(), "alert queued");
+    }
+    Ok(back.is_some())
 }
 
 /// The alert a new report raises, if any, following the order of events rather than the
@@ -297,8 +388,10 @@ pub fn report_batch(
 /// - `failed`: only for the job's latest report, and only when its slot is the latest due
 ///   slot or later: a failure re-sent from history (a week of past runs, an import) is
 ///   stored and counted, and pages no one.
-/// - `recovered`: only for the job's latest report, after an unanswered `late` or `failed`
-///   alert of an earlier or the same slot, and only when the job's state is `ok` again.
+/// - `suspect`: a success that failed a content check, on the same terms as `failed`.
+/// - `recovered`: only for the job's latest report, after an unanswered `late`, `failed`,
+///   `suspect` or `hung` alert of an earlier or the same slot, and only when the job's
+///   state is `ok` again (so a success must pass the content checks).
 pub fn on_report(
     conn: &Connection,
     job: &Job,
@@ -316,6 +409,13 @@ pub fn on_report(
     let queued = match entry.status {
         EntryStatus::Failed if slot >= schedule.latest_due_slot(now) && is_latest()? => {
             alerts::queue(conn, job.id, AlertKind::Failed, slot, Some(entry.id), now)?
+        }
+        EntryStatus::Success if entry.suspect_reason.is_some() => {
+            if slot >= schedule.latest_due_slot(now) && is_latest()? {
+                alerts::queue(conn, job.id, AlertKind::Suspect, slot, Some(entry.id), now)?
+            } else {
+                None
+            }
         }
         EntryStatus::Success => match alerts::open_problem(conn, job.id)? {
             Some(problem_slot)

@@ -76,8 +76,9 @@ pub fn worst_of_company(
 pub fn worst(states: impl IntoIterator<Item = JobState>) -> Option<JobState> {
     // Exhaustive, so that a new state must be given its place.
     let severity = |state: &JobState| match state {
-        JobState::Failed => 4,
-        JobState::Late => 3,
+        JobState::Failed => 5,
+        JobState::Late => 4,
+        JobState::Suspect => 3,
         JobState::Pending => 2,
         JobState::Ok => 1,
         JobState::Paused => 0,

@@ -38,7 +38,7 @@ async fn check_is_ok_when_nothing_is_wrong() {
     let first = stdout(&out).lines().next().unwrap().to_owned();
     assert!(
         first.starts_with(
-            "BACKUP OK - 0 late, 0 failed, 0 within grace, 0 ok, 1 pending, 0 paused |"
+            "BACKUP OK - 0 late, 0 failed, 0 suspect, 0 within grace, 0 ok, 1 pending, 0 paused |"
         ),
         "{first}"
     );
@@ -108,7 +108,7 @@ async fn check_warns_while_a_slot_is_within_its_grace() {
     let out = check(&app.db_path, false);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
-        stdout(&out).starts_with("BACKUP WARNING - 1 within grace: acme/Lyon db=erp | late=0 failed=0 within_grace=1 ok=1 "),
+        stdout(&out).starts_with("BACKUP WARNING - 1 within grace: acme/Lyon db=erp | late=0 failed=0 suspect=0 within_grace=1 ok=1 "),
         "{}",
         stdout(&out)
     );
@@ -152,7 +152,7 @@ async fn checks_first_line_names_a_few_late_or_failed_jobs_and_counts_the_rest()
     assert_eq!(
         text.lines().next().unwrap(),
         "BACKUP CRITICAL - 4 late, 1 failed: acme/Lyon db=erp (late), acme/Nice db=crm (late), \
-         globex/Paris db=pay (late) and 2 more | late=4 failed=1 within_grace=0 ok=0 pending=1 paused=0"
+         globex/Paris db=pay (late) and 2 more | late=4 failed=1 suspect=0 within_grace=0 ok=0 pending=1 paused=0"
     );
 }
 

@@ -52,7 +52,7 @@ async fn companies(app: &TestApp, client: &reqwest::Client, path: &str) -> (Vec<
 }
 
 fn counts(ok: usize, late: usize, failed: usize, pending: usize, paused: usize) -> Value {
-    json!({"ok": ok, "late": late, "failed": failed, "pending": pending, "paused": paused})
+    json!({"ok": ok, "late": late, "failed": failed, "suspect": 0, "pending": pending, "paused": paused})
 }
 
 #[tokio::test]

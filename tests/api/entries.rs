@@ -150,6 +150,9 @@ async fn report_is_created_with_every_field() {
             "backup_size_bytes": 0,
             "error_message": "pg_dump: error: connection refused",
             "created_at": entry["created_at"],
+            "run_id": null,
+            "duration_seconds": null,
+            "suspect_reason": null,
         })
     );
     assert!(entry["created_at"].as_str().unwrap().ends_with('Z'));
@@ -181,10 +184,13 @@ async fn optional_fields_not_sent_are_null_and_the_timestamp_defaults_to_now() {
             "backup_size_bytes",
             "backup_timestamp_utc",
             "created_at",
+            "duration_seconds",
             "error_message",
             "expected_job_id",
             "id",
-            "status"
+            "run_id",
+            "status",
+            "suspect_reason"
         ]
     );
     assert_eq!(entry["backup_hash"], Value::Null);
@@ -934,6 +940,9 @@ async fn batch_is_created_in_the_order_sent() {
             "backup_size_bytes": null,
             "error_message": "timeout",
             "created_at": entries[1]["created_at"],
+            "run_id": null,
+            "duration_seconds": null,
+            "suspect_reason": null,
         })
     );
     assert_eq!(entries[0]["backup_timestamp_utc"], "2026-11-24T02:30:00Z");

@@ -158,8 +158,9 @@ async fn concurrent_ticks_and_two_servers_on_one_file_never_write_a_slot_twice()
     let url = format!("sqlite://{}", dir.path().join("shared.db").display());
     let first = spawn_app_with(|s| s.database.url = url.clone()).await;
     let second = spawn_app_with(|s| s.database.url = url.clone()).await;
-    for _ in 0..5 {
-        let job = first.create_job(json!({"backup_frequency": "hourly", "expected_minute_utc": 15, "grace_minutes": 5})).await;
+    for i in 0..5 {
+        // One agent each: five jobs of one silent agent would be one `agent_silent` alert.
+        let job = first.create_job(json!({"backup_frequency": "hourly", "expected_minute_utc": 15, "grace_minutes": 5, "agent_id_responsible": format!("agent-{i}")})).await;
         first.backdate(job["id"].as_i64().unwrap(), at("2026-11-20T00:00:00Z"));
     }
     let now = at("2026-11-21T00:30:00Z");
