@@ -67,10 +67,32 @@ impl AlertKind {
 /// one `agent_silent` alert to replace their `late` alerts.
 pub const SILENT_AGENT_MIN_JOBS: usize = 2;
 
-/// Whether `newly_late` jobs of a silent agent make an `agent_silent` alert (DESIGN §10):
-/// two or more; one late job is just late.
-pub fn silent(newly_late: usize) -> bool {
-    newly_late >= SILENT_AGENT_MIN_JOBS
+/// What becomes of the late slots one evaluation found for one agent's jobs (DESIGN §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateAlerts {
+    /// Each job gets its own `late` alert.
+    EachJob,
+    /// One new `agent_silent` alert names them all.
+    AgentSilent,
+    /// They are folded into the agent's open `agent_silent` alert: no new alert.
+    Fold,
+}
+
+/// The rule: while the agent's `agent_silent` alert is open, fold; else two or more newly
+/// late jobs of an agent that has sent nothing since the earliest of their windows opened
+/// make one `agent_silent` alert; anything else is one `late` alert per job.
+pub fn late_alerts(
+    silent_alert_open: bool,
+    newly_late_jobs: usize,
+    heard_since: bool,
+) -> LateAlerts {
+    if silent_alert_open {
+        LateAlerts::Fold
+    } else if newly_late_jobs >= SILENT_AGENT_MIN_JOBS && !heard_since {
+        LateAlerts::AgentSilent
+    } else {
+        LateAlerts::EachJob
+    }
 }
 
 /// An alert in the outbox, as `GET /api/v1/alerts` shows it.
@@ -129,13 +151,14 @@ pub fn subject(alert: &Alert, job: &Job) -> String {
 
 /// The subject of an alert about an agent: `[backup-monitor] AGENT SILENT backup-host-1: 12
 /// jobs late since 02:30 UTC` or `[backup-monitor] AGENT BACK backup-host-1 (silent 5 h)`.
-/// `jobs` are the jobs the alert speaks for; `since` the earliest late slot.
-pub fn agent_subject(alert: &Alert, jobs: usize, now: DateTime<Utc>) -> String {
+/// `jobs` is how many jobs the alert speaks for; its slot is the earliest late slot, and an
+/// `agent_back` was created when the agent reported again.
+pub fn agent_subject(alert: &Alert, jobs: usize) -> String {
     let agent = alert.agent_id.as_deref().unwrap_or("?");
     match alert.kind {
         AlertKind::AgentBack => format!(
             "[backup-monitor] AGENT BACK {agent}: reporting again after {}",
-            time::span(now.max(alert.slot_utc) - alert.slot_utc)
+            time::span(alert.created_at - alert.slot_utc)
         ),
         _ => format!(
             "[backup-monitor] AGENT SILENT {agent}: {jobs} job{} late since {} UTC",
@@ -404,6 +427,76 @@ mod tests {
             last_error: None,
             entry_id: None,
         }
+    }
+
+    #[test]
+    fn late_slots_of_a_silent_agent_fold_into_one_alert() {
+        use LateAlerts::{AgentSilent, EachJob, Fold};
+        let cases = [
+            // (open agent_silent alert, newly late jobs, heard since, expected)
+            (false, 1, false, EachJob, "one late job is just late"),
+            (
+                false,
+                2,
+                false,
+                AgentSilent,
+                "two late jobs and silence: the agent",
+            ),
+            (false, 12, false, AgentSilent, "twelve late jobs: one alert"),
+            (
+                false,
+                12,
+                true,
+                EachJob,
+                "the agent reported meanwhile: jobs",
+            ),
+            (true, 1, false, Fold, "open alert: folded"),
+            (true, 3, true, Fold, "open alert: folded, whatever else"),
+        ];
+        for (open, late, heard, expected, why) in cases {
+            assert_eq!(late_alerts(open, late, heard), expected, "{why}");
+        }
+    }
+
+    #[test]
+    fn agent_alerts_name_the_agent_its_jobs_and_since_when() {
+        let silent = Alert {
+            job_id: None,
+            agent_id: Some("nas-host-1".into()),
+            kind: AlertKind::AgentSilent,
+            ..late("2027-01-05T02:30:00Z")
+        };
+        assert_eq!(
+            agent_subject(&silent, 2),
+            "[backup-monitor] AGENT SILENT nas-host-1: 2 jobs late since 2027-01-05 02:30 UTC"
+        );
+        let slot: DateTime<Utc> = "2027-01-05T02:30:00Z".parse().unwrap();
+        let body = agent_body(
+            &silent,
+            &[
+                (job(None, "UTC", Frequency::Daily), slot),
+                (
+                    job(Some("30 3 * * *"), "Europe/Paris", Frequency::Daily),
+                    slot,
+                ),
+            ],
+            None,
+        );
+        assert!(body.contains("Agent nas-host-1 has sent nothing since 2027-01-05 02:30:00 UTC, and 2 of its jobs are late."), "{body}");
+        assert!(body.contains("Last heard:    never"), "{body}");
+        assert!(
+            body.contains("- acme/Lyon db=erp (job 7): expected 02:30 UTC"),
+            "{body}"
+        );
+        let back = Alert {
+            kind: AlertKind::AgentBack,
+            created_at: "2027-01-05T07:31:00Z".parse().unwrap(),
+            ..silent
+        };
+        assert_eq!(
+            agent_subject(&back, 2),
+            "[backup-monitor] AGENT BACK nas-host-1: reporting again after 5 h"
+        );
     }
 
     #[test]

@@ -251,52 +251,82 @@ mod tests {
         assert_eq!(suspect_reason(&rules, Some(9 * MIB), None, &history), None);
     }
 
-    /// 90 nights of a realistic job: a full dump on Sundays that grows ~0.3 % a day, and
-    /// incremental dumps the other nights at 8–14 % of the full, with day-to-day noise.
-    /// The defaults raise no false alarm on it; a truncated dump is caught.
-    #[test]
-    fn the_defaults_raise_no_false_alarm_on_a_realistic_history() {
-        let rules = ContentRules::default();
-        let mut sizes: Vec<i64> = Vec::new(); // oldest first
-        let mut hashes: Vec<String> = Vec::new();
-        let mut false_alarms = Vec::new();
+    /// 90 nights of a realistic job, oldest first: a full dump on Sundays that grows ~0.3 %
+    /// a day, and incremental dumps the other nights at 8–14 % of the full, with
+    /// day-to-day noise; each night a new hash.
+    fn realistic_history() -> Vec<(i64, String)> {
         // A small deterministic noise source (no clock, no randomness crate).
         let mut seed: u64 = 0x5eed;
         let mut noise = || {
             seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
             f64::from(u32::try_from(seed >> 40).unwrap()) / f64::from(1u32 << 24)
         };
-        for day in 0..90_i64 {
-            #[allow(clippy::cast_precision_loss)]
-            let full = 4_000.0 * MIB as f64 * (1.0 + 0.003 * day as f64);
-            let size = if day % 7 == 6 {
-                full * (0.97 + 0.06 * noise())
-            } else {
-                full * (0.08 + 0.06 * noise())
-            };
-            #[allow(clippy::cast_possible_truncation)]
-            let size = size as i64;
-            let hash = format!("sha256:{day:064x}");
-            let previous: Vec<i64> = sizes.iter().rev().copied().collect();
-            let history = History {
+        (0..90_i64)
+            .map(|day| {
+                #[allow(clippy::cast_precision_loss)]
+                let full = 4_000.0 * MIB as f64 * (1.0 + 0.003 * day as f64);
+                let size = if day % 7 == 6 {
+                    full * (0.97 + 0.06 * noise())
+                } else {
+                    full * (0.08 + 0.06 * noise())
+                };
+                #[allow(clippy::cast_possible_truncation)]
+                (size as i64, format!("sha256:{day:064x}"))
+            })
+            .collect()
+    }
+
+    /// The nights of `history` that `rules` would call suspect.
+    fn alarms(rules: &ContentRules, history: &[(i64, String)]) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for (night, (size, hash)) in history.iter().enumerate() {
+            let previous: Vec<i64> = history[..night].iter().rev().map(|(s, _)| *s).collect();
+            let before = History {
                 previous_sizes: &previous,
-                previous_success: hashes
-                    .last()
-                    .map(|h| (Some(h.as_str()), at("2026-01-01T02:30:00Z"))),
+                previous_success: night
+                    .checked_sub(1)
+                    .map(|n| (Some(history[n].1.as_str()), at("2026-01-01T02:30:00Z"))),
             };
-            if let Some(reason) = suspect_reason(&rules, Some(size), Some(&hash), &history) {
-                false_alarms.push((day, reason));
+            if let Some(reason) = suspect_reason(rules, Some(*size), Some(hash), &before) {
+                out.push((night, reason));
             }
-            sizes.push(size);
-            hashes.push(hash);
         }
+        out
+    }
+
+    /// The defaults raise no false alarm on a realistic history, and a truncated dump is
+    /// caught. The margin, as a sweep of `size_drop_percent` over the same 90 nights (run
+    /// with `--nocapture` to read it): no alarm from 40 on (a floor of 60 % of the median;
+    /// the default 50 % floor), alarms at 30 (a floor of 70 %): the smallest incremental is
+    /// about 57 % of the median of the ten nights before it.
+    #[test]
+    fn the_defaults_raise_no_false_alarm_on_a_realistic_history() {
+        let history = realistic_history();
+        let false_alarms = alarms(&ContentRules::default(), &history);
         assert!(false_alarms.is_empty(), "{false_alarms:?}");
 
-        let previous: Vec<i64> = sizes.iter().rev().copied().collect();
+        let mut sweep = Vec::new();
+        for percent in [20, 30, 40, 45, 50, 60, 80] {
+            let rules = ContentRules {
+                size_drop_percent: Some(percent),
+                ..ContentRules::default()
+            };
+            sweep.push((percent, alarms(&rules, &history).len()));
+        }
+        eprintln!("size_drop_percent → false alarms over 90 realistic nights: {sweep:?}");
+        let at = |p: u32| sweep.iter().find(|(q, _)| *q == p).map(|(_, n)| *n);
+        assert_eq!(at(50), Some(0));
+        assert!(
+            at(30) > Some(0),
+            "the sweep shows where the margin ends: {sweep:?}"
+        );
+
+        let previous: Vec<i64> = history.iter().rev().map(|(s, _)| *s).collect();
         let truncated = History {
             previous_sizes: &previous,
             previous_success: None,
         };
+        let rules = ContentRules::default();
         assert!(suspect_reason(&rules, Some(12 * MIB), None, &truncated).is_some());
     }
 }

@@ -86,7 +86,7 @@ impl Letter {
             }
             let last_heard = status::agent_last_heard(conn, &agent, now)?;
             return Ok(Some(Self {
-                subject: alert::agent_subject(&alert, jobs.len(), now),
+                subject: alert::agent_subject(&alert, jobs.len()),
                 body: alert::agent_body(&alert, &jobs, last_heard),
                 extra_recipients,
                 alert,

@@ -10,8 +10,8 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use super::reports::log_queued;
 use crate::db::{alerts, entries, jobs, status};
-use crate::domain::alert::silent;
 use crate::domain::alert::AlertKind;
+use crate::domain::alert::{late_alerts, LateAlerts, SILENT_AGENT_MIN_JOBS};
 use crate::domain::entry::NewEntry;
 use crate::domain::job::Job;
 
@@ -44,11 +44,14 @@ fn queue_late(conn: &Connection, late: Vec<Late>, now: DateTime<Utc>) -> rusqlit
             .map(|l| l.job.schedule().window(l.slot).0)
             .min()
             .unwrap_or(now);
-        let fold_into = match alerts::open_agent_silent(conn, &agent)? {
-            Some(open) => Some(open),
-            None if silent(late.len())
-                && !status::agent_heard_since(conn, &agent, opened, now)? =>
-            {
+        let open = alerts::open_agent_silent(conn, &agent)?;
+        // The cheap conditions first: the query only for two or more late jobs.
+        let heard = open.is_some()
+            || late.len() < SILENT_AGENT_MIN_JOBS
+            || status::agent_heard_since(conn, &agent, opened, now)?;
+        let fold_into = match late_alerts(open.is_some(), late.len(), heard) {
+            LateAlerts::Fold => open,
+            LateAlerts::AgentSilent => {
                 let since = late.iter().map(|l| l.slot).min().unwrap_or(now);
                 let alert =
                     alerts::queue_for_agent(conn, &agent, AlertKind::AgentSilent, since, now)?;
@@ -58,7 +61,7 @@ fn queue_late(conn: &Connection, late: Vec<Late>, now: DateTime<Utc>) -> rusqlit
                 }
                 alert
             }
-            None => None,
+            LateAlerts::EachJob => None,
         };
         for l in late {
             match &fold_into {

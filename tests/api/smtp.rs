@@ -17,12 +17,21 @@ pub struct Mail {
 }
 
 impl Mail {
+    /// The subject, unfolded (a long header continues on lines that start with a space).
     pub fn subject(&self) -> String {
-        self.data
+        let mut lines = self
+            .data
             .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
+            .skip_while(|l| !l.starts_with("Subject: "));
+        let mut subject = lines
+            .next()
+            .and_then(|l| l.strip_prefix("Subject: "))
             .unwrap_or_default()
-            .to_owned()
+            .to_owned();
+        for more in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+            subject.push_str(more);
+        }
+        subject
     }
 
     /// The body, decoded from quoted-printable when the message says so.
