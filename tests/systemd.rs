@@ -167,10 +167,11 @@ async fn the_watchdog_goes_hungry_once_the_writer_thread_has_died() {
     std::env::remove_var("NOTIFY_SOCKET");
     std::env::remove_var("WATCHDOG_USEC");
     let fed = |seen: &[String]| seen.iter().any(|m| m.lines().any(|l| l == "WATCHDOG=1"));
-    assert!(
-        fed(&drain(&socket, Duration::from_millis(600))),
-        "fed while healthy"
-    );
+    // Fed within a few periods (seconds on a loaded machine, where the task waits its turn).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fed(&drain(&socket, Duration::from_millis(200))) {
+        assert!(Instant::now() < deadline, "fed while healthy");
+    }
 
     // Act: the writer thread dies; a report finds out
     app.writer.crash_for_tests();
