@@ -332,3 +332,43 @@ fn send_test_email_explains_a_login_the_server_cannot_take_without_showing_the_p
     assert!(!err.contains("wrong-password") && !stdout(&out).contains("wrong-password"));
     assert!(smtp.received().is_empty());
 }
+
+#[tokio::test]
+async fn check_warns_about_a_suspect_backup_with_its_reason() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    // Created 3 days ago, due hour an hour ago: yesterday's and today's slots are due.
+    let slot = (now - Duration::hours(2))
+        .duration_trunc(Duration::minutes(1))
+        .unwrap();
+    let job = app
+        .create_job(json!({"expected_hour_utc": slot.hour(), "expected_minute_utc": slot.minute(), "grace_minutes": 60}))
+        .await;
+    let id = job["id"].as_i64().unwrap();
+    app.backdate(id, now - Duration::days(3));
+    let response = app
+        .post_json(
+            "/api/v1/entries/",
+            &json!({"expected_job_id": id, "status": "success",
+                    "backup_timestamp_utc": slot.to_rfc3339(), "backup_size_bytes": 0}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+
+    let out = check(&app.db_path, false);
+
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("BACKUP WARNING - 1 suspect: acme/Lyon db=erp (size 0 B is below the minimum of 1 B) | late=0 failed=0 suspect=1 "),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("SUSPECT: acme/Lyon db=erp agent=agent-lyon-1 (job {id}), last success ")),
+        "{text}"
+    );
+    assert!(text.contains(": size 0 B is below the minimum of 1 B\n"), "{text}");
+    let report: Value = serde_json::from_str(&stdout(&check(&app.db_path, true))).unwrap();
+    assert_eq!(report["counts"]["suspect"], 1);
+    assert_eq!(report["jobs"][0]["suspect_reason"], "size 0 B is below the minimum of 1 B");
+}
