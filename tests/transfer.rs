@@ -79,6 +79,20 @@ fn job(database: &str, changes: Value) -> Value {
 
 /// Jobs that use every field, with values that need quoting in CSV.
 fn varied_jobs() -> Vec<Value> {
+    // The run and content settings, one of them off (null).
+    let mut checked = job(
+        "ledger",
+        json!({
+            "backup_frequency": "monthly",
+            "expected_day_of_month": 31,
+            "is_active": false,
+            "agent_id_responsible": "agent-paris-2",
+            "max_duration_minutes": 120,
+            "min_size_bytes": 1_048_576,
+            "stale_hash_check": false
+        }),
+    );
+    checked["size_drop_percent"] = Value::Null;
     vec![
         job("erp", json!({})),
         job(
@@ -93,15 +107,7 @@ fn varied_jobs() -> Vec<Value> {
                 "final_storage_path_template": "/b/{city}/%Y/%m/crm, full.dump"
             }),
         ),
-        job(
-            "ledger",
-            json!({
-                "backup_frequency": "monthly",
-                "expected_day_of_month": 31,
-                "is_active": false,
-                "agent_id_responsible": "agent-paris-2"
-            }),
-        ),
+        checked,
         job(
             "events",
             json!({"backup_frequency": "hourly", "expected_minute_utc": 5}),
@@ -172,6 +178,20 @@ fn export_csv_then_import_into_a_fresh_database_gives_the_same_jobs() {
         text.contains("ops@example.com;boss@example.com"),
         "notify_emails joined by ';': {text}"
     );
+    assert!(
+        text.lines().next().unwrap().ends_with(
+            ",max_duration_minutes,min_size_bytes,size_drop_percent,stale_hash_check"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(",120,1048576,null,false\n"), "{text}");
+    let ledger = scene
+        .jobs("fresh.db")
+        .into_iter()
+        .find(|j| j["database_name"] == "ledger")
+        .unwrap();
+    assert_eq!(ledger["size_drop_percent"], Value::Null, "{ledger}");
+    assert_eq!(ledger["max_duration_minutes"], 120, "{ledger}");
 }
 
 #[test]
