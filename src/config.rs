@@ -56,9 +56,19 @@ pub struct ServerSettings {
     /// Addresses (or CIDR blocks) of reverse proxies whose `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "string_list")]
     pub trusted_proxies: Vec<String>,
+    /// The address people and agents reach the service at (`https://monitor.example.com`),
+    /// for the links in alerts and the ping URLs; unset: paths alone.
+    pub public_url: Option<String>,
 }
 
 impl ServerSettings {
+    /// `public_url` without a trailing slash, or "" when unset: what a path is appended to.
+    pub fn url_prefix(&self) -> &str {
+        self.public_url
+            .as_deref()
+            .map_or("", |u| u.trim_end_matches('/'))
+    }
+
     /// `trusted_proxies`, parsed (the loaded settings hold only valid ones).
     pub fn trusted_proxy_blocks(&self) -> Vec<AddressBlock> {
         self.trusted_proxies
@@ -79,6 +89,7 @@ impl Default for ServerSettings {
             header_read_timeout_seconds: 10,
             idle_timeout_seconds: 60,
             trusted_proxies: Vec::new(),
+            public_url: None,
         }
     }
 }
@@ -298,6 +309,7 @@ pub const KEYS: &[Key] = &[
     key("server", "header_read_timeout_seconds", Kind::Integer, None),
     key("server", "idle_timeout_seconds", Kind::Integer, None),
     key("server", "trusted_proxies", Kind::List, None),
+    key("server", "public_url", Kind::Text, None),
     DATABASE_URL,
     key("scheduler", "enabled", Kind::Boolean, None),
     key("scheduler", "tick", Kind::Text, None),
@@ -664,6 +676,24 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A public URL is `http(s)://host[:port][/path]`, with no query or fragment: ping URLs and
+/// links are made by appending a path to it.
+fn check_public_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not a URL like https://monitor.example.com"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url:?} names no host"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{url:?} must not hold a query, a fragment or spaces: ping URLs and links are made by appending a path to it"
+        ));
+    }
+    Ok(())
+}
+
 /// Adds a problem for each value that was read but cannot be used.
 fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec<ConfigError>) {
     let mut fail = |key: &str, reason: String| {
@@ -698,6 +728,11 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec
     for proxy in &s.server.trusted_proxies {
         if let Err(reason) = proxy.parse::<AddressBlock>() {
             return fail("server.trusted_proxies", reason);
+        }
+    }
+    if let Some(url) = &s.server.public_url {
+        if let Err(reason) = check_public_url(url) {
+            fail("server.public_url", reason);
         }
     }
     for origin in &s.server.cors_origins {
@@ -1173,6 +1208,31 @@ mod tests {
             skew(1_000_000_000_000_000_000).max_clock_skew(),
             chrono::Duration::MAX
         );
+    }
+
+    #[test]
+    fn a_public_url_is_a_base_a_path_can_be_appended_to() {
+        for good in [
+            "https://monitor.example.com",
+            "http://10.0.0.5:8000/",
+            "https://example.com/backup-monitor",
+        ] {
+            assert_eq!(check_public_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "monitor.example.com",
+            "https://",
+            "https://x.example/?a=1",
+            "ftp://x",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad}");
+        }
+        let server = ServerSettings {
+            public_url: Some("https://m.example/".to_owned()),
+            ..ServerSettings::default()
+        };
+        assert_eq!(server.url_prefix(), "https://m.example");
+        assert_eq!(ServerSettings::default().url_prefix(), "");
     }
 
     #[test]

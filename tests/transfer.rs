@@ -179,9 +179,10 @@ fn export_csv_then_import_into_a_fresh_database_gives_the_same_jobs() {
         "notify_emails joined by ';': {text}"
     );
     assert!(
-        text.lines().next().unwrap().ends_with(
-            ",max_duration_minutes,min_size_bytes,size_drop_percent,stale_hash_check"
-        ),
+        text.lines()
+            .next()
+            .unwrap()
+            .ends_with(",max_duration_minutes,min_size_bytes,size_drop_percent,stale_hash_check"),
         "{text}"
     );
     assert!(text.contains(",120,1048576,null,false\n"), "{text}");

@@ -364,11 +364,19 @@ async fn check_warns_about_a_suspect_backup_with_its_reason() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("SUSPECT: acme/Lyon db=erp agent=agent-lyon-1 (job {id}), last success ")),
+        text.contains(&format!(
+            "SUSPECT: acme/Lyon db=erp agent=agent-lyon-1 (job {id}), last success "
+        )),
         "{text}"
     );
-    assert!(text.contains(": size 0 B is below the minimum of 1 B\n"), "{text}");
+    assert!(
+        text.contains(": size 0 B is below the minimum of 1 B\n"),
+        "{text}"
+    );
     let report: Value = serde_json::from_str(&stdout(&check(&app.db_path, true))).unwrap();
     assert_eq!(report["counts"]["suspect"], 1);
-    assert_eq!(report["jobs"][0]["suspect_reason"], "size 0 B is below the minimum of 1 B");
+    assert_eq!(
+        report["jobs"][0]["suspect_reason"],
+        "size 0 B is below the minimum of 1 B"
+    );
 }
