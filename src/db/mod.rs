@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_runs_and_content",
         include_str!("migrations/0008_runs_and_content.sql"),
     ),
+    (
+        "0011_ping_keys",
+        include_str!("migrations/0011_ping_keys.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".

@@ -409,6 +409,7 @@ mod tests {
             min_size_bytes: 1,
             size_drop_percent: Some(50),
             stale_hash_check: true,
+            ping_key: String::new(),
             created_at: epoch,
             updated_at: epoch,
         }

@@ -181,6 +181,7 @@ impl EntryCreate {
             run_id: self.run_id,
             duration_seconds: None,
             suspect_reason: None,
+            log: None,
         })
     }
 }
@@ -236,6 +237,21 @@ pub fn report(
 ) -> Result<Reported, ServiceError> {
     let job = job_for(conn, caller, new.expected_job_id)?;
     let (entry, created, alerted) = store(conn, &job, new, now)?;
+    Ok(Reported {
+        entries: vec![entry],
+        created: vec![created],
+        alerted,
+    })
+}
+
+/// Stores one report for `job`, found by other means than a token (a ping URL's key).
+pub fn report_for(
+    conn: &Connection,
+    job: &Job,
+    new: &NewEntry,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Reported> {
+    let (entry, created, alerted) = store(conn, job, new, now)?;
     Ok(Reported {
         entries: vec![entry],
         created: vec![created],
