@@ -255,6 +255,50 @@ async fn alert_deliveries_are_counted_by_kind_and_result() {
 }
 
 #[tokio::test]
+async fn an_agent_alert_delivery_is_counted_under_its_own_kind() {
+    // Arrange: two late jobs of one agent that sent nothing make one agent_silent alert.
+    let app = spawn_app().await;
+    for database in ["files-a", "files-b"] {
+        let job = app
+            .create_job(json!({"agent_id_responsible": "backup-host-9", "database_name": database}))
+            .await;
+        app.backdate(job["id"].as_i64().unwrap(), Utc::now() - Duration::days(3));
+    }
+    app.tick(Utc::now());
+    let queued: Value = app.get("/api/v1/alerts").await.json().await.unwrap();
+    assert_eq!(queued[0]["kind"], "agent_silent", "{queued}");
+    assert_eq!(queued[0]["job_id"], Value::Null, "{queued}");
+    let series = "backup_monitor_alerts_total{kind=\"agent_silent\",result=\"error\"} ";
+    let before = app.get("/metrics").await.text().await.unwrap();
+
+    // Act: delivered through nothing, so counted as an error.
+    let outbox = outbox(
+        &app.db_path,
+        &SmtpSettings {
+            host: Some("127.0.0.1".into()),
+            port: free_port(),
+            username: None,
+            password: None,
+            from: Some("m@example.com".into()),
+            tls: SmtpTls::None,
+        },
+        vec!["ops@example.com".into()],
+    );
+    outbox
+        .dispatch_pending(Utc::now() + Duration::minutes(1))
+        .await
+        .unwrap();
+
+    // Assert
+    let after = app.get("/metrics").await.text().await.unwrap();
+    let (before, after) = (sample(&before, series), sample(&after, series));
+    assert!(
+        after.unwrap_or(0.0) >= before.unwrap_or(0.0) + 1.0,
+        "{series}went from {before:?} to {after:?}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_can_require_a_token_and_then_refuse_agent_tokens() {
     let open = spawn_app().await;
     assert_eq!(
