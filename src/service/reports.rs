@@ -341,13 +341,17 @@ fn store(
         new.duration_seconds = Some((at - started).num_seconds());
     }
     if new.status == EntryStatus::Success {
+        // Compared with the earlier slots only: a second report of the same backup (`exec`
+        // then `verify` of the same file) is not "the same file again", and counts once.
+        let schedule = job.schedule();
+        let (slot_opened, _) = schedule.window(schedule.slot_for(at));
         let sizes = if new.backup_size_bytes.is_some() {
-            entries::previous_sizes(conn, job.id, at, SIZE_HISTORY)?
+            entries::previous_sizes(conn, job.id, slot_opened, SIZE_HISTORY)?
         } else {
             Vec::new()
         };
         let previous = if new.backup_hash.is_some() {
-            entries::previous_success(conn, job.id, at)?
+            entries::previous_success(conn, job.id, slot_opened)?
         } else {
             None
         };
