@@ -44,6 +44,10 @@ const STDERR_DRAIN: Duration = Duration::from_secs(2);
 /// The most time `exec` gives a run's start, retries included, before it runs the command
 /// anyway: the start is worth a few seconds, never the backup.
 pub const START_BUDGET: Duration = Duration::from_secs(3);
+/// How long a start is retried: less than [`START_BUDGET`], so that a server that refuses
+/// connections is given up with its own reason, and only one that never answers is cut
+/// short by the budget.
+const START_RETRY_FOR: Duration = Duration::from_secs(2);
 /// Random bytes in a run id (16 hex characters).
 const RUN_ID_BYTES: usize = 8;
 
@@ -268,8 +272,8 @@ impl Reporter {
     /// whatever the network does (a try that hangs is cut short): the backup waits for it.
     pub async fn send_start(&self, report: &Report) -> Result<Sent, ReportError> {
         let patience = Patience {
-            retry_for: self.retry_for.min(START_BUDGET),
-            limit: format!("a start waits {} s at most", START_BUDGET.as_secs()),
+            retry_for: self.retry_for.min(START_RETRY_FOR),
+            limit: format!("a start is retried for {} s", START_RETRY_FOR.as_secs()),
             consequence: "",
             what: "the run's start: ",
         };
