@@ -135,6 +135,11 @@ impl Ran {
     }
 }
 
+/// The `backup_hash` the agent sends for a file holding `bytes`.
+fn backup_hash_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
 /// An address of 127.0.0.1 that nothing listens on (yet).
 fn free_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
@@ -156,10 +161,7 @@ async fn report_success_with_a_file_sends_its_sha256_and_size() {
     let entry = app.entry(ran.entry_id()).await;
     assert_eq!(entry["status"], "success");
     assert_eq!(entry["expected_job_id"], job);
-    assert_eq!(
-        entry["backup_hash"],
-        format!("sha256:{}", hex::encode(Sha256::digest(&content)))
-    );
+    assert_eq!(entry["backup_hash"], backup_hash_of(&content));
     assert_eq!(entry["backup_size_bytes"], 200_000);
     app.stop().await;
 }
@@ -516,10 +518,7 @@ async fn exec_reports_a_successful_command_with_the_file_it_wrote() {
     );
     assert_eq!(entries[0]["status"], "success");
     assert_eq!(entries[0]["error_message"], Value::Null);
-    assert_eq!(
-        entries[0]["backup_hash"],
-        format!("sha256:{}", hex::encode(Sha256::digest(b"dump data")))
-    );
+    assert_eq!(entries[0]["backup_hash"], backup_hash_of(b"dump data"));
     assert_eq!(entries[0]["backup_size_bytes"], 9);
     app.stop().await;
 }
@@ -1090,10 +1089,7 @@ async fn verify_finds_an_absolute_expected_path_under_the_root() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let entry = app.entry(ran.entry_id()).await;
     assert_eq!(entry["status"], "success");
-    assert_eq!(
-        entry["backup_hash"],
-        format!("sha256:{}", hex::encode(Sha256::digest(&content)))
-    );
+    assert_eq!(entry["backup_hash"], backup_hash_of(&content));
     assert_eq!(entry["backup_size_bytes"], 1000);
     app.stop().await;
 }
@@ -1118,10 +1114,7 @@ async fn verify_at_a_past_slot_checks_that_slots_file_and_counts_for_that_slot()
     let entry = app.entry(found.entry_id()).await;
     assert_eq!(entry["status"], "success");
     assert_eq!(entry["backup_timestamp_utc"], "2026-01-15T02:30:00Z");
-    assert_eq!(
-        entry["backup_hash"],
-        format!("sha256:{}", hex::encode(Sha256::digest(&content)))
-    );
+    assert_eq!(entry["backup_hash"], backup_hash_of(&content));
     assert_eq!(
         again.entry_id(),
         found.entry_id(),
