@@ -77,8 +77,14 @@ async fn curl_one_liners_from_a_crontab_report_success_failure_and_start() {
     assert_eq!(out.status.code(), Some(22), "curl -f exits 22 on a 404");
 
     let stored = entries(&app, id).await;
-    let statuses: Vec<&str> = stored.iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["started", "success", "failed", "failed", "success"]);
+    let statuses: Vec<&str> = stored
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["started", "success", "failed", "failed", "success"]
+    );
     assert!(stored[1]["duration_seconds"].is_i64(), "{stored:?}");
     assert_eq!(
         stored[2]["error_message"],
@@ -125,7 +131,11 @@ async fn borgmatic_reports_a_backup_and_a_failure_through_its_healthchecks_hook(
     let repository = dir.path().join("repo");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::create_dir_all(&source).unwrap();
-    std::fs::write(source.join("erp.sql"), "CREATE TABLE t (id int);\n".repeat(100)).unwrap();
+    std::fs::write(
+        source.join("erp.sql"),
+        "CREATE TABLE t (id int);\n".repeat(100),
+    )
+    .unwrap();
     let home_env = home.display().to_string();
     let env = [
         ("HOME", home_env.as_str()),
@@ -138,7 +148,11 @@ async fn borgmatic_reports_a_backup_and_a_failure_through_its_healthchecks_hook(
         .envs(env)
         .output()
         .expect("borg runs");
-    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
 
     // A backup that works: borgmatic pings /start, then the URL with its log.
     let config = borgmatic_config(dir.path(), &source, &repository, &ok_url);
@@ -147,7 +161,11 @@ async fn borgmatic_reports_a_backup_and_a_failure_through_its_healthchecks_hook(
         .envs(env)
         .output()
         .expect("borgmatic runs");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 
     // A backup that fails: its repository does not exist; borgmatic pings /fail.
     let missing = dir.path().join("no-such-repo");
@@ -162,9 +180,15 @@ async fn borgmatic_reports_a_backup_and_a_failure_through_its_healthchecks_hook(
     let ok = entries(&app, ok_job).await;
     let statuses: Vec<&str> = ok.iter().map(|e| e["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["started", "success"], "{ok:?}");
-    assert!(ok[1]["duration_seconds"].is_i64(), "the start opened the run: {ok:?}");
+    assert!(
+        ok[1]["duration_seconds"].is_i64(),
+        "the start opened the run: {ok:?}"
+    );
     let log = ok[1]["log"].as_str().unwrap_or_default();
-    assert!(log.contains("Archive name:"), "borgmatic's log (--stats) is kept: {log}");
+    assert!(
+        log.contains("Archive name:"),
+        "borgmatic's log (--stats) is kept: {log}"
+    );
     let status: Vec<Value> = app.get("/api/v1/status").await.json().await.unwrap();
     let state = |id: i64| {
         status
@@ -179,7 +203,10 @@ async fn borgmatic_reports_a_backup_and_a_failure_through_its_healthchecks_hook(
     let statuses: Vec<&str> = bad.iter().map(|e| e["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["started", "failed"], "{bad:?}");
     let message = bad[1]["error_message"].as_str().unwrap_or_default();
-    assert!(message.contains("no-such-repo"), "the log names the problem: {message}");
+    assert!(
+        message.contains("no-such-repo"),
+        "the log names the problem: {message}"
+    );
     assert_eq!(state(bad_job), "failed");
 }
 
@@ -190,7 +217,10 @@ async fn a_ping_key_never_appears_in_the_logs() {
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = command(dir.path())
         .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
-        .env("BACKUP_MONITOR_ADMIN_TOKEN", "bm_test-admin-token-for-pings")
+        .env(
+            "BACKUP_MONITOR_ADMIN_TOKEN",
+            "bm_test-admin-token-for-pings",
+        )
         .stderr(Stdio::from(log))
         .stdout(Stdio::null())
         .spawn()
@@ -236,6 +266,12 @@ async fn a_ping_key_never_appears_in_the_logs() {
     terminate(&child);
     child.wait().unwrap();
     let logged = std::fs::read_to_string(&log_path).unwrap();
-    assert!(logged.contains("/ping/{key}"), "requests are logged by route: {logged}");
-    assert!(!logged.contains(&key), "the key leaked into the logs:\n{logged}");
+    assert!(
+        logged.contains("/ping/{key}"),
+        "requests are logged by route: {logged}"
+    );
+    assert!(
+        !logged.contains(&key),
+        "the key leaked into the logs:\n{logged}"
+    );
 }
