@@ -152,14 +152,16 @@ impl Application {
             Some(
                 Scheduler::start(
                     db.clone(),
+                    state.api.writer.clone(),
                     &settings.scheduler.tick,
                     usize::try_from(settings.scheduler.max_catchup_slots).unwrap_or(usize::MAX),
+                    settings.retention.keep_days,
                     state.api.alerts_queued.clone(),
                 )
                 .await?,
             )
         } else {
-            tracing::info!("scheduler disabled (scheduler.enabled = false): no tick will run, no missing backup will be recorded");
+            tracing::info!("scheduler disabled (scheduler.enabled = false): no tick will run, no missing backup will be recorded, nothing old will be pruned");
             None
         };
 

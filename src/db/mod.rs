@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod entries;
 mod error;
 pub mod jobs;
+pub mod retention;
 pub mod status;
 pub mod tokens;
 pub mod writer;
@@ -46,6 +47,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0007_cron_schedules",
         include_str!("migrations/0007_cron_schedules.sql"),
+    ),
+    // 0008 (runs and content checks) comes from another branch and goes before this one.
+    (
+        "0009_retention",
+        include_str!("migrations/0009_retention.sql"),
     ),
 ];
 
@@ -100,6 +106,16 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The bytes the database takes on disk: its file plus its write-ahead log (the shared
+    /// memory file is left out: it is a cache, rebuilt at will). A file that cannot be read
+    /// counts 0.
+    pub fn bytes_on_disk(&self) -> u64 {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        size(&self.path) + size(Path::new(&wal))
     }
 
     pub fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {

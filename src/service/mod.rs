@@ -11,6 +11,7 @@ pub mod health;
 pub mod input;
 pub mod jobs;
 pub mod reports;
+pub mod retention;
 pub mod status;
 pub mod tick;
 pub mod tokens;

@@ -14,6 +14,7 @@ mod docs;
 mod entries;
 mod jobs;
 mod observability;
+mod retention;
 mod scheduler;
 mod schedules;
 mod service;
