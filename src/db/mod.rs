@@ -2,6 +2,7 @@
 //! full sync and a busy timeout, plus the versioned migrations embedded in the binary.
 
 pub mod alerts;
+pub mod backup;
 pub mod entries;
 mod error;
 pub mod jobs;
