@@ -7,6 +7,7 @@ mod smtp;
 
 mod alerts;
 mod auth;
+mod backup;
 mod commands;
 mod companies;
 mod connections;
