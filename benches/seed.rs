@@ -10,6 +10,10 @@
 //! suite runs: the scheduler writes nothing, and the entry counts that run.sh checks stay
 //! exact. Prints `result …` with the deep `skip` values for run.sh. Without BENCH_SEED_DB
 //! it does nothing, so a plain `cargo bench` passes over it.
+//!
+//! `BENCH_SEED_SHIFT_DAYS=N` ends every job's history N days ago instead of now: with
+//! N = 401 every entry is older than the default retention (400 days), which is how
+//! run.sh gets a database with a million entries to prune.
 
 mod common;
 
@@ -27,6 +31,7 @@ fn main() {
     };
     let job_count = env_or("BENCH_SEED_JOBS", 1_000).max(2);
     let total = env_or("BENCH_SEED_ENTRIES", 1_000_000);
+    let shift = i64::try_from(env_or("BENCH_SEED_SHIFT_DAYS", 0)).unwrap_or(0);
     let per_daily = total * 9 / 10 / (job_count - 1);
     let hourly = total - per_daily * (job_count - 1);
 
@@ -52,7 +57,7 @@ fn main() {
             let anchor = now + chrono::Duration::days(1);
             let job = seeder.job(&common::job(i, frequency, anchor), anchor);
             let schedule = job.schedule();
-            let mut slot = schedule.slot_at_or_before(now);
+            let mut slot = schedule.slot_at_or_before(now - chrono::Duration::days(shift));
             for k in 0..count {
                 slot = schedule.prev_slot(slot);
                 n += 1;
