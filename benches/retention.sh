@@ -7,7 +7,7 @@
 #
 # Seeds a database whose entries all ended 401 days ago (1,000 jobs, 1,000,000 entries;
 # 5,000 in smoke mode), so that all but each job's latest success and failure are older
-# than the default retention (400 days). Starts `serve` on it with retention.keep_days = 400
+# than the default retention (400 days); inserted oldest first, as a live database's are. Starts `serve` on it with retention.keep_days = 400
 # (the first pruning run starts right after the first tick) and at once sends unique reports
 # with wrk: "reports while pruning". Then reads the pruning rate from the server's log line
 # (`retention deleted … entries=N … elapsed_ms=T`), measures GET /healthz (the reference of
@@ -23,7 +23,7 @@ for arg in "$@"; do
   case $arg in
     --smoke) smoke=1 ;;
     -h | --help)
-      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -81,6 +81,7 @@ db=$tmp/retention.db
 say "seed: $jobs jobs, $entries entries, all of them over $keep_days days old"
 "$bin" --database "$db" migrate 2>"$tmp/migrate.log" || { cat "$tmp/migrate.log" >&2; die "migrate failed"; }
 BENCH_SEED_DB=$db BENCH_SEED_JOBS=$jobs BENCH_SEED_ENTRIES=$entries BENCH_SEED_SHIFT_DAYS=$((keep_days + 1)) \
+  BENCH_SEED_TIME_ORDER=1 \
   cargo bench "${profile_args[@]}" --bench seed 2>"$tmp/seed.log" >"$tmp/seed.out" ||
   { cat "$tmp/seed.log" >&2; die "seeding failed"; }
 sync

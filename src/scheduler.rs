@@ -12,13 +12,17 @@ use tokio::sync::{watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 
 use crate::db::writer::Writer;
-use crate::db::{Db, DbError};
+use crate::db::{self, Db, DbError};
 use crate::metrics;
-use crate::service::retention::{PruneOutcome, Pruning};
+use crate::service::retention::Pruning;
 use crate::service::tick::tick;
 
 /// How often retention runs, besides once at start.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How long one pruning step may work before it commits, so that the reports queued behind
+/// it wait about this long at most (a step stops early, between two batches of rows).
+const PRUNE_STEP_BUDGET: Duration = Duration::from_millis(10);
 
 /// The least pause between two pruning steps. Each pause is also at least as long as the
 /// step before it took, so pruning never has the writer more than half of the time.
@@ -71,17 +75,12 @@ async fn prune_every_hour(db: Db, writer: Writer, keep_days: u32, mut stop: watc
     }
 }
 
-/// One retention run at the current time: each step (at most `CHUNK` rows) is one write of
-/// the group-commit writer, the same single writer that stores the reports, so a report
-/// waits for at most one step and is never refused as busy because of pruning. Between
-/// steps it pauses at least as long as the step took. A failed step ends the run; the next
-/// run starts afresh.
-async fn prune_once(
-    db: &Db,
-    writer: &Writer,
-    keep_days: u32,
-    stop: &mut watch::Receiver<bool>,
-) -> Option<PruneOutcome> {
+/// One retention run at the current time: each step (at most `CHUNK` rows, at most about
+/// [`PRUNE_STEP_BUDGET`] of work) is one write of the group-commit writer, the same single
+/// writer that stores the reports, so a report waits for at most one step and is never
+/// refused as busy because of pruning. Between steps it checkpoints the WAL and pauses at
+/// least as long as the step took. A failed step ends the run; the next run starts afresh.
+async fn prune_once(db: &Db, writer: &Writer, keep_days: u32, stop: &mut watch::Receiver<bool>) {
     let started = Instant::now();
     let now = Utc::now();
     let begun = db
@@ -89,10 +88,10 @@ async fn prune_once(
         .await;
     let mut pruning = match begun {
         Ok(Some(pruning)) => pruning,
-        Ok(None) => return None,
+        Ok(None) => return,
         Err(e) => {
             tracing::error!(error = %e, "retention could not start; it will try again in an hour");
-            return None;
+            return;
         }
     };
     loop {
@@ -104,7 +103,7 @@ async fn prune_once(
         let step_started = Instant::now();
         let stepped = writer
             .write(move |conn| {
-                let more = pruning.step(conn)?;
+                let more = pruning.step(conn, PRUNE_STEP_BUDGET)?;
                 Ok::<_, DbError>((pruning, more))
             })
             .await;
@@ -113,15 +112,24 @@ async fn prune_once(
             Ok(stepped) => stepped,
             Err(e) => {
                 tracing::error!(error = %e, "retention step failed; it will try again in an hour");
-                return None;
+                return;
             }
         };
         if !more {
             break;
         }
-        let pause = step_started.elapsed().max(PRUNE_PAUSE_MIN);
+        let pause = tokio::time::sleep(step_started.elapsed().max(PRUNE_PAUSE_MIN));
+        // Deleting rows rewrites many pages; copying them from the WAL into the database is
+        // done here, off the writer's thread, rather than by a checkpoint at the end of some
+        // report's commit.
+        if let Err(e) = db
+            .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint after a retention step failed");
+        }
         tokio::select! {
-            () = tokio::time::sleep(pause) => {}
+            () = pause => {}
             _ = stop.changed() => {}
         }
     }
@@ -142,7 +150,6 @@ async fn prune_once(
             "retention"
         );
     }
-    Some(outcome)
 }
 
 impl Scheduler {

@@ -28,8 +28,9 @@ const LOCKED_FOR_AT_MOST: Duration = Duration::from_secs(30);
 
 /// Copies the database at `source` into `target`, an empty file that the caller created
 /// (the copy keeps its permissions), `pages_per_step` pages at a time; after each step it
-/// pauses as long as the step took (at least a millisecond), so a copy never takes more
-/// than half of the disk and a core from the service. Then the copy is switched to a
+/// flushes the copy to disk and pauses as long as the step and the flush took (at least a
+/// millisecond), so a copy never takes more than half of the disk and a core from the
+/// service. Then the copy is switched to a
 /// rollback journal (one self-contained file, no `-wal` beside it) and must pass SQLite's
 /// integrity check.
 pub fn copy(source: &Path, target: &Path, pages_per_step: i32) -> anyhow::Result<Copied> {
@@ -56,6 +57,11 @@ pub fn copy(source: &Path, target: &Path, pages_per_step: i32) -> anyhow::Result
     );
     let mut dst = Connection::open(target)
         .with_context(|| format!("cannot open the copy {}", target.display()))?;
+    // The copy's pages go to disk step by step: a few hundred megabytes left to the end would
+    // be flushed all at once, and the service's own fsyncs (ext4 commits its journal for
+    // every file) would wait behind them.
+    let flushed = std::fs::File::open(target)
+        .with_context(|| format!("cannot open the copy {}", target.display()))?;
     {
         let backup = Backup::new(&src, &mut dst).context("cannot start the copy")?;
         let mut locked_since: Option<Instant> = None;
@@ -75,6 +81,9 @@ pub fn copy(source: &Path, target: &Path, pages_per_step: i32) -> anyhow::Result
                     );
                 }
             }
+            flushed
+                .sync_data()
+                .with_context(|| format!("cannot write the copy {}", target.display()))?;
             std::thread::sleep(started.elapsed().max(Duration::from_millis(1)));
         }
     }

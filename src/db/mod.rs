@@ -235,6 +235,13 @@ impl Db {
     }
 }
 
+/// Copies what the WAL holds into the database file as far as no reader needs it, without
+/// waiting for anyone (a passive checkpoint); the writer's own automatic checkpoints then
+/// find little to do.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
 /// One connection to an existing database whose migrations are all applied, for a one-shot
 /// reader such as `check`. No pool: r2d2 retries a failing open for its whole connection
 /// timeout and logs each try, so a file that is not a database took seconds and dozens of

@@ -13,12 +13,15 @@
 //! A run starts by reading, outside any write transaction, when each job's latest success
 //! and latest failure ran ([`Pruning::start`]); then each [`Pruning::step`] weighs at most
 //! [`CHUNK`] old rows, oldest first, and deletes those that may go, inside the caller's write
-//! transaction. What the run learnt at its start can only be older than the truth: a report
+//! transaction, stopping earlier when its time budget is spent: old rows of many jobs sit on
+//! as many pages of the job-ordered indexes, and a thousand of them can take a hundred
+//! milliseconds on a small machine. What the run learnt at its start can only be older than the truth: a report
 //! stored meanwhile is newer, so it can only make the run keep a row that the next run
 //! deletes, never delete one it had to keep. A job created meanwhile keeps everything until
 //! the next run.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
@@ -29,6 +32,9 @@ use crate::domain::time::to_micros;
 
 /// Rows weighed (and so deleted) at most per step, hence per transaction.
 pub const CHUNK: usize = 1000;
+
+/// Rows read at a time within a step, between two looks at its time budget.
+pub const BATCH: usize = 100;
 
 /// What a run deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,40 +105,58 @@ impl Pruning {
         }))
     }
 
-    /// Weighs at most [`CHUNK`] old rows and deletes those that may go; run it inside a
-    /// write transaction. Answers whether there is more to do.
-    pub fn step(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+    /// Weighs at most [`CHUNK`] old rows, [`BATCH`] at a time, and deletes those that may
+    /// go; stops early, after a batch, once `budget` is spent (a step always weighs a row at
+    /// least, unless none is left, so a run always ends). Run it inside a write transaction: the budget
+    /// bounds how long the transaction keeps the database from the reports. Answers whether
+    /// there is more to do.
+    pub fn step(&mut self, conn: &Connection, budget: Duration) -> rusqlite::Result<bool> {
+        let started = Instant::now();
+        let mut weighed = 0;
+        while weighed < CHUNK && self.stage != Stage::Done {
+            weighed += self.batch(conn, BATCH.min(CHUNK - weighed))?;
+            if weighed > 0 && started.elapsed() >= budget {
+                break;
+            }
+        }
+        self.outcome.steps += 1;
+        Ok(self.stage != Stage::Done)
+    }
+
+    /// Weighs the next `limit` old rows (or what is left of the stage) and deletes those
+    /// that may go; answers how many it weighed.
+    fn batch(&mut self, conn: &Connection, limit: usize) -> rusqlite::Result<usize> {
         match self.stage {
             Stage::Alerts { after } => {
-                let old = retention::old_alerts(conn, self.cutoff_us, after, CHUNK)?;
+                let old = retention::old_alerts(conn, self.cutoff_us, after, limit)?;
                 for alert in old.iter().filter(|a| a.superseded) {
                     self.outcome.alerts_deleted += retention::delete_alert(conn, alert.id)?;
                 }
                 self.stage = match old.last() {
-                    Some(last) if old.len() == CHUNK => Stage::Alerts { after: last.id },
+                    Some(last) if old.len() == limit => Stage::Alerts { after: last.id },
                     _ => Stage::Entries {
                         after: (i64::MIN, i64::MIN),
                     },
                 };
+                Ok(old.len())
             }
             Stage::Entries { after } => {
-                let old = retention::old_entries(conn, self.cutoff_us, after, CHUNK)?;
+                let old = retention::old_entries(conn, self.cutoff_us, after, limit)?;
                 let mut deleted = 0;
                 for entry in old.iter().filter(|e| self.may_go(e)) {
                     deleted += retention::delete_entry(conn, entry.id)?;
                 }
                 self.outcome.entries_deleted += deleted;
                 self.stage = match old.last() {
-                    Some(last) if old.len() == CHUNK => Stage::Entries {
+                    Some(last) if old.len() == limit => Stage::Entries {
                         after: (last.backup_timestamp_us, last.id),
                     },
                     _ => Stage::Done,
                 };
+                Ok(old.len())
             }
-            Stage::Done => return Ok(false),
+            Stage::Done => Ok(0),
         }
-        self.outcome.steps += 1;
-        Ok(self.stage != Stage::Done)
     }
 
     /// An old entry may go unless it is its job's latest success or latest failure (an
@@ -156,9 +180,9 @@ impl Pruning {
     }
 }
 
-/// A whole run at `now`, each step in its own immediate transaction, one after the other:
-/// for tests and one-shot use. The service's scheduler runs the steps through the report
-/// writer instead, pausing between them.
+/// A whole run at `now`, each step (a whole [`CHUNK`], no time budget) in its own immediate
+/// transaction, one after the other: for tests and one-shot use. The service's scheduler
+/// runs the steps through the report writer instead, with a budget and pauses.
 pub fn prune(
     conn: &mut Connection,
     now: DateTime<Utc>,
@@ -169,7 +193,7 @@ pub fn prune(
     };
     loop {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let more = pruning.step(&tx)?;
+        let more = pruning.step(&tx, Duration::MAX)?;
         tx.commit()?;
         if !more {
             return Ok(pruning.outcome());

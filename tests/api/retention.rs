@@ -9,7 +9,7 @@ use chrono::Utc;
 use serde_json::{json, Value};
 
 use crate::common::{
-    at, migrated_db, spawn_app, spawn_app_in, total_count, Pruning, TestApp, CHUNK,
+    at, migrated_db, spawn_app, spawn_app_in, total_count, Pruning, TestApp, BATCH, CHUNK,
 };
 
 const NOW: &str = "2026-11-30T12:00:00Z";
@@ -228,10 +228,8 @@ async fn keep_days_0_keeps_everything() {
     );
 }
 
-#[tokio::test]
-async fn each_step_weighs_at_most_a_chunk_and_a_run_goes_through_them_all() {
-    // Arrange: 2.5 chunks of old `missing` entries over two jobs.
-    let app = spawn_app().await;
+/// Two jobs and `n` old `missing` entries spread over them, an hour apart from 2020 on.
+async fn old_history(app: &TestApp, n: usize) -> [i64; 2] {
     let jobs = [
         app.create_job(json!({"database_name": "a"})).await["id"]
             .as_i64()
@@ -240,54 +238,67 @@ async fn each_step_weighs_at_most_a_chunk_and_a_run_goes_through_them_all() {
             .as_i64()
             .unwrap(),
     ];
-    let old = CHUNK * 5 / 2;
-    {
-        let db = app.db();
-        let mut conn = db.conn().unwrap();
-        let tx = conn.transaction().unwrap();
-        let start = at("2020-01-01T00:00:00Z").timestamp_micros();
-        for i in 0..old {
-            let us = start + i64::try_from(i).unwrap() * 3_600_000_000;
-            tx.execute(
-                "INSERT INTO entries (job_id, status, backup_timestamp_us, created_at_us) VALUES (?1, 'missing', ?2, ?2)",
-                (jobs[i % 2], us),
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
+    let db = app.db();
+    let mut conn = db.conn().unwrap();
+    let tx = conn.transaction().unwrap();
+    let start = at("2020-01-01T00:00:00Z").timestamp_micros();
+    for i in 0..n {
+        let us = start + i64::try_from(i).unwrap() * 3_600_000_000;
+        tx.execute(
+            "INSERT INTO entries (job_id, status, backup_timestamp_us, created_at_us) VALUES (?1, 'missing', ?2, ?2)",
+            (jobs[i % 2], us),
+        )
+        .unwrap();
     }
+    tx.commit().unwrap();
+    jobs
+}
 
-    // Act: one step by hand, in its own transaction.
+/// A run at NOW step by step, each in its own transaction with `budget`: the entries each
+/// step deleted.
+fn steps(app: &TestApp, budget: Duration) -> Vec<usize> {
     let db = app.db();
     let mut conn = db.conn().unwrap();
     let mut pruning = Pruning::start(&conn, at(NOW), 400).unwrap().unwrap();
-    let mut steps = Vec::new();
+    let mut deleted = Vec::new();
     loop {
+        let before = pruning.outcome().entries_deleted;
         let tx = conn.transaction().unwrap();
-        let more = pruning.step(&tx).unwrap();
+        let more = pruning.step(&tx, budget).unwrap();
         tx.commit().unwrap();
-        steps.push(pruning.outcome().entries_deleted);
+        deleted.push(pruning.outcome().entries_deleted - before);
         if !more {
-            break;
+            return deleted;
         }
     }
+}
 
-    // Assert: the alerts' step, then entries a chunk at a time.
-    let per_step: Vec<usize> = steps
-        .iter()
-        .scan(0, |before, &now| {
-            let step = now - *before;
-            *before = now;
-            Some(step)
-        })
-        .collect();
-    assert!(per_step.iter().all(|&n| n <= CHUNK), "{per_step:?}");
-    assert_eq!(per_step, vec![0, CHUNK, CHUNK, CHUNK / 2], "{per_step:?}");
-    assert_eq!(pruning.outcome().entries_deleted, old);
+#[tokio::test]
+async fn each_step_deletes_a_chunk_at_most_and_a_run_goes_through_them_all() {
+    // Arrange: two chunks and a half of old entries.
+    let app = spawn_app().await;
+    let jobs = old_history(&app, CHUNK * 5 / 2).await;
+
+    // Act
+    let deleted = steps(&app, Duration::MAX);
+
+    // Assert
+    assert_eq!(deleted, vec![CHUNK, CHUNK, CHUNK / 2]);
     counts_agree(&app);
     for job in jobs {
         assert_eq!(entry_ids(&app, job).await.1, 0);
     }
+}
+
+#[tokio::test]
+async fn a_step_whose_time_is_spent_stops_after_a_batch_and_the_next_goes_on() {
+    let app = spawn_app().await;
+    old_history(&app, BATCH * 5 / 2).await;
+
+    let deleted = steps(&app, Duration::ZERO);
+
+    assert_eq!(deleted, vec![BATCH, BATCH, BATCH / 2]);
+    counts_agree(&app);
 }
 
 #[tokio::test]

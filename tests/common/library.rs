@@ -17,7 +17,7 @@ pub use backup_monitor::{
     db::{tokens::TokenInfo, writer::Writer, Db, DbError},
     domain::auth::Role,
     notify::outbox::{Outbox, LEASE},
-    service::retention::{PruneOutcome, Pruning, CHUNK},
+    service::retention::{PruneOutcome, Pruning, BATCH, CHUNK},
     service::tick::TickOutcome,
     service::tokens::hash_secret,
 };
