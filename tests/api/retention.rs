@@ -14,6 +14,13 @@ use crate::common::{
 
 const NOW: &str = "2026-11-30T12:00:00Z";
 
+/// Creates a job named `name`; returns its id.
+async fn job(app: &TestApp, name: &str) -> i64 {
+    app.create_job(json!({ "database_name": name })).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
 /// Stores an entry of `job` straight in the database (as old history would be), returns
 /// its id.
 fn entry(app: &TestApp, job: i64, status: &str, when: &str) -> i64 {
@@ -95,15 +102,9 @@ async fn old_entries_go_but_each_jobs_latest_success_and_latest_failure_stay() {
     // Arrange: job A has a recent success, old successes, old failures and an old missing
     // slot; job B has only old history; job C nothing old.
     let app = spawn_app().await;
-    let a = app.create_job(json!({"database_name": "a"})).await["id"]
-        .as_i64()
-        .unwrap();
-    let b = app.create_job(json!({"database_name": "b"})).await["id"]
-        .as_i64()
-        .unwrap();
-    let c = app.create_job(json!({"database_name": "c"})).await["id"]
-        .as_i64()
-        .unwrap();
+    let a = job(&app, "a").await;
+    let b = job(&app, "b").await;
+    let c = job(&app, "c").await;
     let a_old_success = entry(&app, a, "success", "2024-01-01T02:31:00Z");
     let a_old_success2 = entry(&app, a, "success", "2024-01-02T02:31:00Z");
     let a_old_failed = entry(&app, a, "failed", "2024-01-03T02:31:00Z");
@@ -172,12 +173,8 @@ async fn old_alerts_go_but_each_jobs_latest_alert_stays_and_recovery_still_answe
     // Arrange: job A's problem was alerted long ago and never answered; job B's old problem
     // was answered by an old recovered alert.
     let app = spawn_app().await;
-    let a = app.create_job(json!({"database_name": "a"})).await["id"]
-        .as_i64()
-        .unwrap();
-    let b = app.create_job(json!({"database_name": "b"})).await["id"]
-        .as_i64()
-        .unwrap();
+    let a = job(&app, "a").await;
+    let b = job(&app, "b").await;
     let a_missing = entry(&app, a, "missing", "2024-01-05T02:30:00Z");
     let a_failed = entry(&app, a, "failed", "2024-01-06T02:31:00Z");
     let a_late = alert(&app, a, "late", "2024-01-05T03:30:00Z", Some(a_missing));
@@ -230,14 +227,7 @@ async fn keep_days_0_keeps_everything() {
 
 /// Two jobs and `n` old `missing` entries spread over them, an hour apart from 2020 on.
 async fn old_history(app: &TestApp, n: usize) -> [i64; 2] {
-    let jobs = [
-        app.create_job(json!({"database_name": "a"})).await["id"]
-            .as_i64()
-            .unwrap(),
-        app.create_job(json!({"database_name": "b"})).await["id"]
-            .as_i64()
-            .unwrap(),
-    ];
+    let jobs = [job(app, "a").await, job(app, "b").await];
     let db = app.db();
     let mut conn = db.conn().unwrap();
     let tx = conn.transaction().unwrap();
