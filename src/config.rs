@@ -1196,7 +1196,8 @@ mod tests {
 
     #[test]
     fn a_retention_that_is_not_a_count_of_days_is_refused_by_name() {
-        let cases: [(Option<&str>, &[(&str, &str)]); 4] = [
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)]);
+        let cases: [Case; 4] = [
             (Some("[retention]\nkeep_days = -1\n"), &[]),
             (Some("[retention]\nkeep_days = \"a year\"\n"), &[]),
             (None, &[("BACKUP_MONITOR_RETENTION_KEEP_DAYS", "forever")]),
