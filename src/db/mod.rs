@@ -2,6 +2,7 @@
 //! full sync and a busy timeout, plus the versioned migrations embedded in the binary.
 
 pub mod alerts;
+pub mod deliveries;
 pub mod entries;
 mod error;
 pub mod jobs;
@@ -50,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0008_runs_and_content",
         include_str!("migrations/0008_runs_and_content.sql"),
+    ),
+    (
+        "0010_deliveries",
+        include_str!("migrations/0010_deliveries.sql"),
     ),
 ];
 

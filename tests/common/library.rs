@@ -126,23 +126,34 @@ pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
 /// each job's addresses), driven by hand with `dispatch_pending`.
 pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {
-    use backup_monitor::notify::email::Mailer;
-    let mailer = Mailer::from_settings(smtp).unwrap().map(Arc::new);
-    Outbox::new(
-        open_db(path),
-        mailer,
-        to,
-        Arc::new(tokio::sync::Notify::new()),
-    )
+    let mut settings = Settings::default();
+    settings.smtp = smtp.clone();
+    settings.alerts.to = to;
+    outbox_with(path, &settings)
 }
 
-/// Claims up to `limit` due alerts at `now` as a sender would (for [`LEASE`]) and forgets
-/// them, as a sender that dies would; returns how many it claimed.
+/// An alert outbox on the database at `path` with the channels of `settings` (its SMTP
+/// server, `alerts.to`, `notify.channels` and `server.public_url`), driven by hand.
+pub fn outbox_with(path: &Path, settings: &Settings) -> Outbox {
+    Outbox::from_settings(
+        open_db(path),
+        settings,
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .expect("the outbox's channels")
+}
+
+/// Routes due alerts to the email channel and claims up to `limit` of their deliveries at
+/// `now` as a sender would (for [`LEASE`]), then forgets them, as a sender that dies would;
+/// returns how many it claimed.
 pub fn claim_alerts(path: &Path, now: DateTime<Utc>, limit: usize) -> usize {
     let db = open_db(path);
     let mut conn = db.conn().unwrap();
-    backup_monitor::db::alerts::claim_due(&mut conn, now, LEASE, limit)
+    let email =
+        |_: backup_monitor::domain::alert::AlertKind, _: &[String]| vec!["email".to_owned()];
+    backup_monitor::db::deliveries::claim(&mut conn, now, LEASE, limit, limit, &email)
         .unwrap()
+        .1
         .len()
 }
 
