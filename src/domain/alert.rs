@@ -108,11 +108,13 @@ pub struct Alert {
     pub slot_utc: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
     pub created_at: DateTime<Utc>,
-    /// Delivery attempts so far.
+    /// Delivery attempts so far, every channel's.
     pub attempts: i64,
+    /// When a channel first accepted it; null until then.
     #[serde(serialize_with = "time::serialize_opt")]
     pub sent_at: Option<DateTime<Utc>>,
-    /// Why the last attempt failed, if it did.
+    /// Why a delivery that has not succeeded failed (`channel: error` when the alert has
+    /// several deliveries); null when none has failed or all succeeded.
     pub last_error: Option<String>,
     #[serde(skip)]
     pub entry_id: Option<i64>,

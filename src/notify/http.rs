@@ -222,12 +222,16 @@ impl Endpoint {
             format!("cannot resolve {host}: check the host in the URL and this machine's DNS")
         } else if lower.contains("connection refused") {
             format!("nothing listens on {at}: check the URL's host and port")
-        } else if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
-            || lower.contains("ssl")
-        {
-            format!("the TLS handshake with {at} failed: check the server's certificate (this machine's trust store decides), and http:// against https://")
+        } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+            format!(
+                "{at} does not speak TLS: use http:// for it, or the port where it serves https://"
+            )
+        } else if lower.contains("certificate") {
+            format!("{at}'s certificate is not trusted (expired, for another name, or self-signed): fix it on the server, or use a URL whose certificate a public authority signed")
+        } else if lower.contains("tls") || lower.contains("handshake") || lower.contains("ssl") {
+            format!(
+                "the TLS handshake with {at} failed: check http:// against https:// and the port"
+            )
         } else if lower.contains("reset") || lower.contains("closed") || lower.contains("eof") {
             format!("{at} closed the connection: check http:// against https:// and the port")
         } else {

@@ -3,10 +3,12 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod receiver;
 mod smtp;
 
 mod alerts;
 mod auth;
+mod channels;
 mod commands;
 mod companies;
 mod connections;
