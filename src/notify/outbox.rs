@@ -31,8 +31,9 @@ pub const LEASE: Duration = Duration::minutes(5);
 const BATCH: usize = 20;
 const FIRST_RETRY: Duration = Duration::seconds(30);
 const LONGEST_RETRY: Duration = Duration::hours(1);
-/// How often the loop looks for due deliveries when nothing wakes it.
-const POLL: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often the loop looks for due deliveries when nothing wakes it: alerts queued by
+/// another process (`backup-monitor` commands, a second instance), and retries.
+const POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The wait before attempt `attempts + 1`: 30 s, 1 min, 2 min, … at most 1 h.
 pub fn backoff(attempts: i64) -> Duration {
