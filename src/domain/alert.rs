@@ -739,6 +739,62 @@ mod tests {
     }
 
     #[test]
+    fn a_brief_says_what_where_since_when_why_and_links_to_the_job() {
+        let job = job(None, "UTC", Frequency::Daily);
+        let alert = Alert {
+            kind: AlertKind::Failed,
+            created_at: "2027-01-05T02:40:00Z".parse().unwrap(),
+            ..late("2027-01-05T02:30:00Z")
+        };
+        let entry = Entry {
+            id: 9,
+            expected_job_id: 7,
+            status: super::super::entry::EntryStatus::Failed,
+            backup_timestamp_utc: "2027-01-05T02:31:00Z".parse().unwrap(),
+            backup_hash: None,
+            backup_size_bytes: None,
+            error_message: Some(format!("pg_dump:\n  {}", "x".repeat(700))),
+            created_at: "2027-01-05T02:31:00Z".parse().unwrap(),
+            run_id: None,
+            duration_seconds: None,
+            suspect_reason: None,
+        };
+        let context = AlertContext {
+            entry: Some(entry),
+            last_success: Some("2027-01-04T02:31:00Z".parse().unwrap()),
+            expected_path: Some("/b/20270105.dump".into()),
+            link: job_link("https://m.example", 7),
+        };
+        let brief = brief(&alert, &job, &context);
+        assert_eq!(brief.title, "FAILED acme/Lyon db=erp for 02:30 UTC");
+        let facts: Vec<String> = brief
+            .facts
+            .iter()
+            .map(|(label, value)| format!("{label}: {value}"))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                "Company: acme",
+                "City: Lyon",
+                "Database: erp",
+                "Agent: agent-1",
+                "Reported at: 2027-01-05 02:31 UTC",
+                "Last success: 2027-01-04 02:31 UTC (24 h ago)",
+                "Expected file: /b/20270105.dump",
+            ]
+        );
+        let reason = brief.reason.unwrap();
+        assert!(reason.starts_with("pg_dump: xxx"), "one line: {reason}");
+        assert_eq!(reason.chars().count(), REASON_MAX_CHARS);
+        assert!(reason.ends_with('…'));
+        assert_eq!(brief.link.as_deref(), Some("https://m.example/#job=7"));
+        assert_eq!(job_link("", 7), None, "no public URL, no link");
+        // The email carries the link too.
+        assert!(body(&alert, &job, &context).contains("Dashboard: https://m.example/#job=7\n"));
+    }
+
+    #[test]
     fn a_subject_names_the_local_time_and_zone_of_a_cron_job() {
         let cases = [
             (

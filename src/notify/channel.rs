@@ -146,13 +146,15 @@ impl Channel {
 /// through `smtp` to `alerts.to`, the others through one HTTP client.
 pub fn channels(settings: &Settings) -> anyhow::Result<Vec<Channel>> {
     let declared = settings.channels();
-    let mailer = match declared.iter().any(|c| c.kind == ChannelKind::Email) {
-        true => Mailer::from_settings(&settings.smtp)?.map(Arc::new),
-        false => None,
+    let mailer = if declared.iter().any(|c| c.kind == ChannelKind::Email) {
+        Mailer::from_settings(&settings.smtp)?.map(Arc::new)
+    } else {
+        None
     };
-    let client = match declared.iter().any(|c| c.kind.is_http()) {
-        true => Some(http::client(settings.notify.timeout())?),
-        false => None,
+    let client = if declared.iter().any(|c| c.kind.is_http()) {
+        Some(http::client(settings.notify.timeout())?)
+    } else {
+        None
     };
     let mut out = Vec::with_capacity(declared.len());
     for channel in declared {

@@ -25,12 +25,14 @@ const SNIPPET_CHARS: usize = 200;
 pub fn client(timeout: Duration) -> anyhow::Result<Client> {
     crate::install_crypto_provider();
     let policy = reqwest::redirect::Policy::custom(|attempt| {
+        // Within the same host and port, or from http:// up to https:// on the same host;
+        // never down from https:// to http://.
+        let to = attempt.url();
         let same_host = attempt.previous().last().is_some_and(|from| {
-            from.host_str() == attempt.url().host_str()
-                && from.port_or_known_default() == attempt.url().port_or_known_default()
-                || from.scheme() == "http"
-                    && attempt.url().scheme() == "https"
-                    && from.host_str() == attempt.url().host_str()
+            from.host_str() == to.host_str()
+                && ((from.scheme() == to.scheme()
+                    && from.port_or_known_default() == to.port_or_known_default())
+                    || (from.scheme() == "http" && to.scheme() == "https"))
         });
         if same_host && attempt.previous().len() <= MAX_REDIRECTS {
             attempt.follow()
@@ -150,7 +152,13 @@ impl Endpoint {
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|l| self.url.join(l).ok())
-            .and_then(|u| u.host_str().map(str::to_owned));
+            .and_then(|u| {
+                let host = u.host_str()?;
+                Some(match u.port() {
+                    Some(port) => format!("{}://{host}:{port}", u.scheme()),
+                    None => format!("{}://{host}", u.scheme()),
+                })
+            });
         let verdict = verdict(status);
         if verdict == Verdict::Delivered {
             return Outcome::Delivered;
@@ -177,7 +185,7 @@ impl Endpoint {
         };
         let meaning = match (self.kind, status) {
             (_, 300..=399) => format!(
-                "a redirect to {}, not followed (only redirects within the same host are): put the final URL in the configuration",
+                "a redirect to {}, not followed (only those within the same host and port are): put the final URL in the configuration",
                 location.unwrap_or("another address")
             ),
             (_, 408) => "the service timed out; it will be retried".to_owned(),

@@ -626,7 +626,7 @@ struct Served {
     child: std::process::Child,
     addr: String,
     log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn serve(config: &str) -> Served {
@@ -646,29 +646,37 @@ fn serve(config: &str) -> Served {
             kept.lock().unwrap().push(line);
         }
     });
+    match listening_address(&log) {
+        Some(addr) => Served {
+            child,
+            addr,
+            log,
+            dir,
+        },
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no start: {:?}", log.lock().unwrap());
+        }
+    }
+}
+
+/// The address the server says it listens on, within 30 s.
+fn listening_address(log: &Mutex<Vec<String>>) -> Option<String> {
     let deadline = Instant::now() + StdDuration::from_secs(30);
-    loop {
+    while Instant::now() < deadline {
         let found = log.lock().unwrap().iter().find_map(|line| {
             line.split("listening on http://")
                 .nth(1)
                 .and_then(|rest| rest.split_whitespace().next())
                 .map(|addr| addr.trim_end_matches('"').to_owned())
         });
-        if let Some(addr) = found {
-            return Served {
-                child,
-                addr,
-                log,
-                _dir: dir,
-            };
+        if found.is_some() {
+            return found;
         }
-        assert!(
-            Instant::now() < deadline,
-            "no start: {:?}",
-            log.lock().unwrap()
-        );
         std::thread::sleep(StdDuration::from_millis(20));
     }
+    None
 }
 
 #[tokio::test]
@@ -734,7 +742,7 @@ async fn channel_urls_and_secrets_never_show_in_logs_errors_the_api_or_config_ch
         tokio::time::sleep(StdDuration::from_millis(50)).await;
     };
     let checked = tokio::process::Command::from({
-        let mut cmd = command(served._dir.path());
+        let mut cmd = command(served.dir.path());
         cmd.args(["--config", "monitor.toml", "config", "check"]);
         cmd
     })
@@ -950,5 +958,58 @@ async fn send_test_through_the_email_channel_mails_alerts_to() {
     assert_eq!(
         mails[0].subject(),
         "[backup-monitor] test message through channel email"
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_followed_within_the_same_host_and_port_only() {
+    let elsewhere = Receiver::start().await;
+    let moved = Receiver::scripted(vec![
+        Reply::Redirect(307, "/new-path".to_owned()),
+        Reply::Status(200),
+        Reply::Redirect(307, elsewhere.url("/stolen")),
+    ])
+    .await;
+    let app = spawn_app().await;
+    let job = failed_job(&app, json!({})).await;
+    let sender = outbox(
+        &app,
+        vec![channel(
+            "hooks",
+            ChannelKind::Webhook,
+            &moved.url("/old-path"),
+        )],
+    );
+    let first = sender.dispatch_pending(t0()).await.unwrap();
+    assert_eq!(
+        (first.sent, first.failed),
+        (1, 0),
+        "followed within the host"
+    );
+    let targets: Vec<String> = moved.received().iter().map(|r| r.target.clone()).collect();
+    assert_eq!(targets, ["/old-path", "/new-path"]);
+    let requests = moved.received();
+    assert_eq!(requests[1].method, "POST", "a 307 keeps the method…");
+    assert_eq!(requests[1].body, requests[0].body, "…and the body");
+
+    // Another port of the same address is another service: not followed, not retried.
+    app.set_now(Some(at("2026-11-25T02:40:00Z")));
+    app.report(
+        job["id"].as_i64().unwrap(),
+        "failed",
+        "2026-11-25T02:31:00Z",
+    )
+    .await;
+    let second = sender.dispatch_pending(t0()).await.unwrap();
+    assert_eq!((second.sent, second.failed, second.refused), (0, 1, 1));
+    assert!(elsewhere.received().is_empty());
+    let rows = alerts(&app).await;
+    let error = rows[0]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "answered 307: a redirect to http://127.0.0.1:{}, not followed",
+            elsewhere.addr.port()
+        )),
+        "{error}"
     );
 }

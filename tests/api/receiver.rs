@@ -51,6 +51,8 @@ pub enum Reply {
     RetryAfter(u16, u64),
     /// 200, after this long.
     Slow(Duration),
+    /// A redirect (301, 307…) to `Location`.
+    Redirect(u16, String),
 }
 
 #[derive(Default)]
@@ -151,6 +153,7 @@ async fn answer(
         Some(Reply::RetryAfter(code, seconds)) => {
             (status(code), [("retry-after", seconds.to_string())]).into_response()
         }
+        Some(Reply::Redirect(code, to)) => (status(code), [("location", to)]).into_response(),
         Some(Reply::Slow(wait)) => {
             tokio::time::sleep(wait).await;
             StatusCode::OK.into_response()

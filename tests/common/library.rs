@@ -128,8 +128,10 @@ pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
 /// each job's addresses), driven by hand with `dispatch_pending`.
 pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {
-    let mut settings = Settings::default();
-    settings.smtp = smtp.clone();
+    let mut settings = Settings {
+        smtp: smtp.clone(),
+        ..Settings::default()
+    };
     settings.alerts.to = to;
     outbox_with(path, &settings)
 }
