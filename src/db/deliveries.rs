@@ -209,3 +209,167 @@ pub fn of_alerts(conn: &Connection, ids: &[i64]) -> rusqlite::Result<HashMap<i64
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::db::{alerts, jobs, MIGRATIONS};
+    use crate::service::jobs::JobCreate;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// A database at the schema before deliveries, holding one alert emailed and one that
+    /// SMTP kept failing; then upgraded.
+    fn upgraded_with_two_alerts() -> (Connection, i64, i64) {
+        let conn = Connection::open_in_memory().unwrap();
+        let at = MIGRATIONS
+            .iter()
+            .position(|(name, _)| *name == "0010_deliveries")
+            .unwrap();
+        for (_, sql) in &MIGRATIONS[..at] {
+            conn.execute_batch(sql).unwrap();
+        }
+        let now = t("2026-11-24T02:40:00Z");
+        let body = serde_json::json!({
+            "database_name": "erp", "agent_id_responsible": "a", "company_name": "acme",
+            "city": "Lyon", "expected_hour_utc": 2, "expected_minute_utc": 30,
+            "backup_frequency": "daily", "final_storage_path_template": "/b/%Y.dump"
+        });
+        let job = JobCreate::parse(&body).unwrap().into_job(60, now).unwrap();
+        let job = jobs::insert(&conn, &job, now).unwrap();
+        let queue = |day: &str| {
+            alerts::queue(&conn, job.id, AlertKind::Failed, t(day), None, now)
+                .unwrap()
+                .unwrap()
+                .id
+        };
+        let sent = queue("2026-11-23T02:30:00Z");
+        let failing = queue("2026-11-24T02:30:00Z");
+        conn.execute(
+            "UPDATE alerts SET attempts = 2, sent_at_us = ?2 WHERE id = ?1",
+            params![sent, to_micros(now)],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE alerts SET attempts = 3, last_error = 'smtp down' WHERE id = ?1",
+            [failing],
+        )
+        .unwrap();
+        for (_, sql) in &MIGRATIONS[at..] {
+            conn.execute_batch(sql).unwrap();
+        }
+        (conn, sent, failing)
+    }
+
+    #[test]
+    fn alerts_emailed_before_channels_keep_their_email_delivery_and_the_rest_are_routed_anew() {
+        // Arrange
+        let (mut conn, sent, failing) = upgraded_with_two_alerts();
+        let listed = of_alerts(&conn, &[sent, failing]).unwrap();
+        assert_eq!(listed[&sent].len(), 1);
+        assert_eq!(listed[&sent][0].channel, "email");
+        assert_eq!(listed[&sent][0].attempts, 2);
+        assert!(listed[&sent][0].sent_at.is_some());
+        assert!(!listed.contains_key(&failing), "not routed yet");
+        assert_eq!(alerts::pending_count(&conn).unwrap(), 1);
+
+        // Act: routed to two channels; one of them fails.
+        let now = t("2030-01-01T00:00:00Z");
+        let both = |_: AlertKind, companies: &[String]| {
+            assert_eq!(companies, ["acme"]);
+            vec!["email".to_owned(), "ops".to_owned()]
+        };
+        let (routed, claimed) = claim(&mut conn, now, Duration::minutes(5), 20, 20, &both).unwrap();
+        record(
+            &mut conn,
+            failing,
+            "ops",
+            Attempt::Failed {
+                error: "answered 500",
+                retry_at: Some(now + Duration::seconds(30)),
+            },
+            now,
+        )
+        .unwrap();
+
+        // Assert: the old attempts are kept in the summary, and the error names its channel.
+        assert_eq!(routed, 1);
+        assert_eq!(claimed.len(), 2, "the old one is delivered already");
+        let alert = alerts::get(&conn, failing).unwrap().unwrap();
+        assert_eq!(alert.attempts, 4);
+        assert_eq!(alert.sent_at, None);
+        assert_eq!(alert.last_error.as_deref(), Some("ops: answered 500"));
+        record(&mut conn, failing, "email", Attempt::Delivered, now).unwrap();
+        let alert = alerts::get(&conn, failing).unwrap().unwrap();
+        assert_eq!(alert.sent_at, Some(now), "a channel took it");
+        assert_eq!(
+            alert.last_error.as_deref(),
+            Some("ops: answered 500"),
+            "ops still fails"
+        );
+        assert_eq!(
+            alerts::pending_count(&conn).unwrap(),
+            1,
+            "ops is still to try"
+        );
+        // The lease: claimed deliveries are not claimed again before it runs out…
+        let (_, again) = claim(
+            &mut conn,
+            now + Duration::seconds(30),
+            Duration::minutes(5),
+            20,
+            20,
+            &both,
+        )
+        .unwrap();
+        assert_eq!(again.len(), 1, "ops, due again after its backoff");
+        assert_eq!(again[0].channel, "ops");
+        assert_eq!(again[0].attempts, 1);
+        let (_, leased) = claim(
+            &mut conn,
+            now + Duration::minutes(1),
+            Duration::minutes(5),
+            20,
+            20,
+            &both,
+        )
+        .unwrap();
+        assert!(leased.is_empty(), "held by the first claim");
+        // …unless released, as a stopping sender does.
+        let released = release(
+            &conn,
+            &[(failing, "ops".to_owned())],
+            now + Duration::minutes(1),
+        )
+        .unwrap();
+        assert_eq!(released, 1);
+        let (_, back) = claim(
+            &mut conn,
+            now + Duration::minutes(1),
+            Duration::minutes(5),
+            20,
+            20,
+            &both,
+        )
+        .unwrap();
+        assert_eq!(back.len(), 1);
+    }
+
+    #[test]
+    fn an_alert_no_channel_takes_is_settled_with_the_reason() {
+        let (mut conn, _, failing) = upgraded_with_two_alerts();
+        let nowhere = |_: AlertKind, _: &[String]| Vec::new();
+        let now = t("2030-01-01T00:00:00Z");
+        let (routed, claimed) =
+            claim(&mut conn, now, Duration::minutes(5), 20, 20, &nowhere).unwrap();
+        assert_eq!((routed, claimed.len()), (1, 0));
+        let alert = alerts::get(&conn, failing).unwrap().unwrap();
+        assert_eq!(alert.last_error.as_deref(), Some(UNROUTED));
+        assert_eq!(alerts::pending_count(&conn).unwrap(), 0);
+        let (routed, _) = claim(&mut conn, now, Duration::minutes(5), 20, 20, &nowhere).unwrap();
+        assert_eq!(routed, 0, "routed once");
+    }
+}

@@ -26,5 +26,5 @@ INSERT INTO deliveries (alert_id, channel, attempts, next_attempt_us, sent_at_us
 SELECT id, 'email', attempts, NULL, sent_at_us, NULL FROM alerts WHERE sent_at_us IS NOT NULL;
 UPDATE alerts SET routed_at_us = sent_at_us WHERE sent_at_us IS NOT NULL;
 
-DROP INDEX alerts_undelivered;
+DROP INDEX IF EXISTS alerts_undelivered;
 CREATE INDEX alerts_unrouted ON alerts (next_attempt_us) WHERE routed_at_us IS NULL;
