@@ -221,6 +221,15 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// A sender's claim at `now`: 5 minutes of lease, 20 alerts and deliveries at most.
+    fn claim_at(
+        conn: &mut Connection,
+        now: DateTime<Utc>,
+        route: Router<'_>,
+    ) -> (usize, Vec<Claimed>) {
+        claim(conn, now, Duration::minutes(5), 20, 20, route).unwrap()
+    }
+
     /// A database at the schema before deliveries, holding one alert emailed and one that
     /// SMTP kept failing; then upgraded.
     fn upgraded_with_two_alerts() -> (Connection, i64, i64) {
@@ -282,7 +291,7 @@ mod tests {
             assert_eq!(companies, ["acme"]);
             vec!["email".to_owned(), "ops".to_owned()]
         };
-        let (routed, claimed) = claim(&mut conn, now, Duration::minutes(5), 20, 20, &both).unwrap();
+        let (routed, claimed) = claim_at(&mut conn, now, &both);
         record(
             &mut conn,
             failing,
@@ -316,27 +325,11 @@ mod tests {
             "ops is still to try"
         );
         // The lease: claimed deliveries are not claimed again before it runs out…
-        let (_, again) = claim(
-            &mut conn,
-            now + Duration::seconds(30),
-            Duration::minutes(5),
-            20,
-            20,
-            &both,
-        )
-        .unwrap();
+        let (_, again) = claim_at(&mut conn, now + Duration::seconds(30), &both);
         assert_eq!(again.len(), 1, "ops, due again after its backoff");
         assert_eq!(again[0].channel, "ops");
         assert_eq!(again[0].attempts, 1);
-        let (_, leased) = claim(
-            &mut conn,
-            now + Duration::minutes(1),
-            Duration::minutes(5),
-            20,
-            20,
-            &both,
-        )
-        .unwrap();
+        let (_, leased) = claim_at(&mut conn, now + Duration::minutes(1), &both);
         assert!(leased.is_empty(), "held by the first claim");
         // …unless released, as a stopping sender does.
         let released = release(
@@ -346,15 +339,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(released, 1);
-        let (_, back) = claim(
-            &mut conn,
-            now + Duration::minutes(1),
-            Duration::minutes(5),
-            20,
-            20,
-            &both,
-        )
-        .unwrap();
+        let (_, back) = claim_at(&mut conn, now + Duration::minutes(1), &both);
         assert_eq!(back.len(), 1);
     }
 
@@ -363,13 +348,12 @@ mod tests {
         let (mut conn, _, failing) = upgraded_with_two_alerts();
         let nowhere = |_: AlertKind, _: &[String]| Vec::new();
         let now = t("2030-01-01T00:00:00Z");
-        let (routed, claimed) =
-            claim(&mut conn, now, Duration::minutes(5), 20, 20, &nowhere).unwrap();
+        let (routed, claimed) = claim_at(&mut conn, now, &nowhere);
         assert_eq!((routed, claimed.len()), (1, 0));
         let alert = alerts::get(&conn, failing).unwrap().unwrap();
         assert_eq!(alert.last_error.as_deref(), Some(UNROUTED));
         assert_eq!(alerts::pending_count(&conn).unwrap(), 0);
-        let (routed, _) = claim(&mut conn, now, Duration::minutes(5), 20, 20, &nowhere).unwrap();
+        let (routed, _) = claim_at(&mut conn, now, &nowhere);
         assert_eq!(routed, 0, "routed once");
     }
 }

@@ -10,6 +10,7 @@ use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFT
 use reqwest::{Client, Url};
 
 use super::payload::Payload;
+use super::{error_chain, one_line};
 use crate::config::Secret;
 use crate::domain::channel::{verdict, ChannelKind, Outcome, Verdict};
 
@@ -275,22 +276,4 @@ async fn snippet(mut response: reqwest::Response) -> String {
         cut.push('…');
     }
     cut.replace('"', "'")
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

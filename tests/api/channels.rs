@@ -15,9 +15,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::common::{
-    at, client_with, command, free_port, outbox_with, spawn_app, terminate, valid_job, with,
-    AlertKind, ChannelKind, ChannelSettings, Outbox, Secret, Settings, SmtpSettings, SmtpTls,
-    TestApp, ADMIN_TOKEN,
+    at, client_with, command, free_port, outbox_with, plain_smtp, spawn_app, terminate, valid_job,
+    with, AlertKind, ChannelKind, ChannelSettings, Outbox, Secret, Settings, TestApp, ADMIN_TOKEN,
 };
 use crate::receiver::{Receiver, Reply};
 use crate::smtp::SmtpServer;
@@ -51,14 +50,7 @@ fn settings(channels: Vec<ChannelSettings>, smtp_port: Option<u16>) -> Settings 
     s.notify.timeout_seconds = 1;
     s.server.public_url = Some(PUBLIC_URL.to_owned());
     if let Some(port) = smtp_port {
-        s.smtp = SmtpSettings {
-            host: Some("127.0.0.1".to_owned()),
-            port,
-            username: None,
-            password: None,
-            from: Some("monitor@example.com".to_owned()),
-            tls: SmtpTls::None,
-        };
+        s.smtp = plain_smtp(port);
         s.alerts.to = vec!["ops@example.com".to_owned()];
     }
     s

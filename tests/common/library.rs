@@ -125,6 +125,19 @@ pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
     backup_monitor::service::tick::tick(&mut conn, now, 100).expect("tick")
 }
 
+/// A plain SMTP server on 127.0.0.1:`port` (no TLS, no login), sending as
+/// monitor@example.com: the test SMTP server's settings.
+pub fn plain_smtp(port: u16) -> SmtpSettings {
+    SmtpSettings {
+        host: Some("127.0.0.1".to_owned()),
+        port,
+        username: None,
+        password: None,
+        from: Some("monitor@example.com".to_owned()),
+        tls: SmtpTls::None,
+    }
+}
+
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
 /// each job's addresses), driven by hand with `dispatch_pending`.
 pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {
