@@ -1,10 +1,12 @@
-//! The agent's side (DESIGN §7): `report` sends one backup run to the server, `exec` runs the
-//! backup command and reports how it ended. Retries with backoff; never prints the token.
+//! The agent's side (DESIGN §7, §10): `report` sends one backup run (or its start) to the
+//! server, `exec` runs the backup command between a start and a finish, `verify` checks the
+//! file at the job's storage path and reports what it found. Retries with backoff; never
+//! prints the token.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{ErrorKind, IsTerminal, Read};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::process::{ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStderr};
 
-use crate::cli::{ExecArgs, ReportArgs, ReportStatus, ServerArgs};
+use crate::cli::{ExecArgs, ReportArgs, ReportStatus, ServerArgs, VerifyArgs};
 use crate::config::Secret;
 use crate::domain::entry::ERROR_MESSAGE_MAX;
 use crate::domain::time;
@@ -39,6 +41,15 @@ const MAX_TRY_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a command's stderr to close after the command ended (a process
 /// it left in the background may hold it open).
 const STDERR_DRAIN: Duration = Duration::from_secs(2);
+/// The most time `exec` gives a run's start, retries included, before it runs the command
+/// anyway: the start is worth a few seconds, never the backup.
+pub const START_BUDGET: Duration = Duration::from_secs(3);
+/// How long a start is retried: less than [`START_BUDGET`], so that a server that refuses
+/// connections is given up with its own reason, and only one that never answers is cut
+/// short by the budget.
+const START_RETRY_FOR: Duration = Duration::from_secs(2);
+/// Random bytes in a run id (16 hex characters).
+const RUN_ID_BYTES: usize = 8;
 
 /// A backup file's SHA-256 (`sha256:<hex>`) and size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +111,8 @@ pub struct Report {
     pub timestamp: DateTime<Utc>,
     pub file: Option<FileDigest>,
     pub error_message: Option<String>,
+    /// The run a start begins or a finish closes (DESIGN §10).
+    pub run_id: Option<String>,
 }
 
 impl Report {
@@ -117,6 +130,9 @@ impl Report {
         }
         if let Some(message) = &self.error_message {
             body.insert("error_message".into(), json!(message));
+        }
+        if let Some(run_id) = &self.run_id {
+            body.insert("run_id".into(), json!(run_id));
         }
         Value::Object(body)
     }
@@ -145,8 +161,8 @@ impl Sent {
 pub struct ReportError(String);
 
 /// The outcome of one try.
-enum Try {
-    Done(Sent),
+enum Try<T> {
+    Done(T),
     Refused(String),
     Retry {
         reason: String,
@@ -154,9 +170,55 @@ enum Try {
     },
 }
 
-/// Sends reports to one server with one token.
+/// How long a call keeps trying, and what giving up means.
+struct Patience<'a> {
+    retry_for: Duration,
+    /// The limit as the user set it, named in the message of giving up (`--retry-for 30`).
+    limit: String,
+    /// Appended to the message of giving up (`; the backup was NOT reported`).
+    consequence: &'a str,
+    /// Put before each line about a retry, to say which call it is about.
+    what: &'a str,
+}
+
+/// A job's storage path for one slot, as `GET /api/v1/jobs/{id}/expected_path` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedPath {
+    pub slot: DateTime<Utc>,
+    pub path: String,
+}
+
+/// An answer read whole, before it is judged.
+struct Answer {
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    location: Option<String>,
+    text: String,
+    json: Option<Value>,
+}
+
+impl Answer {
+    /// The try to make again after an answer that may change by itself (429, 502/503/504,
+    /// 507: the server's disk is full, and space may be freed while we wait).
+    fn passing(&self) -> Option<(String, Option<Duration>)> {
+        matches!(self.status.as_u16(), 429 | 502..=504 | 507).then(|| {
+            let reason = format!(
+                "the server answered {}{}",
+                self.status,
+                detail(self.json.as_ref())
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            );
+            (reason, self.retry_after)
+        })
+    }
+}
+
+/// Sends reports to one server with one token, and asks it for expected paths.
 pub struct Reporter {
     client: reqwest::Client,
+    /// The server's base URL, ending with `/`.
+    base: Url,
     endpoint: Url,
     token: Secret,
     retry_for: Duration,
@@ -182,26 +244,98 @@ impl Reporter {
             .map_err(|e| ReportError(format!("cannot set up the HTTP client: {e}")))?;
         Ok(Self {
             client,
+            base,
             endpoint,
             token: server.token.clone(),
             retry_for: Duration::from_secs(server.retry_for),
         })
     }
 
+    /// The patience of the user's --retry-for.
+    fn patience<'a>(&self, consequence: &'a str) -> Patience<'a> {
+        Patience {
+            retry_for: self.retry_for,
+            limit: format!("--retry-for {}", self.retry_for.as_secs()),
+            consequence,
+            what: "",
+        }
+    }
+
     /// Sends `report`, retrying network errors, 429, 502/503/504 and 507 with exponential
     /// backoff until the retry window has passed. Progress goes to stderr.
     pub async fn send(&self, report: &Report) -> Result<Sent, ReportError> {
+        let patience = self.patience("; the backup was NOT reported");
+        self.send_with(report, &patience).await
+    }
+
+    /// Sends a run's start as [`Reporter::send`] does, but gives it [`START_BUDGET`] at most,
+    /// whatever the network does (a try that hangs is cut short): the backup waits for it.
+    pub async fn send_start(&self, report: &Report) -> Result<Sent, ReportError> {
+        let patience = Patience {
+            retry_for: self.retry_for.min(START_RETRY_FOR),
+            limit: format!("a start is retried for {} s", START_RETRY_FOR.as_secs()),
+            consequence: "",
+            what: "the run's start: ",
+        };
+        match tokio::time::timeout(START_BUDGET, self.send_with(report, &patience)).await {
+            Ok(sent) => sent,
+            Err(_) => Err(ReportError(format!(
+                "no answer from {} within {} s",
+                self.endpoint,
+                START_BUDGET.as_secs()
+            ))),
+        }
+    }
+
+    async fn send_with(
+        &self,
+        report: &Report,
+        patience: &Patience<'_>,
+    ) -> Result<Sent, ReportError> {
         let body = report.body();
+        self.retrying(patience, async |timeout| {
+            self.try_report(&body, report.job_id, timeout).await
+        })
+        .await
+    }
+
+    /// Asks for the storage path of `job_id`'s slot whose window holds `at`, with the
+    /// retries of a report.
+    pub async fn expected_path(
+        &self,
+        job_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ExpectedPath, ReportError> {
+        let mut url = self
+            .base
+            .join(&format!("api/v1/jobs/{job_id}/expected_path"))
+            .map_err(|e| ReportError(format!("cannot build the expected path's URL: {e}")))?;
+        url.query_pairs_mut().append_pair("at", &time::format(at));
+        let patience = self.patience("; nothing was reported");
+        self.retrying(&patience, async |timeout| {
+            self.try_expected_path(&url, job_id, timeout).await
+        })
+        .await
+    }
+
+    /// Makes tries until one is done or refused, or the retry window has passed: after a
+    /// try to make again, waits its Retry-After or the backoff (0.5 s, doubling, at most
+    /// 5 s), saying so on stderr.
+    async fn retrying<T>(
+        &self,
+        patience: &Patience<'_>,
+        mut attempt: impl AsyncFnMut(Duration) -> Try<T>,
+    ) -> Result<T, ReportError> {
         let started = Instant::now();
-        let deadline = started + self.retry_for;
+        let deadline = started + patience.retry_for;
         let mut backoff = FIRST_BACKOFF;
         let mut tries = 0u32;
         loop {
             tries += 1;
             let left = deadline.saturating_duration_since(Instant::now());
             let timeout = left.clamp(MIN_TRY_TIMEOUT, MAX_TRY_TIMEOUT);
-            let (reason, wait) = match self.try_once(&body, report.job_id, timeout).await {
-                Try::Done(sent) => return Ok(sent),
+            let (reason, wait) = match attempt(timeout).await {
+                Try::Done(done) => return Ok(done),
                 Try::Refused(message) => return Err(ReportError(message)),
                 Try::Retry {
                     reason,
@@ -211,20 +345,25 @@ impl Reporter {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ReportError(format!(
-                    "gave up after {:.1} s and {tries} {} (--retry-for {}): {reason}; the backup was NOT reported",
+                    "gave up after {:.1} s and {tries} {} ({}): {reason}{}",
                     started.elapsed().as_secs_f64(),
                     if tries == 1 { "try" } else { "tries" },
-                    self.retry_for.as_secs(),
+                    patience.limit,
+                    patience.consequence,
                 )));
             }
             let wait = wait.min(left);
-            eprintln!("{reason}; retrying in {:.1} s", wait.as_secs_f64());
+            eprintln!(
+                "{}{reason}; retrying in {:.1} s",
+                patience.what,
+                wait.as_secs_f64()
+            );
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
-    async fn try_once(&self, body: &Value, job_id: i64, timeout: Duration) -> Try {
+    async fn try_report(&self, body: &Value, job_id: i64, timeout: Duration) -> Try<Sent> {
         let sent = self
             .client
             .post(self.endpoint.clone())
@@ -233,15 +372,82 @@ impl Reporter {
             .timeout(timeout)
             .send()
             .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
+        let answer = match self.read(sent, &self.endpoint).await {
+            Ok(answer) => answer,
+            Err(reason) => {
                 return Try::Retry {
-                    reason: self.network_error(&e),
+                    reason,
                     retry_after: None,
                 }
             }
         };
+        match answer.status.as_u16() {
+            200 | 201 => match answer
+                .json
+                .as_ref()
+                .and_then(|v| v.get("id"))
+                .and_then(Value::as_i64)
+            {
+                Some(id) if answer.status == StatusCode::CREATED => Try::Done(Sent::Created(id)),
+                Some(id) => Try::Done(Sent::Repeated(id)),
+                None => Try::Refused(format!(
+                    "{} answered {} without an entry ({}): is --url a backup-monitor server?",
+                    self.endpoint,
+                    answer.status,
+                    snippet(&answer.text)
+                )),
+            },
+            _ => self.judge(answer, &self.endpoint, "report", job_id),
+        }
+    }
+
+    async fn try_expected_path(
+        &self,
+        url: &Url,
+        job_id: i64,
+        timeout: Duration,
+    ) -> Try<ExpectedPath> {
+        let sent = self
+            .client
+            .get(url.clone())
+            .bearer_auth(self.token.expose())
+            .timeout(timeout)
+            .send()
+            .await;
+        let answer = match self.read(sent, url).await {
+            Ok(answer) => answer,
+            Err(reason) => {
+                return Try::Retry {
+                    reason,
+                    retry_after: None,
+                }
+            }
+        };
+        if answer.status != StatusCode::OK {
+            return self.judge(answer, url, "request for the expected path", job_id);
+        }
+        let json = answer.json.as_ref();
+        let field = |name| json.and_then(|v| v.get(name)).and_then(Value::as_str);
+        match (field("path"), field("slot_utc").and_then(time::parse)) {
+            (Some(path), Some(slot)) => Try::Done(ExpectedPath {
+                slot,
+                path: path.to_owned(),
+            }),
+            _ => Try::Refused(format!(
+                "{url} answered {} without a path and a slot ({}): is --url a backup-monitor server?",
+                answer.status,
+                snippet(&answer.text)
+            )),
+        }
+    }
+
+    /// The answer to a request, read whole; a network error in words if there is none.
+    async fn read(
+        &self,
+        sent: Result<reqwest::Response, reqwest::Error>,
+        url: &Url,
+    ) -> Result<Answer, String> {
+        let response = sent.map_err(|e| network_error(&e, url))?;
         let status = response.status();
         let header = |name| {
             response
@@ -254,75 +460,62 @@ impl Reporter {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
         let location = header(LOCATION);
-        let text = match response.text().await {
-            Ok(text) => text,
-            Err(e) => {
-                return Try::Retry {
-                    reason: self.network_error(&e),
-                    retry_after: None,
-                }
-            }
-        };
-        let json: Option<Value> = serde_json::from_str(&text).ok();
-        match status.as_u16() {
-            200 | 201 => match json
-                .as_ref()
-                .and_then(|v| v.get("id"))
-                .and_then(Value::as_i64)
-            {
-                Some(id) if status == StatusCode::CREATED => Try::Done(Sent::Created(id)),
-                Some(id) => Try::Done(Sent::Repeated(id)),
-                None => Try::Refused(format!(
-                    "{} answered {status} without an entry ({}): is --url a backup-monitor server?",
-                    self.endpoint,
-                    snippet(&text)
-                )),
-            },
-            // 507: the server's disk is full; space may be freed while we wait.
-            429 | 502..=504 | 507 => Try::Retry {
-                reason: format!(
-                    "the server answered {status}{}",
-                    detail(json.as_ref())
-                        .map(|d| format!(" ({d})"))
-                        .unwrap_or_default()
-                ),
-                retry_after,
-            },
-            _ => Try::Refused(refusal(
-                &self.endpoint,
-                status,
-                json.as_ref(),
-                &text,
-                location,
-                job_id,
-            )),
-        }
+        let text = response.text().await.map_err(|e| network_error(&e, url))?;
+        let json = serde_json::from_str(&text).ok();
+        Ok(Answer {
+            status,
+            retry_after,
+            location,
+            text,
+            json,
+        })
     }
 
-    /// A network error in one line: what failed, and the innermost cause (connection
-    /// refused, name resolution, certificate...). Never the request's headers.
-    fn network_error(&self, e: &reqwest::Error) -> String {
-        let what = if e.is_timeout() {
-            "no answer in time from"
-        } else if e.is_connect() {
-            "cannot connect to"
-        } else {
-            "the request failed at"
-        };
-        let mut cause = None;
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            cause = Some(s.to_string());
-            source = s.source();
+    /// An answer that is not a success: a try to make again, or a final refusal of `what`.
+    fn judge<T>(&self, answer: Answer, url: &Url, what: &str, job_id: i64) -> Try<T> {
+        if let Some((reason, retry_after)) = answer.passing() {
+            return Try::Retry {
+                reason,
+                retry_after,
+            };
         }
-        let cause = cause.unwrap_or_else(|| e.to_string());
-        format!("{what} {} ({cause})", self.endpoint)
+        Try::Refused(refusal(
+            url,
+            what,
+            answer.status,
+            answer.json.as_ref(),
+            &answer.text,
+            answer.location,
+            job_id,
+        ))
     }
 }
 
-/// Why the server's answer is final, in words a sysadmin can act on.
+/// A network error in one line: what failed, and the innermost cause (connection
+/// refused, name resolution, certificate...). Never the request's headers.
+fn network_error(e: &reqwest::Error, url: &Url) -> String {
+    let what = if e.is_timeout() {
+        "no answer in time from"
+    } else if e.is_connect() {
+        "cannot connect to"
+    } else {
+        "the request failed at"
+    };
+    let mut cause = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = Some(s.to_string());
+        source = s.source();
+    }
+    let cause = cause.unwrap_or_else(|| e.to_string());
+    format!("{what} {url} ({cause})")
+}
+
+/// Why the server's answer to `what` (a report, a request) is final, in words a sysadmin
+/// can act on.
 fn refusal(
-    endpoint: &Url,
+    url: &Url,
+    what: &str,
     status: StatusCode,
     json: Option<&Value>,
     text: &str,
@@ -334,13 +527,13 @@ fn refusal(
         401 => format!(
             "the server refused the token ({status}): the token is not valid or was revoked"
         ),
-        403 => format!("the server refused the report ({status}): {detail}"),
+        403 => format!("the server refused the {what} ({status}): {detail}"),
         404 if detail == "Job not found" => {
             format!("job {job_id} not found on the server ({status}): check --job-id")
         }
         404 => format!(
             "{} does not exist ({status}): check --url, the server's base address (e.g. https://monitor.example.com)",
-            endpoint
+            url
         ),
         422 => {
             let items = json
@@ -353,13 +546,13 @@ fn refusal(
                         .collect::<String>()
                 })
                 .unwrap_or_else(|| format!(" {detail}"));
-            format!("the server refused the report as invalid ({status}):{items}")
+            format!("the server refused the {what} as invalid ({status}):{items}")
         }
         300..=399 => format!(
             "the server redirects ({status}) to {}: give the address it redirects to as --url",
             location.as_deref().unwrap_or("another address")
         ),
-        _ => format!("the server refused the report ({status}): {detail}"),
+        _ => format!("the server refused the {what} ({status}): {detail}"),
     }
 }
 
@@ -489,8 +682,32 @@ fn now() -> DateTime<Utc> {
     time::from_micros(time::to_micros(Utc::now()))
 }
 
-/// `backup-monitor report`: 0 reported (the entry id on stdout), 1 otherwise.
+/// A fresh run id: 16 hex characters from the system's random source (None in the unlikely
+/// event it has none: a run without an id is then finished by the job's next report).
+pub fn new_run_id() -> Option<String> {
+    let mut bytes = [0u8; RUN_ID_BYTES];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
+/// The exit code of a command line that cannot be carried out as given (clap's).
+const USAGE: u8 = 2;
+
+/// `backup-monitor report`: 0 reported (the entry id on stdout), 1 refused or given up, 2 a
+/// start given what only a finish carries.
 pub fn report(args: &ReportArgs) -> ExitCode {
+    if args.status == ReportStatus::Started {
+        let finish_only = [
+            ("--file", args.file.is_some()),
+            ("--error", args.error.is_some()),
+        ];
+        if let Some((flag, _)) = finish_only.iter().find(|(_, given)| *given) {
+            eprintln!(
+                "error: {flag} goes with the report that finishes a run (--status success or failed), not with --status started"
+            );
+            return ExitCode::from(USAGE);
+        }
+    }
     let file = match &args.file {
         Some(path) => match hash_file(path) {
             Ok(digest) => Some(digest),
@@ -517,17 +734,15 @@ pub fn report(args: &ReportArgs) -> ExitCode {
         timestamp: args.timestamp.unwrap_or_else(now),
         file,
         error_message,
+        run_id: args.run_id.clone(),
     };
     let sent = runtime()
         .and_then(|rt| rt.block_on(async { Reporter::new(&args.server)?.send(&report).await }));
     match sent {
-        Ok(sent) => match output::println(&sent.entry_id().to_string()) {
+        Ok(sent) => match print_entry_id(sent) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!(
-                    "error: reported as entry {}, but cannot write its id on stdout: {e}",
-                    sent.entry_id()
-                );
+                eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
         },
@@ -536,6 +751,16 @@ pub fn report(args: &ReportArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The id of the entry a report made, alone on stdout.
+fn print_entry_id(sent: Sent) -> Result<(), String> {
+    output::println(&sent.entry_id().to_string()).map_err(|e| {
+        format!(
+            "reported as entry {}, but cannot write its id on stdout: {e}",
+            sent.entry_id()
+        )
+    })
 }
 
 /// `exec`'s exit code when the command succeeded but its `--file` cannot be read.
@@ -547,7 +772,9 @@ struct Ran {
     failure: Option<String>,
 }
 
-/// `backup-monitor exec`: runs the command, reports, exits with the command's code.
+/// `backup-monitor exec`: reports the run's start (briefly: the backup never waits long
+/// for it), runs the command, reports how it ended with the same run id, exits with the
+/// command's code.
 pub fn exec(args: &ExecArgs) -> ExitCode {
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -556,8 +783,30 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let started = now();
+    let reporter = Reporter::new(&args.server);
+    let run_id = new_run_id();
+    let start = Report {
+        job_id: args.job_id,
+        status: ReportStatus::Started,
+        timestamp: now(),
+        file: None,
+        error_message: None,
+        run_id: run_id.clone(),
+    };
+    let started = match &reporter {
+        Ok(reporter) => rt.block_on(reporter.send_start(&start)).map(drop),
+        Err(e) => Err(e.clone()),
+    };
+    if let Err(e) = started {
+        eprintln!(
+            "warning: the start of this run of job {} was not reported: {e}; running the command anyway",
+            args.job_id
+        );
+    }
     let ran = rt.block_on(run_command(&args.command));
+    // The finish is dated when the command ended: the server measures the run from its
+    // start's timestamp to this one (hashing --file is not part of the backup).
+    let ended = now();
     let mut code = ran.code;
     let (status, error_message, file) = match (ran.failure, &args.file) {
         (Some(failure), _) => (ReportStatus::Failed, Some(failure), None),
@@ -583,12 +832,13 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
     let report = Report {
         job_id: args.job_id,
         status,
-        timestamp: started,
+        timestamp: ended,
         file,
         error_message,
+        run_id,
     };
     let sent = rt.block_on(async {
-        let reporter = Reporter::new(&args.server)?;
+        let reporter = reporter?;
         // Ctrl-C no longer ends this process by itself (see `wait_for`): honour it here.
         tokio::select! {
             sent = reporter.send(&report) => sent,
@@ -603,6 +853,200 @@ pub fn exec(args: &ExecArgs) -> ExitCode {
         );
     }
     ExitCode::from(code)
+}
+
+/// `verify`'s exit code when it reported the file missing or unreadable.
+const VERIFY_NOT_FOUND: u8 = 1;
+
+/// `backup-monitor verify`: 0 the file was found and reported, 1 it was reported missing or
+/// unreadable, 2 nothing was reported.
+pub fn verify(args: &VerifyArgs) -> ExitCode {
+    match verify_and_report(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+/// Everything `verify` does; an error means nothing was reported.
+fn verify_and_report(args: &VerifyArgs) -> Result<ExitCode, String> {
+    if let Some(root) = &args.root {
+        check_root(root)?;
+    }
+    let rt = runtime().map_err(|e| e.to_string())?;
+    let reporter = Reporter::new(&args.server).map_err(|e| e.to_string())?;
+    let checked_at = now();
+    let expected = rt
+        .block_on(reporter.expected_path(args.job_id, args.at.unwrap_or(checked_at)))
+        .map_err(|e| e.to_string())?;
+    let timestamp = match args.at {
+        None => checked_at,
+        Some(_) => {
+            let current = rt
+                .block_on(reporter.expected_path(args.job_id, checked_at))
+                .map_err(|e| e.to_string())?;
+            report_time(expected.slot, current.slot, checked_at)?
+        }
+    };
+    let path = local_path(args.root.as_deref(), &expected.path)?;
+    let found = look_at(&path);
+    let report = Report {
+        job_id: args.job_id,
+        status: if found.is_ok() {
+            ReportStatus::Success
+        } else {
+            ReportStatus::Failed
+        },
+        timestamp,
+        file: found.as_ref().ok().cloned(),
+        error_message: found
+            .as_ref()
+            .err()
+            .map(|problem| keep_end(problem, ERROR_MESSAGE_MAX)),
+        // A run id no start has: this report finishes no backup run under way.
+        run_id: Some(format!("verify-{}", new_run_id().unwrap_or_default())),
+    };
+    let what = match &found {
+        Ok(file) => format!(
+            "found {} ({} bytes, {})",
+            path.display(),
+            file.size,
+            file.hash
+        ),
+        Err(problem) => problem.clone(),
+    };
+    let sent = rt
+        .block_on(reporter.send(&report))
+        .map_err(|e| format!("{what}, but this was not reported: {e}"))?;
+    if let Err(e) = print_entry_id(sent) {
+        eprintln!("warning: {e}");
+    }
+    Ok(match found {
+        Ok(_) => {
+            eprintln!("{what}; reported as success");
+            ExitCode::SUCCESS
+        }
+        Err(_) => {
+            eprintln!("error: {what}; reported as failed");
+            ExitCode::from(VERIFY_NOT_FOUND)
+        }
+    })
+}
+
+/// A `--root` is where the storage is mounted: if it is not there, the backups cannot be
+/// told missing.
+fn check_root(root: &Path) -> Result<(), String> {
+    match std::fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(format!(
+            "--root {} is not a directory; nothing was reported",
+            root.display()
+        )),
+        Err(e) => Err(format!(
+            "cannot use --root {}: {e} (is the storage mounted?); nothing was reported",
+            root.display()
+        )),
+    }
+}
+
+/// When `verify` dates its report of `slot`, given `current`, the slot whose window holds
+/// `now`: now for the current slot (the report is the job's latest word), the slot's own
+/// time for a past one (it counts for that slot, not tonight's); a slot to come is not
+/// checked.
+pub fn report_time(
+    slot: DateTime<Utc>,
+    current: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
+    match slot.cmp(&current) {
+        std::cmp::Ordering::Equal => Ok(now),
+        std::cmp::Ordering::Less => Ok(slot),
+        std::cmp::Ordering::Greater => Err(format!(
+            "--at falls in the slot of {}, which has not begun (the current slot is {}); nothing was reported",
+            time::format(slot),
+            time::format(current)
+        )),
+    }
+}
+
+/// Where the server's `expected` path is on this host: under `root`, part by part (an
+/// absolute path lands under it; a `..` part is refused, never followed out of it), or
+/// as it is without a root.
+pub fn local_path(root: Option<&Path>, expected: &str) -> Result<PathBuf, String> {
+    if expected.trim().is_empty() {
+        return Err("the server's expected path is empty; nothing was reported".to_owned());
+    }
+    let Some(root) = root else {
+        return Ok(PathBuf::from(expected));
+    };
+    let mut path = root.to_path_buf();
+    let mut parts = 0;
+    for component in Path::new(expected).components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "the server's expected path {expected} has a `..` part, which would climb out of --root {}; nothing was reported",
+                    root.display()
+                ))
+            }
+            Component::Normal(part) => {
+                path.push(part);
+                parts += 1;
+            }
+        }
+    }
+    if parts == 0 {
+        return Err(format!(
+            "the server's expected path {expected} names no file; nothing was reported"
+        ));
+    }
+    Ok(path)
+}
+
+/// The backup file at `path`, hashed and sized; or why there is none, as the report's
+/// error_message says it.
+fn look_at(path: &Path) -> Result<FileDigest, String> {
+    let shown = path.display();
+    let problem = |e: std::io::Error| {
+        if e.kind() == ErrorKind::NotFound {
+            format!("expected file {shown} is missing")
+        } else {
+            format!("expected file {shown} cannot be read: {e}")
+        }
+    };
+    // Looked at before it is opened: opening a named pipe would wait for a writer.
+    let meta = std::fs::metadata(path).map_err(problem)?;
+    if !meta.is_file() {
+        return Err(match kind_of(&meta.file_type()) {
+            Some(kind) => format!("expected file {shown} is not a regular file: it is {kind}"),
+            None => format!("expected file {shown} is not a regular file"),
+        });
+    }
+    hash_file(path).map_err(problem)
+}
+
+/// What a file that is not a regular one is, in words.
+fn kind_of(file_type: &std::fs::FileType) -> Option<&'static str> {
+    if file_type.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some("a named pipe");
+        }
+        if file_type.is_socket() {
+            return Some("a socket");
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return Some("a device");
+        }
+    }
+    None
 }
 
 async fn run_command(argv: &[OsString]) -> Ran {
@@ -807,6 +1251,7 @@ mod tests {
             timestamp: time::parse("2026-11-24T02:30:00Z").unwrap(),
             file: None,
             error_message: Some("disk full".to_owned()),
+            run_id: None,
         };
         assert_eq!(
             report.body(),
@@ -825,6 +1270,7 @@ mod tests {
         let say = |status: u16, body: Value| {
             refusal(
                 &url,
+                "report",
                 StatusCode::from_u16(status).unwrap(),
                 Some(&body),
                 &body.to_string(),
@@ -849,6 +1295,92 @@ mod tests {
         );
         assert!(invalid.contains("\n  backup_hash: String should have at most 256 characters"));
         assert!(invalid.contains("\n  error_message: too long"));
+    }
+
+    #[test]
+    fn a_start_and_its_finish_carry_the_run_id() {
+        let start = Report {
+            job_id: 3,
+            status: ReportStatus::Started,
+            timestamp: time::parse("2026-11-24T02:30:00Z").unwrap(),
+            file: None,
+            error_message: None,
+            run_id: Some("0123456789abcdef".to_owned()),
+        };
+        assert_eq!(
+            start.body(),
+            json!({
+                "expected_job_id": 3,
+                "status": "started",
+                "backup_timestamp_utc": "2026-11-24T02:30:00Z",
+                "run_id": "0123456789abcdef"
+            })
+        );
+    }
+
+    #[test]
+    fn run_ids_are_16_hex_characters_and_differ() {
+        let (a, b) = (new_run_id().unwrap(), new_run_id().unwrap());
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_expected_path_lands_under_the_root_part_by_part() {
+        let root = Path::new("/mnt/nas");
+        let cases = [
+            (
+                "/acme/Lyon/erp/2026-11-30.dump",
+                "/mnt/nas/acme/Lyon/erp/2026-11-30.dump",
+            ),
+            ("acme/erp.dump", "/mnt/nas/acme/erp.dump"),
+            ("//acme/./Lyon//erp.dump", "/mnt/nas/acme/Lyon/erp.dump"),
+        ];
+        for (expected, local) in cases {
+            assert_eq!(
+                local_path(Some(root), expected).unwrap(),
+                PathBuf::from(local),
+                "{expected}"
+            );
+        }
+        assert_eq!(
+            local_path(None, "/backups/erp.dump").unwrap(),
+            PathBuf::from("/backups/erp.dump"),
+            "no root: the path as it is"
+        );
+    }
+
+    #[test]
+    fn an_expected_path_that_would_leave_the_root_or_names_nothing_is_refused() {
+        let root = Path::new("/mnt/nas");
+        let cases = [
+            ("/acme/../../etc/shadow", "has a `..` part"),
+            ("../erp.dump", "has a `..` part"),
+            ("/", "names no file"),
+            ("/./", "names no file"),
+            ("", "is empty"),
+            ("  ", "is empty"),
+        ];
+        for (expected, why) in cases {
+            let refused = local_path(Some(root), expected).unwrap_err();
+            assert!(refused.contains(why), "{expected:?}: {refused}");
+            assert!(refused.contains("nothing was reported"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_check_of_the_current_slot_is_dated_now_and_of_a_past_one_at_its_slot() {
+        let t = |s| time::parse(s).unwrap();
+        let now = t("2026-11-30T08:00:00Z");
+        let current = t("2026-11-30T02:30:00Z");
+        assert_eq!(report_time(current, current, now), Ok(now));
+        assert_eq!(
+            report_time(t("2026-11-29T02:30:00Z"), current, now),
+            Ok(t("2026-11-29T02:30:00Z"))
+        );
+        let ahead = report_time(t("2026-12-01T02:30:00Z"), current, now).unwrap_err();
+        assert!(ahead.contains("has not begun"), "{ahead}");
     }
 
     #[test]

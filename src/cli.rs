@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::Secret;
 use crate::domain::auth::Role;
+use crate::domain::entry::RUN_ID_MAX;
 use crate::domain::time;
 use crate::telemetry::LogFormat;
 use crate::transfer::Format;
@@ -108,6 +109,16 @@ pub enum Command {
     /// server answers an identical repeat with the entry it already holds, which counts as
     /// success. Any other refusal (401, 403, 404, 422, ...) is final and explained.
     ///
+    /// Runs: `--status started` reports that a backup began (send it alone: no --file, no
+    /// --error); the job's next success or failed report finishes that run, and the server
+    /// stores the run's duration on it (the span between the two reports' timestamps) and
+    /// raises a hung alert if it goes on past the job's max_duration_minutes. Give the start
+    /// and the finish the same --run-id to finish that run and no other (a script that
+    /// starts and finishes in separate steps, several runs of one job at once); without one,
+    /// the finish closes the job's latest open start. `report --file` sends no start of its
+    /// own: the run it could measure is its hashing, not the backup, and its start would
+    /// take the place of one your script sent. `exec` sends its start itself.
+    ///
     /// Exit codes: 0 reported (the entry's id is printed alone on stdout), 1 refused by the
     /// server or given up, 2 usage error. The token is never printed.
     Report(ReportArgs),
@@ -118,9 +129,18 @@ pub enum Command {
     /// 4 KiB are kept. A failure is reported with an error_message holding "exit code N"
     /// (or "killed by signal S") and the stderr tail, at most 4096 characters. With --file,
     /// the file is hashed and sized after a successful command; if it cannot be read then,
-    /// the run is reported failed and the exit code is 1. The report's timestamp is the
-    /// moment the command started. The command gets this process's environment without
-    /// BACKUP_MONITOR_TOKEN (BACKUP_MONITOR_URL stays).
+    /// the run is reported failed and the exit code is 1. The command gets this process's
+    /// environment without BACKUP_MONITOR_TOKEN (BACKUP_MONITOR_URL stays).
+    ///
+    /// Before running the command, exec reports the run's start (`--status started`) with a
+    /// fresh random run id (16 hex characters) that the finishing report carries too, so the
+    /// server measures how long the backup took and can raise a hung alert (the job's
+    /// max_duration_minutes) with no extra step. The start never holds the backup back: it
+    /// gets 3 seconds at most (fewer with a smaller --retry-for), and if it is not through
+    /// by then a warning is printed and the command runs anyway; its outcome is still
+    /// reported, with the usual retries. The start is dated when it is sent and the
+    /// finishing report when the command ended: the server computes the duration from the
+    /// two, and the run counts for the slot whose window holds its end.
     ///
     /// Exit code: the command's own (128 + S if it was killed by signal S; 127 if it cannot
     /// be started, 126 if it is not executable, as a shell does; such runs are reported
@@ -134,6 +154,34 @@ pub enum Command {
     ///
     /// Network retries and refusals are handled as by `report`.
     Exec(ExecArgs),
+    /// Check that a job's backup file is at its storage path on this host, and report what
+    /// was found (the agent's side; no database needed here).
+    ///
+    /// Asks the server for the path of the slot whose window holds --at (GET
+    /// /api/v1/jobs/N/expected_path, rendered from the job's final_storage_path_template),
+    /// looks for that file under --root, and reports `success` with its SHA-256
+    /// (`backup_hash = "sha256:<hex>"`, read once, streamed, with a progress bar when stderr
+    /// is a terminal) and its size, or `failed` with an error_message that names the path and
+    /// the reason: `expected file /mnt/nas/acme/Lyon/erp/2026-11-30.dump is missing`, `... is
+    /// not a regular file: it is a directory`, `... cannot be read: Permission denied (os
+    /// error 13)`.
+    ///
+    /// The report of the current slot (the one whose window holds now, as without --at) is
+    /// dated now: it is then the job's latest word, so a missing file raises a failed alert
+    /// even after the backup command reported success, and a later check that finds the file
+    /// clears it. The report of a past slot is dated at that slot's time, so that it counts
+    /// for the slot checked and not for tonight's (and, being history, pages nobody). A slot
+    /// that has not begun is not checked. The report carries a run id of its own
+    /// (`verify-` and 16 hex characters), so it never finishes a backup run under way.
+    ///
+    /// Requests are retried as by `report` (--retry-for) and refusals explained.
+    ///
+    /// Exit codes: 0 the file was found and reported as success; 1 the file is missing or
+    /// unreadable and was reported as failed (in both cases the entry's id is printed alone
+    /// on stdout); 2 nothing was reported: a usage error, a --root that is not a directory,
+    /// a server that cannot be reached or refuses, a slot that has not begun. The token is
+    /// never printed.
+    Verify(VerifyArgs),
     /// Export or import the expected backup jobs as CSV or JSON, straight from and to the
     /// database (no server needed).
     Jobs {
@@ -173,6 +221,8 @@ pub enum ReportStatus {
     Success,
     /// The backup did not complete.
     Failed,
+    /// A backup run began; its success or failed report comes later and finishes it.
+    Started,
 }
 
 impl ReportStatus {
@@ -180,6 +230,7 @@ impl ReportStatus {
         match self {
             ReportStatus::Success => "success",
             ReportStatus::Failed => "failed",
+            ReportStatus::Started => "started",
         }
     }
 }
@@ -191,9 +242,13 @@ pub struct ReportArgs {
     /// The job's id on the server (see GET /api/v1/jobs/).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
     pub job_id: i64,
-    /// The backup's outcome.
+    /// The backup's outcome, or `started` when it begins.
     #[arg(long, value_enum)]
     pub status: ReportStatus,
+    /// Names the run (at most 64 characters): a start and the success or failed report that
+    /// gives the same id are one run. Without it a finish closes the job's latest open start.
+    #[arg(long, value_name = "ID", value_parser = parse_run_id)]
+    pub run_id: Option<String>,
     /// The backup file: its SHA-256 and size are sent with the report.
     #[arg(long, value_name = "PATH")]
     pub file: Option<PathBuf>,
@@ -219,6 +274,26 @@ pub struct ExecArgs {
     /// The backup command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The job's id on the server (see GET /api/v1/jobs/).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub job_id: i64,
+    /// Where the storage is mounted on this host. The expected path is looked for under it,
+    /// part by part: /mnt/nas and /acme/Lyon/erp/2026-11-30.dump give
+    /// /mnt/nas/acme/Lyon/erp/2026-11-30.dump, and a `..` part is refused, never followed
+    /// out of it. It must be an existing directory (else nothing is reported, exit 2).
+    /// Default: the expected path as it is.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Check the file of the slot whose window holds this instant (RFC 3339, e.g.
+    /// 2026-11-30T02:30:00Z; no offset means UTC). Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_timestamp)]
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +361,20 @@ fn parse_token(s: &str) -> Result<Secret, String> {
         Err("the token is empty".to_owned())
     } else {
         Ok(Secret::new(s))
+    }
+}
+
+/// A run id as the server takes it: not empty, at most [`RUN_ID_MAX`] characters.
+fn parse_run_id(s: &str) -> Result<String, String> {
+    let n = s.chars().count();
+    if n == 0 {
+        Err("the run id is empty".to_owned())
+    } else if n > RUN_ID_MAX {
+        Err(format!(
+            "a run id has at most {RUN_ID_MAX} characters, this one has {n}"
+        ))
+    } else {
+        Ok(s.to_owned())
     }
 }
 

@@ -160,8 +160,9 @@ mod tests {
         ("/redoc", "redoc.html"),
     ];
     /// Page, script and style of the dashboard together, uncompressed: no framework, no
-    /// vendored library (about 13 KB gzipped).
-    const DASHBOARD_BUDGET_BYTES: usize = 40 * 1024;
+    /// vendored library (about 16 KB gzipped, with the alerts, runs and durations of
+    /// DESIGN §10).
+    const DASHBOARD_BUDGET_BYTES: usize = 56 * 1024;
     /// Routes other parts of the service answer, which our pages may link to.
     const KNOWN_ROUTES: [&str; 5] = ["/", "/openapi.json", "/docs", "/redoc", "/healthz"];
 

@@ -1,5 +1,6 @@
-//! The agent's side over real things: the `report` and `exec` commands of the binary, talking
-//! to the real service on 127.0.0.1 over a temporary SQLite file.
+//! The agent's side over real things: the `report`, `exec` and `verify` commands of the
+//! binary, talking to the real service on 127.0.0.1 over a temporary SQLite file, with real
+//! files in a temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{
-    client_with, command, free_port, insert_job, spawn_app, spawn_app_in, spawn_app_with,
+    at, client_with, command, free_port, insert_job, spawn_app, spawn_app_in, spawn_app_with,
     valid_job, with, Ran, Role, TestApp, ADMIN_TOKEN,
 };
 use serde_json::{json, Value};
@@ -38,6 +39,10 @@ trait AgentSide {
     fn report_with(&self, job_id: i64, token: &str) -> Command;
     /// `exec` against this server with the admin token; the command follows `--`.
     fn exec(&self, job_id: i64, extra: &[&str], command: &[&str]) -> Command;
+    /// `verify` against this server with the admin token and a short retry window.
+    fn verify(&self, job_id: i64, extra: &[&str]) -> Command;
+    /// The path the server expects for the job's slot whose window holds `at` (None: now).
+    async fn expected_path(&self, job_id: i64, at: Option<&str>) -> String;
 }
 
 impl AgentSide for TestApp {
@@ -81,6 +86,22 @@ impl AgentSide for TestApp {
             .args(command);
         cmd
     }
+
+    fn verify(&self, job_id: i64, extra: &[&str]) -> Command {
+        let mut cmd = binary(self.dir.path());
+        cmd.args(["verify", "--url", &self.url(""), "--token", ADMIN_TOKEN])
+            .args(["--job-id", &job_id.to_string(), "--retry-for", "5"])
+            .args(extra);
+        cmd
+    }
+
+    async fn expected_path(&self, job_id: i64, at: Option<&str>) -> String {
+        let query = at.map(|t| format!("?at={t}")).unwrap_or_default();
+        let answer = self
+            .get_json(&format!("/api/v1/jobs/{job_id}/expected_path{query}"))
+            .await;
+        answer["path"].as_str().unwrap().to_owned()
+    }
 }
 
 /// The binary in `dir`, with nothing inherited from this process's environment but PATH.
@@ -99,13 +120,24 @@ async fn run(mut cmd: Command) -> Ran {
 }
 
 impl Ran {
+    /// The id of the entry a successful run printed.
     fn entry_id(&self) -> i64 {
         assert_eq!(self.code, 0, "stderr: {}", self.stderr);
+        self.printed_id()
+    }
+
+    /// The entry id on stdout, whatever the exit code.
+    fn printed_id(&self) -> i64 {
         self.stdout
             .trim()
             .parse()
             .unwrap_or_else(|_| panic!("stdout is not an entry id: {:?}", self.stdout))
     }
+}
+
+/// The `backup_hash` the agent sends for a file holding `bytes`.
+fn backup_hash_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// An address of 127.0.0.1 that nothing listens on (yet).
@@ -129,10 +161,7 @@ async fn report_success_with_a_file_sends_its_sha256_and_size() {
     let entry = app.entry(ran.entry_id()).await;
     assert_eq!(entry["status"], "success");
     assert_eq!(entry["expected_job_id"], job);
-    assert_eq!(
-        entry["backup_hash"],
-        format!("sha256:{}", hex::encode(Sha256::digest(&content)))
-    );
+    assert_eq!(entry["backup_hash"], backup_hash_of(&content));
     assert_eq!(entry["backup_size_bytes"], 200_000);
     app.stop().await;
 }
@@ -287,7 +316,7 @@ async fn help_never_shows_the_token_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let secret = "bm_secret-in-the-environment-0123456789";
 
-    for sub in ["report", "exec"] {
+    for sub in ["report", "exec", "verify"] {
         let mut cmd = binary(dir.path());
         cmd.env("BACKUP_MONITOR_TOKEN", secret)
             .args([sub, "--help"]);
@@ -456,7 +485,11 @@ async fn exec_reports_a_failing_command_with_its_exit_code_and_stderr() {
         ran.stderr
     );
     let entries = app.entries_of(job).await;
-    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries.len(),
+        2,
+        "the finish, and the start sent before the command"
+    );
     assert_eq!(entries[0]["status"], "failed");
     let message = entries[0]["error_message"].as_str().unwrap();
     assert!(message.contains("exit code 3"), "{message}");
@@ -478,13 +511,14 @@ async fn exec_reports_a_successful_command_with_the_file_it_wrote() {
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     assert!(ran.stdout.is_empty());
     let entries = app.entries_of(job).await;
-    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries.len(),
+        2,
+        "the finish, and the start sent before the command"
+    );
     assert_eq!(entries[0]["status"], "success");
     assert_eq!(entries[0]["error_message"], Value::Null);
-    assert_eq!(
-        entries[0]["backup_hash"],
-        format!("sha256:{}", hex::encode(Sha256::digest(b"dump data")))
-    );
+    assert_eq!(entries[0]["backup_hash"], backup_hash_of(b"dump data"));
     assert_eq!(entries[0]["backup_size_bytes"], 9);
     app.stop().await;
 }
@@ -684,4 +718,537 @@ async fn a_507_is_retried_until_the_server_has_room_again() {
     assert_eq!(ran.entry_id(), 42);
     assert!(ran.stderr.contains("507"), "{}", ran.stderr);
     assert_eq!(served.await.unwrap(), 2, "one refusal, one success");
+}
+
+// Runs (DESIGN §10): a start, then the success or failed report that finishes it.
+
+/// Whether `s` is a run id as `exec` makes them: 16 lowercase hex characters.
+fn is_random_run_id(s: &str) -> bool {
+    s.len() == 16
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_reports_a_start_then_finishes_that_run_with_its_duration() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+
+    let ran = run(app.exec(job, &[], &["sleep", "2"])).await;
+
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let entries = app.entries_of(job).await;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let (finish, start) = (&entries[0], &entries[1]);
+    assert_eq!(start["status"], "started");
+    assert_eq!(finish["status"], "success");
+    let run_id = start["run_id"].as_str().unwrap();
+    assert!(is_random_run_id(run_id), "{run_id}");
+    assert_eq!(finish["run_id"], run_id, "one run");
+    let duration = finish["duration_seconds"].as_i64().unwrap();
+    assert!(
+        (2..10).contains(&duration),
+        "{duration} s for a 2 s command"
+    );
+    // The start was stored before the command ran, not sent along with the finish.
+    let stored = at(start["created_at"].as_str().unwrap());
+    let ended = at(finish["backup_timestamp_utc"].as_str().unwrap());
+    assert!(ended - stored >= chrono::Duration::seconds(2));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_exec_is_a_run_of_its_own() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+
+    assert_eq!(run(app.exec(job, &[], &["true"])).await.code, 0);
+    assert_eq!(run(app.exec(job, &[], &["false"])).await.code, 1);
+
+    let entries = app.entries_of(job).await;
+    let statuses: Vec<&str> = entries
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "started", "success", "started"]);
+    assert_eq!(entries[0]["run_id"], entries[1]["run_id"]);
+    assert_eq!(entries[2]["run_id"], entries[3]["run_id"]);
+    assert_ne!(entries[0]["run_id"], entries[2]["run_id"]);
+    assert!(
+        entries[0]["duration_seconds"].is_i64(),
+        "a failure finishes its run too"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_runs_the_command_when_the_start_cannot_be_delivered_and_reports_it_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = insert_job(&dir.path().join("test.db"), &job_body("agent-lyon-1"));
+    let addr = free_addr();
+    let marker = dir.path().join("the-command-ran");
+    let mut cmd = binary(dir.path());
+    cmd.args([
+        "exec",
+        "--url",
+        &format!("http://{addr}"),
+        "--token",
+        ADMIN_TOKEN,
+    ])
+    .args(["--job-id", &job.to_string(), "--retry-for", "30", "--"])
+    .args(["sh", "-c", &format!("touch '{}'", marker.display())])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let spawned = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+
+    // Nothing listens: the start is given up after a few seconds, with a warning.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let warning = loop {
+        let line = tokio::time::timeout(RUN_LIMIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_or_else(|| panic!("no warning about the start: {seen:?}"));
+        if line.starts_with("warning:") {
+            break line;
+        }
+        seen.push(line);
+    };
+    let waited = spawned.elapsed();
+    assert!(
+        waited < Duration::from_secs(6),
+        "the start held the backup {waited:?}"
+    );
+    assert!(warning.contains("start of this run"), "{warning}");
+    assert!(warning.contains("running the command anyway"), "{warning}");
+    assert!(!warning.contains(ADMIN_TOKEN));
+    // Keep reading stderr, so that the agent can write its retries.
+    let rest = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    });
+    // The server comes up while the finishing report retries.
+    let app = spawn_app_in(dir, |s| s.server.bind = addr).await;
+    let output = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = rest.await.unwrap();
+
+    assert_eq!(output.status.code(), Some(0), "{rest:?}");
+    assert!(marker.exists(), "the command ran");
+    let entries = app.entries_of(job).await;
+    assert_eq!(entries.len(), 1, "the finish alone: {entries:?}");
+    assert_eq!(entries[0]["status"], "success");
+    assert!(is_random_run_id(entries[0]["run_id"].as_str().unwrap()));
+    assert_eq!(
+        entries[0]["duration_seconds"],
+        Value::Null,
+        "no start, no duration"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_gives_a_start_that_gets_no_answer_a_few_seconds_at_most() {
+    // Connections are accepted by the kernel and never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = binary(dir.path());
+    cmd.args([
+        "exec",
+        "--url",
+        &format!("http://{addr}"),
+        "--token",
+        ADMIN_TOKEN,
+    ])
+    .args(["--job-id", "1", "--retry-for", "0", "--"])
+    .args(["sh", "-c", "date +%s.%N >&2; exit 5"])
+    .stderr(Stdio::piped());
+    let spawned = std::time::SystemTime::now();
+
+    let ran = run(cmd).await;
+
+    assert_eq!(ran.code, 5, "{}", ran.stderr);
+    assert!(ran.stderr.contains("within 3 s"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("was not reported"), "{}", ran.stderr);
+    // When the command began, by its own clock.
+    let began: f64 = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no date from the command: {}", ran.stderr));
+    let spawned = spawned
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let held = began - spawned;
+    assert!(
+        (0.0..5.0).contains(&held),
+        "the command began {held:.1} s after exec"
+    );
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_starts_a_named_run_and_finishes_it_and_no_other() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+    // The longest id the server takes.
+    let first = "a".repeat(64);
+    let report = |status: &str, run_id: &str, at: &str| {
+        let mut cmd = app.report_with(job, ADMIN_TOKEN);
+        cmd.args(["--status", status, "--run-id", run_id, "--timestamp", at]);
+        run(cmd)
+    };
+
+    let start_a = report("started", &first, "2026-11-29T02:30:00Z")
+        .await
+        .entry_id();
+    let start_b = report("started", "nightly-b", "2026-11-29T02:31:00Z")
+        .await
+        .entry_id();
+    // Without its id, this finish would close the latest open start, b's.
+    let finish_a = report("success", &first, "2026-11-29T02:35:30Z")
+        .await
+        .entry_id();
+    let finish_b = report("failed", "nightly-b", "2026-11-29T02:40:00Z")
+        .await
+        .entry_id();
+
+    let start = app.entry(start_a).await;
+    assert_eq!(start["status"], "started");
+    assert_eq!(start["run_id"], first.as_str());
+    assert_eq!(app.entry(start_b).await["run_id"], "nightly-b");
+    let finish = app.entry(finish_a).await;
+    assert_eq!(finish["status"], "success");
+    assert_eq!(finish["run_id"], first.as_str());
+    assert_eq!(finish["duration_seconds"], 330);
+    let finish = app.entry(finish_b).await;
+    assert_eq!(finish["status"], "failed");
+    assert_eq!(finish["duration_seconds"], 540);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_run_id_or_a_start_with_what_only_a_finish_carries_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let too_long = "r".repeat(65);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--status", "success", "--run-id", &too_long],
+            "a run id has at most 64 characters, this one has 65",
+        ),
+        (
+            &["--status", "started", "--run-id", ""],
+            "the run id is empty",
+        ),
+        (
+            &["--status", "started", "--file", "erp.dump"],
+            "--file goes with the report that finishes a run",
+        ),
+        (
+            &["--status", "started", "--error", "boom"],
+            "--error goes with the report that finishes a run",
+        ),
+        (&["--status", "begun"], "started"),
+    ];
+    for (args, expected) in cases {
+        // Nothing listens there: a usage error is found before any try.
+        let mut cmd = binary(dir.path());
+        cmd.args(["report", "--url", &format!("http://{}", free_addr())])
+            .args(["--token", ADMIN_TOKEN, "--job-id", "1"])
+            .args(args);
+        let ran = run(cmd).await;
+
+        assert_eq!(ran.code, 2, "{args:?}: {}", ran.stderr);
+        assert!(ran.stderr.contains(expected), "{args:?}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("retrying"), "{args:?}: {}", ran.stderr);
+        assert!(!ran.stderr.contains("panicked"), "{args:?}: {}", ran.stderr);
+    }
+}
+
+// Verify (DESIGN §10): the file at the job's storage path, checked where it is mounted.
+
+/// A job whose files land under `template`.
+async fn job_storing_at(app: &TestApp, template: &str) -> i64 {
+    app.create_job(with(
+        job_body("agent-lyon-1"),
+        json!({"final_storage_path_template": template}),
+    ))
+    .await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Writes `len` bytes at `path` (its directories created); returns them.
+fn write_backup(path: &std::path::Path, len: u32) -> Vec<u8> {
+    let content: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, &content).unwrap();
+    content
+}
+
+/// The SHA-256 of the file as coreutils' `sha256sum` prints it.
+fn sha256sum(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_an_existing_file_with_its_sha256_and_size() {
+    let app = spawn_app().await;
+    let template = format!(
+        "{}/backups/{{company_name}}/{{database_name}}.dump",
+        app.dir.path().display()
+    );
+    let job = job_storing_at(&app, &template).await;
+    let file = std::path::PathBuf::from(app.expected_path(job, None).await);
+    // Larger than the 64 KiB read buffer, not a multiple of it.
+    write_backup(&file, 300_001);
+
+    let before = chrono::Utc::now();
+    let ran = run(app.verify(job, &[])).await;
+    let after = chrono::Utc::now();
+
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let entry = app.entry(ran.entry_id()).await;
+    assert_eq!(entry["status"], "success");
+    assert_eq!(entry["backup_hash"], format!("sha256:{}", sha256sum(&file)));
+    assert_eq!(entry["backup_size_bytes"], 300_001);
+    assert_eq!(entry["error_message"], Value::Null);
+    let dated = at(entry["backup_timestamp_utc"].as_str().unwrap());
+    assert!(
+        before <= dated && dated <= after,
+        "the current slot's check is dated now"
+    );
+    assert!(
+        entry["run_id"].as_str().unwrap().starts_with("verify-"),
+        "{entry}"
+    );
+    assert!(
+        ran.stderr.contains(&file.display().to_string()),
+        "{}",
+        ran.stderr
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_a_missing_file_as_failed_with_its_path_under_the_root() {
+    let app = spawn_app().await;
+    let job = job_storing_at(&app, "/acme/{city}/{database_name}/%Y-%m-%d.dump").await;
+    let root = app.dir.path().join("nas");
+    std::fs::create_dir(&root).unwrap();
+    let expected = app.expected_path(job, None).await;
+    let day = &expected["/acme/Lyon/erp/".len()..];
+
+    let ran = run(app.verify(job, &["--root", root.to_str().unwrap()])).await;
+
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let entry = app.entry(ran.printed_id()).await;
+    assert_eq!(entry["status"], "failed");
+    assert_eq!(
+        entry["error_message"],
+        format!(
+            "expected file {}/acme/Lyon/erp/{day} is missing",
+            root.display()
+        )
+    );
+    assert_eq!(entry["backup_hash"], Value::Null);
+    assert!(ran.stderr.contains("is missing"), "{}", ran.stderr);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_finds_an_absolute_expected_path_under_the_root() {
+    let app = spawn_app().await;
+    // valid_job's template: /backups/{company_name}/{city}/{database_name}/%Y-%m-%d.dump
+    let job = app.job_for("agent-lyon-1").await;
+    let root = app.dir.path().join("mnt").join("nas");
+    let expected = app.expected_path(job, None).await;
+    assert!(
+        expected.starts_with("/backups/acme/Lyon/erp/"),
+        "{expected}"
+    );
+    let file = root.join(expected.trim_start_matches('/'));
+    let content = write_backup(&file, 1000);
+
+    let ran = run(app.verify(job, &["--root", root.to_str().unwrap()])).await;
+
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let entry = app.entry(ran.entry_id()).await;
+    assert_eq!(entry["status"], "success");
+    assert_eq!(entry["backup_hash"], backup_hash_of(&content));
+    assert_eq!(entry["backup_size_bytes"], 1000);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_at_a_past_slot_checks_that_slots_file_and_counts_for_that_slot() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+    let root = app.dir.path().join("nas");
+    let file = root.join("backups/acme/Lyon/erp/2026-01-15.dump");
+    let content = write_backup(&file, 4096);
+    let verify_at = |instant: &'static str| {
+        app.verify(job, &["--root", root.to_str().unwrap(), "--at", instant])
+    };
+
+    // 05:00 is in the window of the 02:30 slot of the same day.
+    let found = run(verify_at("2026-01-15T05:00:00Z")).await;
+    let again = run(verify_at("2026-01-15T09:00:00Z")).await;
+    let missing = run(verify_at("2026-01-16T05:00:00Z")).await;
+
+    assert_eq!(found.code, 0, "{}", found.stderr);
+    let entry = app.entry(found.entry_id()).await;
+    assert_eq!(entry["status"], "success");
+    assert_eq!(entry["backup_timestamp_utc"], "2026-01-15T02:30:00Z");
+    assert_eq!(entry["backup_hash"], backup_hash_of(&content));
+    assert_eq!(
+        again.entry_id(),
+        found.entry_id(),
+        "checking a past slot again repeats its report"
+    );
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    let entry = app.entry(missing.printed_id()).await;
+    assert_eq!(entry["backup_timestamp_utc"], "2026-01-16T02:30:00Z");
+    assert_eq!(
+        entry["error_message"],
+        format!(
+            "expected file {}/backups/acme/Lyon/erp/2026-01-16.dump is missing",
+            root.display()
+        )
+    );
+    assert_eq!(app.entries_of(job).await.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_a_directory_at_the_path_as_not_a_regular_file() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+    let root = app.dir.path().join("nas");
+    let path = root.join(app.expected_path(job, None).await.trim_start_matches('/'));
+    std::fs::create_dir_all(&path).unwrap();
+
+    let ran = run(app.verify(job, &["--root", root.to_str().unwrap()])).await;
+
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let entry = app.entry(ran.printed_id()).await;
+    assert_eq!(entry["status"], "failed");
+    assert_eq!(
+        entry["error_message"],
+        format!(
+            "expected file {} is not a regular file: it is a directory",
+            path.display()
+        )
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_nothing_and_exits_2_when_it_cannot_check() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-paris-1").await;
+    let root = app.dir.path().join("nas");
+    std::fs::create_dir(&root).unwrap();
+    let not_a_dir = app.dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let lyon_agent = app.token(Role::Agent, Some("agent-lyon-1"));
+    let root_arg = root.to_str().unwrap();
+    let unmounted = app.dir.path().join("unmounted");
+
+    let cases: Vec<(Command, &str)> = vec![
+        (
+            app.verify(job, &["--root", unmounted.to_str().unwrap()]),
+            "is the storage mounted?",
+        ),
+        (
+            app.verify(job, &["--root", not_a_dir.to_str().unwrap()]),
+            "is not a directory",
+        ),
+        (
+            app.verify(4242, &["--root", root_arg]),
+            "job 4242 not found",
+        ),
+        (
+            app.verify(job, &["--root", root_arg, "--at", "2036-01-01T05:00:00Z"]),
+            "has not begun",
+        ),
+        (
+            app.verify(job, &["--root", root_arg, "--at", "yesterday"]),
+            "not an RFC 3339 instant",
+        ),
+        (
+            {
+                let mut cmd = binary(app.dir.path());
+                cmd.args(["verify", "--url", &app.url(""), "--token", &lyon_agent])
+                    .args(["--job-id", &job.to_string(), "--root", root_arg]);
+                cmd
+            },
+            "belongs to another agent",
+        ),
+        (
+            {
+                let mut cmd = binary(app.dir.path());
+                cmd.args(["verify", "--url", &format!("http://{}", free_addr())])
+                    .args(["--token", ADMIN_TOKEN, "--job-id", &job.to_string()])
+                    .args(["--root", root_arg, "--retry-for", "0"]);
+                cmd
+            },
+            "cannot connect",
+        ),
+    ];
+    for (cmd, expected) in cases {
+        let shown = format!("{:?}", cmd.as_std().get_args().collect::<Vec<_>>());
+        let ran = run(cmd).await;
+
+        assert_eq!(ran.code, 2, "{shown}: {}", ran.stderr);
+        assert!(ran.stderr.contains(expected), "{shown}: {}", ran.stderr);
+        assert!(ran.stdout.is_empty(), "{shown}: {}", ran.stdout);
+        assert!(!ran.stderr.contains(ADMIN_TOKEN) && !ran.stderr.contains(&lyon_agent));
+    }
+    assert!(app.entries_of(job).await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_never_finishes_a_backup_run_under_way() {
+    let app = spawn_app().await;
+    let job = app.job_for("agent-lyon-1").await;
+    let root = app.dir.path().join("nas");
+    write_backup(
+        &root.join(app.expected_path(job, None).await.trim_start_matches('/')),
+        10,
+    );
+    let report = |status: &str| {
+        let mut cmd = app.report_with(job, ADMIN_TOKEN);
+        cmd.args(["--status", status, "--run-id", "tonight"]);
+        run(cmd)
+    };
+
+    report("started").await.entry_id();
+    let verified = run(app.verify(job, &["--root", root.to_str().unwrap()])).await;
+    let finished = report("success").await.entry_id();
+
+    assert_eq!(verified.code, 0, "{}", verified.stderr);
+    let check = app.entry(verified.entry_id()).await;
+    assert_eq!(check["duration_seconds"], Value::Null, "{check}");
+    let finish = app.entry(finished).await;
+    assert!(
+        finish["duration_seconds"].is_i64(),
+        "the run is still open: {finish}"
+    );
+    app.stop().await;
 }

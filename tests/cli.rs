@@ -373,6 +373,9 @@ fn every_subcommand_has_complete_help() {
         vec!["config", "check", "--help"],
         vec!["check", "--help"],
         vec!["send-test-email", "--help"],
+        vec!["report", "--help"],
+        vec!["exec", "--help"],
+        vec!["verify", "--help"],
     ] {
         let out = run(dir.path(), &args);
         assert!(out.status.success(), "{args:?}");
@@ -390,6 +393,35 @@ fn every_subcommand_has_complete_help() {
     );
     let email = stdout(&run(dir.path(), &["send-test-email", "--help"]));
     assert!(email.contains("--to"), "{email}");
+    let report = one_line(&stdout(&run(dir.path(), &["report", "--help"])));
+    for said in ["--run-id", "started", "--file", "Exit codes"] {
+        assert!(report.contains(said), "report help lacks {said}: {report}");
+    }
+    let exec = one_line(&stdout(&run(dir.path(), &["exec", "--help"])));
+    for said in ["run id", "3 seconds at most", "runs anyway", "Exit code"] {
+        assert!(exec.contains(said), "exec help lacks {said}: {exec}");
+    }
+    let verify = one_line(&stdout(&run(dir.path(), &["verify", "--help"])));
+    for said in [
+        "--job-id",
+        "--root",
+        "--at",
+        "--url",
+        "BACKUP_MONITOR_TOKEN",
+        "--retry-for",
+        "is missing",
+        "Exit codes: 0",
+        "1 the file is missing or unreadable",
+        "2 nothing was reported",
+    ] {
+        assert!(verify.contains(said), "verify help lacks {said}: {verify}");
+    }
+}
+
+/// `text` with every run of white space made one space, as a help text reads before clap
+/// wraps it to the terminal's width.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Runs the binary with its stdout a pipe whose reading end is already closed, as

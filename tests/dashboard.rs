@@ -1,5 +1,7 @@
 //! The dashboard at `/` in headless Chromium against the real service: rows come from the
-//! API, states show in words, the token leaves the address bar, and screenshots land in
+//! API, states show in words (a suspect job says why, a running job since when), alerts
+//! name their job or agent, the token leaves the address bar, the page logs no error and
+//! asks nothing of any host but the service, and screenshots land in
 //! `target/dashboard-screenshots/` for a person to look at.
 //!
 //! Ignored by the plain `cargo test`: they need Debian's `chromium`, which `.ci/run` installs
@@ -179,8 +181,9 @@ fn chromium_args(profile: &Path) -> Vec<String> {
     .collect()
 }
 
-/// Runs Chromium to completion over `url` with `extra` arguments; returns its stdout.
-async fn run_chromium(url: &str, extra: &[String]) -> String {
+/// Runs Chromium to completion over `url` with `extra` arguments; returns its stdout and
+/// stderr.
+async fn run_chromium_output(url: &str, extra: &[String]) -> (String, String) {
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(CHROMIUM);
     command
@@ -199,12 +202,99 @@ async fn run_chromium(url: &str, extra: &[String]) -> String {
         "chromium failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).unwrap()
+    (
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs Chromium to completion over `url` with `extra` arguments; returns its stdout.
+async fn run_chromium(url: &str, extra: &[String]) -> String {
+    run_chromium_output(url, extra).await.0
 }
 
 /// The page's DOM once its scripts have run (and its requests answered).
 async fn dump_dom(url: &str) -> String {
     run_chromium(url, &["--dump-dom".to_owned()]).await
+}
+
+/// What a page did: its DOM once its scripts ran, what it wrote to the console (errors,
+/// CSP refusals and failed loads included), and the address of every request it made.
+struct Visit {
+    dom: String,
+    console: Vec<String>,
+    requests: Vec<String>,
+}
+
+/// Loads `url` with Chromium's console logged to stderr and its network log on disk.
+async fn visit(url: &str) -> Visit {
+    let dir = tempfile::tempdir().unwrap();
+    let net_log = dir.path().join("net-log.json");
+    let (dom, stderr) = run_chromium_output(
+        url,
+        &[
+            "--dump-dom".to_owned(),
+            "--enable-logging=stderr".to_owned(),
+            "--log-level=0".to_owned(),
+            format!("--log-net-log={}", net_log.display()),
+            // Chromium's own autofill asks Google about the token form, in the page's
+            // partition: that is the browser's doing, not the page's.
+            "--disable-features=AutofillServerCommunication".to_owned(),
+        ],
+    )
+    .await;
+    // `[pid:tid:time:INFO:CONSOLE:12] "Uncaught TypeError: …", source: http://… (12)`
+    let console = stderr
+        .lines()
+        .filter(|line| line.contains(":CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    Visit {
+        dom,
+        console,
+        requests: page_requests(&std::fs::read_to_string(&net_log).unwrap(), url),
+    }
+}
+
+/// The URL of every request the page at `url` made, from Chromium's network log: those
+/// started in the page's own network partition (Chromium's own traffic, updates and the
+/// like, has another one and is not the page's doing).
+fn page_requests(net_log: &str, url: &str) -> Vec<String> {
+    let log: Value = serde_json::from_str(net_log).expect("a complete network log");
+    let start = &log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"];
+    let site = url.split(':').take(2).collect::<Vec<_>>().join(":");
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| &event["type"] == start)
+        .filter(|event| {
+            event["params"]["network_isolation_key"]
+                .as_str()
+                .is_some_and(|key| key.starts_with(&site))
+        })
+        .filter_map(|event| event["params"]["url"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The page logged nothing and asked for nothing but the service's own addresses.
+fn assert_clean(visit: &Visit, origin: &str) {
+    assert!(
+        visit.console.is_empty(),
+        "the page wrote to the console:\n{}",
+        visit.console.join("\n")
+    );
+    assert!(
+        visit.requests.iter().any(|r| r.contains("/api/v1/status")),
+        "the network log saw none of the page's requests: {:?}",
+        visit.requests
+    );
+    let away: Vec<&String> = visit
+        .requests
+        .iter()
+        .filter(|r| !r.starts_with(&format!("{origin}/")))
+        .collect();
+    assert!(away.is_empty(), "requests left {origin}: {away:?}");
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -275,7 +365,9 @@ async fn the_dashboard_shows_the_jobs_of_the_api_with_their_states_in_words() {
     let jobs = seed(&app).await;
     let url = app.url(&format!("/#token={}", app.viewer));
 
-    let dom = dump_dom(&url).await;
+    let page = visit(&url).await;
+    assert_clean(&page, &app.url(""));
+    let dom = page.dom;
 
     assert!(is_hidden(&dom, "login"), "the token form is still shown");
     assert!(!dom.contains(&app.viewer), "the token is in the page");
@@ -347,7 +439,9 @@ async fn the_job_view_shows_its_entries_and_a_chart_of_sizes() {
     let jobs = seed(&app).await;
     let url = app.url(&format!("/#job={}&token={}", jobs.ok, app.viewer));
 
-    let dom = dump_dom(&url).await;
+    let page = visit(&url).await;
+    assert_clean(&page, &app.url(""));
+    let dom = page.dom;
 
     assert!(!is_hidden(&dom, "job"), "the job view is not shown");
     assert!(dom.contains(">crm-ok</h1>"), "no job title");
@@ -531,4 +625,247 @@ async fn text_from_the_api_is_shown_as_text_never_as_markup() {
     ] {
         assert!(!dom.contains(id), "{id} became markup");
     }
+}
+
+// ---- runs, content checks and agent alerts (DESIGN §10) ----
+
+/// The jobs of DESIGN §10 the dashboard tests look for.
+struct RunJobs {
+    suspect: i64,
+    running: i64,
+    timed: i64,
+    silent: i64,
+}
+
+/// A suspect job (a dump of 0 bytes after one of 150 MB), a job whose run began 12 min ago,
+/// a job with three timed runs, and an agent whose two jobs went late with nothing heard from
+/// it: one `agent_silent` alert, about the agent, with no job.
+async fn seed_runs(app: &App) -> RunJobs {
+    let now = Utc::now();
+    let minute = chrono::Duration::minutes(1);
+    let day = chrono::Duration::days(1);
+    let suspect = app.job("erp-empty", "Umbrella", "Oslo", json!({})).await;
+    let size = |bytes: i64| json!({"backup_size_bytes": bytes});
+    app.report(suspect, "success", now - day, size(150_000_000))
+        .await;
+    app.report(suspect, "success", now - minute * 90, size(0))
+        .await;
+    let running = app
+        .job(
+            "crm-running",
+            "Umbrella",
+            "Oslo",
+            json!({"max_duration_minutes": 60}),
+        )
+        .await;
+    app.report(running, "success", now - day, size(80_000_000))
+        .await;
+    app.report(
+        running,
+        "started",
+        now - minute * 12,
+        json!({"run_id": "run-42"}),
+    )
+    .await;
+    let timed = app.job("ledger", "Umbrella", "Bergen", json!({})).await;
+    for (days_ago, seconds, bytes) in [
+        (3, 240, 700_000_000_i64),
+        (2, 300, 720_000_000),
+        (1, 420, 760_000_000),
+    ] {
+        let end = now - day * days_ago;
+        let began = end - chrono::Duration::seconds(seconds);
+        app.report(timed, "started", began, json!({})).await;
+        let hash = format!("sha256:{bytes:064x}");
+        app.report(
+            timed,
+            "success",
+            end,
+            json!({"backup_size_bytes": bytes, "backup_hash": hash}),
+        )
+        .await;
+    }
+    let mut silent = 0;
+    for database in ["files-a", "files-b"] {
+        silent = app.job(database, "Hooli", "Reno", json!({})).await;
+        app.backdate(silent, now - day * 3);
+    }
+    app.service.tick(now);
+    RunJobs {
+        suspect,
+        running,
+        timed,
+        silent,
+    }
+}
+
+/// The element that `marker` (an attribute) is in: from its opening `<tag` to its closing
+/// `</tag>`, elements of the same tag nested in it included.
+fn element<'a>(dom: &'a str, tag: &str, marker: &str) -> &'a str {
+    let at = dom
+        .find(marker)
+        .unwrap_or_else(|| panic!("no {marker} in the page:\n{dom}"));
+    let start = dom[..at].rfind(&format!("<{tag}")).unwrap();
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut depth = 0;
+    let mut i = start;
+    loop {
+        let next_open = dom[i + 1..].find(&open).map(|n| n + i + 1);
+        let next_close = i + dom[i..].find(&close).expect("a closing tag");
+        match next_open {
+            Some(o) if o < next_close => {
+                depth += 1;
+                i = o;
+            }
+            _ if depth == 0 => return &dom[start..next_close],
+            _ => {
+                depth -= 1;
+                i = next_close + 1;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs chromium: run by .ci/run"]
+async fn suspect_and_running_jobs_and_an_agent_alert_show_in_words() {
+    let app = spawn_with_viewer().await;
+    let jobs = seed_runs(&app).await;
+    let statuses: Value = app
+        .service
+        .get("/api/v1/status")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reason = statuses
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["job_id"] == jobs.suspect)
+        .and_then(|s| s["suspect_reason"].as_str())
+        .expect("the 0-byte success is suspect")
+        .to_owned();
+    let url = app.url(&format!("/#token={}", app.viewer));
+
+    let page = visit(&url).await;
+
+    assert_clean(&page, &app.url(""));
+    let dom = &page.dom;
+    let suspect = job_row(dom, jobs.suspect);
+    assert!(
+        suspect.contains("data-state=\"suspect\"") && suspect.contains("</span>Suspect</span>"),
+        "the suspect job does not say Suspect: {suspect}"
+    );
+    assert!(
+        reason.contains("0 B") && suspect.contains(&reason),
+        "the suspect job does not say why ({reason}): {suspect}"
+    );
+    let running = job_row(dom, jobs.running);
+    assert!(
+        running.contains("running since ") && running.contains(" UTC</time> (12 min)"),
+        "the running job does not say since when: {running}"
+    );
+    let count = element(dom, "button", "data-key=\"count-suspect\"");
+    assert!(
+        count.contains("<span class=\"n\">1</span>") && count.contains(">Suspect<"),
+        "no suspect count: {count}"
+    );
+    assert!(
+        dom.contains("<option value=\"suspect\">Suspect</option>"),
+        "no suspect filter"
+    );
+    let umbrella = element(dom, "h2", "<span>Umbrella</span>");
+    assert!(
+        umbrella.contains("1 suspect"),
+        "the company's summary has no suspect count: {umbrella}"
+    );
+    let alert = element(dom, "li", "data-kind=\"agent_silent\"");
+    assert!(
+        alert.contains("Agent silent")
+            && alert.contains(">agent-reno</strong>")
+            && alert.contains("2 of its jobs are late now"),
+        "the agent's alert does not name the agent: {alert}"
+    );
+
+    // Tall enough to show the recent alerts below the jobs.
+    let desktop = screenshot(&url, "runs-overview-desktop", (1280, 1500)).await;
+    let phone = screenshot(&url, "runs-overview-phone", (390, 2600)).await;
+    eprintln!("screenshots: {} {}", desktop.display(), phone.display());
+}
+
+#[tokio::test]
+#[ignore = "needs chromium: run by .ci/run"]
+async fn the_job_view_shows_durations_runs_and_the_agents_alerts() {
+    let app = spawn_with_viewer().await;
+    let jobs = seed_runs(&app).await;
+    let job_url = |id: i64| app.url(&format!("/#job={id}&token={}", app.viewer));
+
+    let timed = visit(&job_url(jobs.timed)).await;
+    let running = visit(&job_url(jobs.running)).await;
+    let suspect = visit(&job_url(jobs.suspect)).await;
+    let silent = visit(&job_url(jobs.silent)).await;
+
+    for page in [&timed, &running, &suspect, &silent] {
+        assert_clean(page, &app.url(""));
+    }
+    let dom = &timed.dom;
+    let last_run = dom.split("Last run took").nth(1).expect("no last duration");
+    assert!(last_run.starts_with("</dt><dd>7 min</dd>"), "{last_run}");
+    let entries = dom.split("<tbody>").last().unwrap();
+    for shown in ["4 min", "5 min", "7 min"] {
+        assert!(
+            entries.contains(&format!("data-label=\"Duration\">{shown}</td>")),
+            "no duration of {shown} in the entries: {entries}"
+        );
+    }
+    assert_eq!(
+        entries.matches("<tr class=\"s-started\"").count(),
+        3,
+        "{entries}"
+    );
+    assert_eq!(entries.matches("finished after ").count(), 3, "{entries}");
+    let durations = &dom[dom
+        .find("aria-labelledby=\"chart-durations")
+        .expect("no chart of durations")..];
+    let durations = &durations[..durations.find("</svg>").unwrap()];
+    assert_eq!(
+        durations.matches("<circle").count(),
+        3,
+        "one dot per timed run"
+    );
+
+    let dom = &running.dom;
+    assert!(
+        element(dom, "span", "id=\"job-state\"").contains("running since "),
+        "the running job's view does not say since when"
+    );
+    let open = element(dom, "tr", "class=\"s-started\"");
+    assert!(
+        open.contains("running since ") && open.contains("run run-42"),
+        "the open run's entry: {open}"
+    );
+
+    let note = element(&suspect.dom, "p", "id=\"job-note\"");
+    assert!(
+        note.contains("Suspect: </strong>size 0 B") && !note.contains(" hidden"),
+        "the suspect job's view does not say why: {note}"
+    );
+    let entries = suspect.dom.split("<tbody>").last().unwrap();
+    assert_eq!(
+        entries.matches("<tr class=\"s-suspect\"").count(),
+        1,
+        "the suspect entry: {entries}"
+    );
+
+    let alerts = element(&silent.dom, "div", "id=\"job-alerts\"");
+    assert!(
+        alerts.contains("data-kind=\"agent_silent\"") && alerts.contains(">agent-reno</strong>"),
+        "the job's view does not show its agent's alert: {alerts}"
+    );
+
+    screenshot(&job_url(jobs.timed), "runs-job-desktop", (1280, 1900)).await;
+    screenshot(&job_url(jobs.timed), "runs-job-phone", (390, 3000)).await;
+    screenshot(&job_url(jobs.running), "running-job-phone", (390, 2400)).await;
+    screenshot(&job_url(jobs.suspect), "suspect-job-phone", (390, 1200)).await;
 }

@@ -1,13 +1,28 @@
-// backup-monitor dashboard: the jobs of /api/v1/status by company and city, refreshed every
-// 30 s, and a job view with its entries and a chart of sizes. Plain JS, no build step. API
-// text reaches the page only as text nodes (append, textContent), never through innerHTML.
+// backup-monitor dashboard: the jobs of /api/v1/status by company and city and the recent
+// alerts, refreshed every 30 s, and a job view with its entries, its alerts and charts of
+// sizes and run durations. Plain JS, no build step. API text reaches the page only as text
+// nodes (append, textContent), never through innerHTML.
 
 const TOKEN_KEY = "backup-monitor.token";
 const REFRESH_MS = 30000;
 const PAGE = 1000;
-const STATES = ["failed", "late", "ok", "pending", "paused"];
-const WORDS = { ok: "OK", late: "Late", failed: "Failed", pending: "Pending", paused: "Paused", success: "Success", missing: "Missing" };
-const MARKS = { ok: "\u2713", late: "!", failed: "\u2715", pending: "\u2026", paused: "\u2016", success: "\u2713", missing: "?" };
+const STATES = ["failed", "late", "suspect", "ok", "pending", "paused"];
+const PROBLEMS = ["failed", "late", "suspect"];
+const WORDS = {
+  ok: "OK", late: "Late", failed: "Failed", suspect: "Suspect", pending: "Pending", paused: "Paused",
+  success: "Success", missing: "Missing", started: "Started",
+};
+const MARKS = {
+  ok: "\u2713", late: "!", failed: "\u2715", suspect: "\u2248", pending: "\u2026", paused: "\u2016",
+  success: "\u2713", missing: "?", started: "\u25b8",
+};
+// Each alert kind in words, and the state whose colours it takes.
+const ALERTS = {
+  late: ["Late", "late"], failed: ["Failed", "failed"], suspect: ["Suspect", "suspect"], hung: ["Hung", "late"],
+  recovered: ["Recovered", "ok"], agent_silent: ["Agent silent", "failed"], agent_back: ["Agent back", "ok"],
+};
+const ALERT_PAGE = 100; // the latest alerts read at each refresh
+const ALERTS_SHOWN = 10; // of which the overview lists this many
 const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 const MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -16,6 +31,7 @@ const $ = (id) => document.getElementById(id);
 
 let token = null;
 let statuses = null; // the last answer of /api/v1/status
+let alerts = null; // the latest page of /api/v1/alerts, or the Error that kept it away
 let loadedAt = null;
 let jobId = null; // the job shown, or null for the overview
 let jobData = null; // { job, entries, total } of that job
@@ -40,7 +56,7 @@ const show = (node, text) => { node.textContent = text; node.hidden = !text; };
 const say = (text) => { $("status").textContent = text; };
 
 const pad = (n) => String(n).padStart(2, "0");
-const utc = (d) => `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+const utc = (d) => (Number.isNaN(d.getTime()) ? "an unknown time" : `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`);
 const clock = (d) => d.toISOString().slice(11, 19);
 const compare = (a, b) => a.localeCompare(b, undefined, { sensitivity: "base", numeric: true });
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -64,6 +80,28 @@ function bytes(n, unit) {
   return `${k && value < 10 ? +value.toFixed(k === unit ? 2 : 1) : Math.round(value)} ${UNITS[k]}`;
 }
 
+/** 90 -> "1 min 30 s", 7260 -> "2 h 1 min": the two largest units. */
+function duration(seconds) {
+  if (seconds == null) return null;
+  const s = Math.max(0, Math.round(seconds));
+  const units = [[86400, "d"], [3600, "h"], [60, "min"], [1, "s"]];
+  const i = Math.max(0, units.findIndex(([n]) => s >= n));
+  const [big, bigName] = units[i];
+  const [small, smallName] = units[Math.min(i + 1, units.length - 1)];
+  const rest = Math.floor((s % big) / small);
+  return `${Math.floor(s / big)} ${bigName}${rest && i < units.length - 1 ? ` ${rest} ${smallName}` : ""}`;
+}
+
+/** "running since 14:05 UTC (12 min)", with the day when the run began on another one. */
+function running(iso, now) {
+  const since = new Date(iso);
+  const day = utc(since).slice(0, 10) === utc(new Date(now)).slice(0, 10) ? "" : `${since.getUTCDate()} ${MONTHS[since.getUTCMonth()]} `;
+  const seconds = (now - since) / 1000;
+  return el("span", { class: "run" }, el("span", { class: "mark", "aria-hidden": "true" }, MARKS.started), "running since ",
+    el("time", { datetime: iso, title: utc(since) }, `${day}${pad(since.getUTCHours())}:${pad(since.getUTCMinutes())} UTC`),
+    ` (${seconds < 60 ? "under 1 min" : duration(Math.floor(seconds / 60) * 60)})`);
+}
+
 /** The relative time over its UTC instant, or `fallback`. */
 function when(iso, now, fallback) {
   if (!iso) return fallback && el("span", { class: "muted" }, fallback);
@@ -71,8 +109,8 @@ function when(iso, now, fallback) {
   return [el("span", { class: "main" }, ago(date, now)), el("time", { datetime: iso, class: "sub" }, utc(date))];
 }
 
-const badge = (state) => el("span", { class: `badge s-${state}` },
-  el("span", { class: "mark", "aria-hidden": "true" }, MARKS[state] || "\u2022"), WORDS[state] || state);
+const badge = (state, word) => el("span", { class: `badge s-${state}` },
+  el("span", { class: "mark", "aria-hidden": "true" }, MARKS[state] || "\u2022"), word || WORDS[state] || state);
 
 function cell(label, cls, ...children) {
   const content = children.flat(Infinity).filter((c) => c != null && c !== "");
@@ -171,6 +209,18 @@ async function fetchStatuses() {
   }
 }
 
+/** The latest alerts; an error other than a refused token is kept for the page to show,
+ * so that the jobs are shown even when the alerts cannot be. */
+async function fetchAlerts() {
+  try {
+    const page = await (await api(`/api/v1/alerts?limit=${ALERT_PAGE}`)).json();
+    return Array.isArray(page) ? page : [];
+  } catch (error) {
+    if (error instanceof Refused) throw error;
+    return error;
+  }
+}
+
 // ---- loading, refreshing, navigating ----
 
 function refresh() {
@@ -184,9 +234,10 @@ async function load() {
   if (!using) return;
   $("groups").setAttribute("aria-busy", "true");
   try {
-    const answer = await fetchStatuses();
+    const [answer, recent] = await Promise.all([fetchStatuses(), fetchAlerts()]);
     if (token !== using) return;
     statuses = answer;
+    alerts = recent;
     loadedAt = new Date();
     renderOverview();
     if (jobId !== null) await loadJob(jobId);
@@ -227,8 +278,9 @@ function showSection(section) {
 function askForToken(message) {
   clearTimeout(timer);
   storage("removeItem");
-  token = statuses = loadedAt = jobId = jobData = inFlight = null;
+  token = statuses = alerts = loadedAt = jobId = jobData = inFlight = null;
   fill($("groups"));
+  fill($("alerts"));
   fill($("counts"));
   $("forget").hidden = $("refresh").hidden = true;
   show($("login-error"), message);
@@ -291,8 +343,12 @@ function renderOverview() {
       type: "button", class: `count s-${s || "all"}${n || !s ? "" : " zero"}`, "aria-pressed": String(state === s), "data-state": s, "data-key": `count-${s || "all"}`,
     }, el("span", { class: "n" }, String(n)), el("span", { class: "w" }, word)))));
   renderGroups(shown);
+  const jobIds = new Set(inCompany.map((s) => s.job_id));
+  const agents = new Set(inCompany.map((s) => s.agent_id_responsible));
+  renderAlerts($("alerts"), (a) => !company || (a.job_id != null ? jobIds.has(a.job_id) : agents.has(a.agent_id)), ALERTS_SHOWN,
+    company ? `No alert about ${company}\u2019s jobs yet.` : "No alert yet.");
 
-  const problems = statuses.filter((s) => s.state === "failed" || s.state === "late").length;
+  const problems = statuses.filter((s) => PROBLEMS.includes(s.state)).length;
   if (jobId === null) document.title = `${problems ? `(${problems}) ` : ""}Backup status \u00b7 backup-monitor`;
   if (focused) document.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
@@ -321,6 +377,12 @@ function renderGroups(jobs) {
   }));
 }
 
+/** What a row says besides its dates: why it is suspect, or its last error. */
+function details(s) {
+  if (s.state === "suspect" && s.suspect_reason) return el("span", { class: "why" }, s.suspect_reason);
+  return lastError(s.last_entry);
+}
+
 function lastError(entry) {
   if (entry?.status === "failed") {
     const message = entry.error_message || "Failed, without a message";
@@ -331,17 +393,64 @@ function lastError(entry) {
 }
 
 function jobTable(rows, now, caption) {
-  const heads = ["Database", "State", "Last success", "Last size", "Next due", "Last error"];
+  const heads = ["Database", "State", "Last success", "Last size", "Next due", "Details"];
   return el("table", { class: "cards jobs" }, el("caption", { class: "vh" }, caption),
     el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, rows.map((s) => el("tr", { class: `s-${s.state}`, "data-job-id": s.job_id, "data-state": s.state },
       cell("Database", "c-db", el("a", { href: `#job=${s.job_id}`, "data-key": `job-${s.job_id}` }, s.database_name),
         el("span", { class: "sub" }, s.agent_id_responsible)),
-      cell("State", "c-state", badge(s.state)),
+      cell("State", "c-state", badge(s.state), s.running_since && running(s.running_since, now)),
       cell("Last success", "c-when", when(s.last_success_utc, now, "never")),
-      cell("Last size", "c-size", bytes(s.last_entry?.backup_size_bytes)),
+      cell("Last size", "c-size", bytes(s.last_size_bytes ?? s.last_entry?.backup_size_bytes)),
       cell("Next due", "c-when", when(s.next_due_utc, now)),
-      cell("Last error", "c-error", lastError(s.last_entry))))));
+      cell("Details", "c-error", details(s))))));
+}
+
+// ---- alerts ----
+
+/** What an alert is about: its job (a link), or its agent by name. */
+function alertSubject(a) {
+  if (a.job_id == null) {
+    return [el("span", { class: "what" }, "Agent "), el("strong", { class: "agent" }, a.agent_id ?? "(unnamed)")];
+  }
+  const job = statuses?.find((s) => s.job_id === a.job_id);
+  if (!job) return el("span", { class: "what" }, `Job #${a.job_id}`);
+  return [el("a", { href: `#job=${a.job_id}` }, job.database_name), el("span", { class: "muted" }, ` \u00b7 ${job.company_name}, ${job.city}`)];
+}
+
+/** The alert's slot (for an agent alert: since when, and how many of its jobs are late
+ * now), and its delivery. */
+function alertFacts(a, now) {
+  const facts = [];
+  const slot = a.slot_utc && utc(new Date(a.slot_utc));
+  if (a.kind === "agent_silent") {
+    const late = (statuses || []).filter((s) => s.agent_id_responsible === a.agent_id && s.state === "late").length;
+    facts.push(`silent since the ${slot} slot`, late && `${late} of its jobs ${late === 1 ? "is" : "are"} late now`);
+  } else if (a.kind === "agent_back") {
+    facts.push("reporting again");
+  } else if (slot) {
+    facts.push(`for the ${slot} slot`);
+  }
+  const queued = a.created_at ? `queued ${ago(new Date(a.created_at), now)}` : "queued";
+  facts.push(a.sent_at ? `sent ${ago(new Date(a.sent_at), now)}`
+    : `${queued}, not sent yet${a.last_error ? ` (${plural(a.attempts, "attempt")}): ${a.last_error}` : ""}`);
+  return facts.filter(Boolean).join(" \u00b7 ");
+}
+
+function alertItem(a, now) {
+  const [word, style] = ALERTS[a.kind] || [String(a.kind), "other"];
+  return el("li", { class: `alert s-${style}`, "data-alert-id": a.id, "data-kind": a.kind },
+    badge(style, word), el("span", { class: "about" }, alertSubject(a)),
+    el("span", { class: "sub" }, alertFacts(a, now)));
+}
+
+/** Fills `root` with the loaded alerts that `keep`, at most `max`, newest first. */
+function renderAlerts(root, keep, max, none) {
+  if (alerts instanceof Error) return fill(root, el("p", { class: "muted" }, `Could not load the alerts: ${reason(alerts)}.`));
+  if (!alerts) return fill(root);
+  const kept = alerts.filter((a) => a && keep(a));
+  const now = Date.now();
+  fill(root, kept.length ? el("ol", { class: "alerts" }, kept.slice(0, max).map((a) => alertItem(a, now))) : el("p", { class: "muted" }, none));
 }
 
 // ---- job view ----
@@ -349,9 +458,44 @@ function jobTable(rows, now, caption) {
 function resetJob(id) {
   $("job-title").textContent = `Job #${id}`;
   $("job-where").textContent = "";
-  $("job-error").hidden = true;
-  for (const node of [$("job-state"), $("job-facts"), $("chart"), $("entries").tBodies[0]]) fill(node);
+  $("job-error").hidden = $("job-note").hidden = true;
+  for (const node of [$("job-state"), $("job-facts"), $("chart"), $("entries").tBodies[0], $("job-alerts")]) fill(node);
   $("entries-note").textContent = "Loading\u2026";
+}
+
+/** When a success is suspect (DESIGN §10), in words. */
+function checks(job) {
+  const rules = [];
+  if (job.min_size_bytes > 0) rules.push(job.min_size_bytes === 1 ? "empty (0 B)" : `under ${bytes(job.min_size_bytes)}`);
+  if (job.size_drop_percent != null) rules.push(`under ${100 - job.size_drop_percent} % of the median of the previous 10`);
+  if (job.stale_hash_check) rules.push("the same hash as the previous success");
+  const last = rules.pop();
+  return last ? `Suspect if ${rules.length ? `${rules.join(", ")} or ` : ""}${last}` : "None";
+}
+
+/** Each `started` entry's fate, by its id: running now, finished (by which entry), or not. */
+function runs(entries, status) {
+  const fates = new Map();
+  const at = (e) => Date.parse(e.backup_timestamp_utc);
+  const starts = entries.filter((e) => e.status === "started");
+  for (const end of entries.filter((e) => e.duration_seconds != null)) {
+    const began = at(end) - end.duration_seconds * 1000;
+    const start = starts.find((s) => !fates.has(s.id) && Math.abs(at(s) - began) < 1500 && (end.run_id == null || s.run_id === end.run_id));
+    if (start) fates.set(start.id, end);
+  }
+  const open = status?.running_since && Date.parse(status.running_since);
+  for (const s of starts) if (!fates.has(s.id) && at(s) === open) fates.set(s.id, "running");
+  return fates;
+}
+
+function entryDetails(e, fate, now) {
+  if (e.status === "started") {
+    return [fate === "running" ? running(e.backup_timestamp_utc, now)
+      : fate ? `finished after ${duration(fate.duration_seconds)} (${fate.status})` : el("span", { class: "muted" }, "no finish was reported for this run"),
+    e.run_id && el("span", { class: "sub" }, `run ${e.run_id}`)];
+  }
+  return [e.suspect_reason && el("span", { class: "why" }, e.suspect_reason),
+    e.error_message && el("span", { class: "err-full" }, e.error_message)];
 }
 
 function renderJob() {
@@ -361,14 +505,20 @@ function renderJob() {
   $("job-error").hidden = true;
   $("job-title").textContent = job.database_name;
   document.title = `${job.database_name} (${job.company_name}, ${job.city}) \u00b7 backup-monitor`;
-  fill($("job-state"), status && badge(status.state));
+  fill($("job-state"), status && badge(status.state), status?.running_since && running(status.running_since, now));
   $("job-where").textContent = `${job.company_name} \u00b7 ${job.city} \u00b7 job #${job.id}`;
+  const suspect = status?.state === "suspect" && status.suspect_reason;
+  fill($("job-note"), suspect && [el("strong", {}, "Suspect: "), status.suspect_reason]);
+  $("job-note").hidden = !suspect;
   fill($("job-facts"), [
     ["Schedule", schedule(job)],
     ...(nextSlots(job) ? [["Next slots", nextSlots(job)]] : []),
     ["Agent", job.agent_id_responsible],
     ["Last success", when(status?.last_success_utc, now, "never")],
     ["Next due", when(status?.next_due_utc, now, "\u2014")],
+    ["Last run took", duration(status?.last_duration_seconds) || el("span", { class: "muted" }, "not measured (no start was reported)")],
+    ["Longest run allowed", job.max_duration_minutes ? `${duration(job.max_duration_minutes * 60)}, then a hung alert` : "No limit"],
+    ["Content checks", checks(job)],
     ["Storage path", el("code", {}, job.final_storage_path_template)],
     ["Alerts also to", job.notify_emails?.join(", ") || "Only the global recipients"],
     ["Created", utc(new Date(job.created_at))],
@@ -376,59 +526,82 @@ function renderJob() {
 
   $("entries-note").textContent = !count ? "No entries yet."
     : count > entries.length ? `The latest ${entries.length} of ${count} entries, newest first.` : `${count} ${count === 1 ? "entry" : "entries"}, newest first.`;
+  const fates = runs(entries, status);
   fill($("entries").tBodies[0], entries.map((e) => {
     const date = new Date(e.backup_timestamp_utc);
     const hash = (e.backup_hash || "").replace(/^sha256:/, "");
-    return el("tr", { class: `s-${e.status}` },
+    const shown = e.status === "success" && e.suspect_reason ? "suspect" : e.status;
+    return el("tr", { class: `s-${shown}`, "data-entry-id": e.id },
       cell("When", "c-when", el("time", { datetime: e.backup_timestamp_utc, class: "main" }, utc(date)), el("span", { class: "sub" }, ago(date, now))),
-      cell("Status", "c-state", badge(e.status)),
+      cell("Status", "c-state", badge(shown)),
       cell("Size", "c-size", bytes(e.backup_size_bytes)),
+      cell("Duration", "c-dur", duration(e.duration_seconds)),
       cell("Hash", "c-hash", hash && el("code", { title: e.backup_hash }, hash.slice(0, 12))),
-      cell("Error", "c-error", e.error_message && el("span", { class: "err-full" }, e.error_message)));
+      cell("Details", "c-error", entryDetails(e, fates.get(e.id), now)));
   }));
+  renderAlerts($("job-alerts"), (a) => a.job_id === job.id || (a.job_id == null && a.agent_id === job.agent_id_responsible),
+    ALERT_PAGE, `No alert about this job or its agent among the latest ${ALERT_PAGE}.`);
   drawChart();
 }
 
 /** Gridlines for sizes up to `max`: a round step in the unit of `max`. */
-function scale(max) {
+function sizeScale(max) {
   const unit = Math.max(0, Math.min(UNITS.length - 1, Math.floor(Math.log(Math.max(max, 1)) / Math.log(1024))));
   const rough = Math.max(max, 1) / 4 / 1024 ** unit;
   const magnitude = 10 ** Math.floor(Math.log10(rough));
   const f = rough / magnitude;
   const step = Math.max(1, (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * magnitude * 1024 ** unit);
-  return { unit, step, top: Math.ceil(Math.max(max, 1) / step) * step };
+  return { step, top: Math.ceil(Math.max(max, 1) / step) * step, label: (v) => bytes(v, unit) };
 }
 
+/** Gridlines for durations up to `max` seconds: a step a clock would use. */
+function durationScale(max) {
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+  const step = steps.find((s) => s * 4 >= max) || Math.ceil(max / 4 / 86400) * 86400;
+  return { step, top: Math.ceil(Math.max(max, 1) / step) * step, label: duration };
+}
+
+/** Both charts over the same span of time: sizes of the successes, and durations of the
+ * finished runs; failures and missed slots marked on both. */
 function drawChart() {
   const box = fill($("chart"));
   const at = (e) => Date.parse(e.backup_timestamp_utc);
-  const points = jobData.entries.filter((e) => e.status === "success" && e.backup_size_bytes != null)
-    .map((e) => ({ t: at(e), v: e.backup_size_bytes })).sort((a, b) => a.t - b.t);
-  const marks = jobData.entries.filter((e) => e.status !== "success").map((e) => ({ t: at(e), status: e.status }));
-  if (!points.length) return box.append(el("p", { class: "muted" }, "No successful backup has reported its size yet."));
-
+  const entries = jobData.entries;
+  const series = (keep, value) => entries.filter(keep).map((e) => ({ t: at(e), v: value(e), e })).sort((a, b) => a.t - b.t);
+  const sizes = series((e) => e.status === "success" && e.backup_size_bytes != null, (e) => e.backup_size_bytes);
+  const durations = series((e) => e.duration_seconds != null, (e) => e.duration_seconds);
+  const marks = entries.filter((e) => e.status === "failed" || e.status === "missing").map((e) => ({ t: at(e), status: e.status }));
+  const times = sizes.concat(durations, marks).map((p) => p.t);
+  let span = [Math.min(...times), Math.max(...times)];
+  if (span[1] - span[0] < 36e5) span = [span[0] - 432e5, span[1] + 432e5];
   const width = Math.max(280, Math.floor(box.clientWidth || 640));
-  const height = width < 560 ? 190 : 240;
+  const failed = marks.filter((p) => p.status === "failed").length;
+  const among = `${failed} failed and ${marks.length - failed} missing in that time`;
+  const suspect = sizes.filter((p) => p.e.suspect_reason).length;
+  box.append(el("h3", { id: "chart-sizes" }, "Size of each successful backup"), sizes.length
+    ? plot({ name: "sizes", noun: "successful backup", points: sizes, marks, span, width, scale: sizeScale(Math.max(...sizes.map((p) => p.v))), show: bytes, among: `${suspect} suspect; ${among}` })
+    : el("p", { class: "muted" }, "No successful backup has reported its size yet."));
+  box.append(el("h3", { id: "chart-durations" }, "Duration of each run"), durations.length
+    ? plot({ name: "durations", noun: "timed run", points: durations, marks, span, width, scale: durationScale(Math.max(...durations.map((p) => p.v))), show: duration, among })
+    : el("p", { class: "muted" }, "No run has reported its duration yet: a run is timed from its \u201cstarted\u201d report to its success or failure."));
+}
+
+function plot({ name, noun, points, marks, span: [t0, t1], width, scale, show, among }) {
+  const height = width < 560 ? 170 : 210;
   const m = { l: 62, r: 14, t: 12, b: 26 };
-  const times = points.concat(marks).map((p) => p.t);
-  let t0 = Math.min(...times);
-  let t1 = Math.max(...times);
-  if (t1 - t0 < 36e5) [t0, t1] = [t0 - 432e5, t1 + 432e5];
-  const max = Math.max(...points.map((p) => p.v));
-  const { unit, step, top } = scale(max);
+  const { step, top, label } = scale;
   const f = (n) => n.toFixed(1);
   const x = (t) => f(m.l + ((t - t0) / (t1 - t0)) * (width - m.l - m.r));
   const y = (v) => f(height - m.b - (v / top) * (height - m.t - m.b));
   const first = points[0];
   const last = points[points.length - 1];
-  const failed = marks.filter((p) => p.status === "failed").length;
-
-  const chart = svg("svg", { class: "plot", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": "chart-title chart-desc" },
-    svg("desc", { id: "chart-desc" }, `${plural(points.length, "successful backup")} from ${utc(new Date(first.t))} to ${utc(new Date(last.t))}; `
-      + `latest ${bytes(last.v)}, largest ${bytes(max)}; ${failed} failed and ${marks.length - failed} missing in that time.`));
+  const max = Math.max(...points.map((p) => p.v));
+  const chart = svg("svg", { class: "plot", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `chart-${name} chart-${name}-desc` },
+    svg("desc", { id: `chart-${name}-desc` }, `${plural(points.length, noun)} from ${utc(new Date(first.t))} to ${utc(new Date(last.t))}; `
+      + `latest ${show(last.v)}, largest ${show(max)}; ${among}.`));
   for (let v = 0; v <= top + step / 2; v += step) {
     chart.append(svg("line", { class: v ? "grid" : "axis", x1: m.l, x2: width - m.r, y1: y(v), y2: y(v) }),
-      svg("text", { class: "ylabel", x: m.l - 8, y: +y(v) + 4 }, v ? bytes(v, unit) : "0"));
+      svg("text", { class: "ylabel", x: m.l - 8, y: +y(v) + 4 }, v ? label(v) : "0"));
   }
   const hourly = t1 - t0 <= 2 * 864e5;
   const tick = (hourly ? 36e5 : 864e5) * Math.max(1, Math.ceil((t1 - t0) / (hourly ? 36e5 : 864e5) / Math.max(2, Math.floor(width / 120))));
@@ -439,13 +612,15 @@ function drawChart() {
     }
   }
   const line = points.map((p, i) => `${i ? "L" : "M"}${x(p.t)},${y(p.v)}`).join("");
+  const what = (p) => [show(p.v), p.e.status === "failed" && " (failed)", p.e.suspect_reason && ` (suspect: ${p.e.suspect_reason})`].filter(Boolean).join("");
   build(chart, {}, [svg("path", { class: "area", d: `${line}L${x(last.t)},${y(0)}L${x(first.t)},${y(0)}Z` }), svg("path", { class: "line", d: line }),
-    points.map((p) => svg("circle", { class: "dot", cx: x(p.t), cy: y(p.v), r: 3.5 }, svg("title", {}, `${utc(new Date(p.t))}: ${bytes(p.v)}`))),
+    points.map((p) => svg("circle", { class: `dot${p.e.suspect_reason ? " suspect" : p.e.status === "failed" ? " bad" : ""}`, cx: x(p.t), cy: y(p.v), r: p.e.suspect_reason ? 5 : 3.5 },
+      svg("title", {}, `${utc(new Date(p.t))}: ${what(p)}`))),
     marks.map((p) => svg("path", {
       class: `m-${p.status}`,
       d: p.status === "failed" ? `M${x(p.t) - 4},${height - m.b - 12}l8,8m0,-8l-8,8` : `M${x(p.t)},${height - m.b - 13}l5,9h-10z`,
     }, svg("title", {}, `${utc(new Date(p.t))}: ${p.status}`)))]);
-  box.append(chart);
+  return chart;
 }
 
 // ---- events ----

@@ -57,6 +57,7 @@ pub fn job(i: usize, frequency: Frequency, now: DateTime<Utc>) -> Job {
         min_size_bytes: 1,
         size_drop_percent: Some(50),
         stale_hash_check: true,
+        ping_key: String::new(),
         created_at: now,
         updated_at: now,
     }

@@ -66,13 +66,26 @@ where
             Err(e) => return e.into_response(),
         },
     };
-    let is_health_check = request
+    let route = request
         .extensions()
         .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == super::health::PATH);
+        .map(|p| p.as_str().to_owned());
+    let is_health_check = route.as_deref() == Some(super::health::PATH);
+    // A ping is limited per key (DESIGN §12): many hosts behind one address each have theirs.
+    let ping_key = route
+        .as_deref()
+        .filter(|r| super::ping::PING_PREFIXES.iter().any(|p| r.starts_with(p)))
+        .and_then(|_| {
+            let path = request.uri().path();
+            let rest = super::ping::PING_PREFIXES
+                .iter()
+                .find_map(|p| path.strip_prefix(p))?;
+            rest.split('/').next().map(str::to_owned)
+        });
     if !is_health_check {
-        let key = match &authentication {
-            Authentication::Valid(holder) => holder.key.clone(),
+        let key = match (&authentication, ping_key) {
+            (_, Some(ping_key)) => format!("ping:{ping_key}"),
+            (Authentication::Valid(holder), None) => holder.key.clone(),
             _ => request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()

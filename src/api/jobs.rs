@@ -3,7 +3,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -29,6 +29,7 @@ pub fn router() -> Router<ApiState> {
                 .delete(delete_job),
         )
         .route("/api/v1/jobs/{job_id}/expected_path", get(expected_path))
+        .route("/api/v1/jobs/{job_id}/ping_key", post(rotate_ping_key))
 }
 
 pub use crate::service::jobs::{EmailAddress, JobCreate, JobUpdate};
@@ -51,6 +52,10 @@ pub struct JobOut {
     pub next_slots_utc: Vec<chrono::DateTime<chrono::Utc>>,
     /// A shields-style SVG of the job's state, shareable without a token.
     pub badge_url: String,
+    /// The job's healthchecks-compatible ping URL (DESIGN §12): `{server.public_url}/ping/
+    /// {key}`, or the path alone when `public_url` is not set. Its key is the credential:
+    /// `POST /api/v1/jobs/{job_id}/ping_key` replaces it.
+    pub ping_url: String,
 }
 
 impl JobOut {
@@ -68,6 +73,11 @@ impl JobOut {
         Self {
             next_slots_utc,
             schedule_description: job.describe_schedule(),
+            ping_url: format!(
+                "{}/ping/{}",
+                state.settings.server.url_prefix(),
+                job.ping_key
+            ),
             job,
             seed,
             badge_url,
@@ -242,6 +252,33 @@ pub(super) async fn delete_job(
     Id(id): Id,
 ) -> Result<Json<JobOut>, ApiError> {
     let job = state.db.run(move |conn| service::delete(conn, id)).await?;
+    Ok(Json(JobOut::new(job, &state)))
+}
+
+/// Replace a job's ping key
+///
+/// The job's ping URL changes at once: the old key answers `404 not found` from now on.
+/// Give the new `ping_url` to the backup tool.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{job_id}/ping_key",
+    tag = "jobs",
+    params(("job_id" = i64, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, with its new ping_url", body = JobOut),
+        (status = 404, description = "No such job", body = HttpError),
+        (status = 422, description = "Invalid id", body = ValidationError),
+    )
+)]
+pub(super) async fn rotate_ping_key(
+    _: Admin,
+    State(state): State<ApiState>,
+    Id(id): Id,
+) -> Result<Json<JobOut>, ApiError> {
+    let job = state
+        .db
+        .run(move |conn| service::rotate_ping_key(conn, id))
+        .await?;
     Ok(Json(JobOut::new(job, &state)))
 }
 

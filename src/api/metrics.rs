@@ -1,6 +1,6 @@
 //! `GET /metrics` in Prometheus' text format: the process's counters and histograms, and
-//! per-job gauges read at scrape time (state, last success, last size, outbox depth); and
-//! the middleware that counts every request.
+//! per-job gauges read at scrape time (state, last success, last size, last run's duration,
+//! outbox depth); and the middleware that counts every request.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -110,6 +110,20 @@ async fn scrape(State(state): State<ApiState>) -> Result<Response, ApiError> {
             let _ = writeln!(
                 out,
                 "backup_monitor_job_last_size_bytes{{{}}} {size}",
+                job_labels(job)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "backup_monitor_job_last_duration_seconds",
+        "Seconds the run of the job's latest success or failure took, from its started report; absent when unknown.",
+    );
+    for job in &jobs {
+        if let Some(seconds) = job.last_duration_seconds {
+            let _ = writeln!(
+                out,
+                "backup_monitor_job_last_duration_seconds{{{}}} {seconds}",
                 job_labels(job)
             );
         }

@@ -13,6 +13,7 @@ pub mod input;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
+pub mod ping;
 pub mod status;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn router(metrics_require_token: bool) -> Router<ApiState> {
         .merge(health::router())
         .merge(metrics::router(metrics_require_token))
         .merge(openapi::router())
+        .merge(ping::router())
 }
 
 pub const TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");

@@ -13,7 +13,7 @@ use utoipa::{Modify, Number, OpenApi, ToSchema};
 
 use super::error::{FieldError, HttpError, LocItem, ValidationError};
 use super::input::{self, Page};
-use super::{alerts, companies, entries, health, jobs, status, ApiState};
+use super::{alerts, companies, entries, health, jobs, ping, status, ApiState};
 use crate::db::status::JobStatus;
 use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::entry::{self as entry, Entry, EntryStatus};
@@ -36,6 +36,7 @@ use crate::service::companies::{Company, StateCounts};
         jobs::update_job,
         jobs::delete_job,
         jobs::expected_path,
+        jobs::rotate_ping_key,
         entries::create_entry,
         entries::create_entries,
         entries::list_entries,
@@ -45,6 +46,9 @@ use crate::service::companies::{Company, StateCounts};
         status::list_status,
         companies::list_companies,
         alerts::list_alerts,
+        ping::ping_success,
+        ping::ping_action,
+        ping::push,
     ),
     components(schemas(
         Job, jobs::JobOut, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
@@ -58,6 +62,7 @@ use crate::service::companies::{Company, StateCounts};
         (name = "entries", description = "Backup runs reported by agents"),
         (name = "status", description = "Each job's state"),
         (name = "alerts", description = "The alert outbox"),
+        (name = "pings", description = "Ping URLs for the backup tools people already have (healthchecks.io's protocol, Uptime Kuma's push): no token, the key is the credential"),
         (name = "health", description = "Liveness"),
     ),
     modifiers(&RequestBounds),
@@ -261,7 +266,7 @@ fn secure(doc: &mut utoipa::openapi::OpenApi) {
         Some(("Retry-After", Type::Integer)),
     );
     for (path, item) in doc.paths.paths.iter_mut() {
-        let protected = path.starts_with("/api/");
+        let protected = path.starts_with("/api/v1/");
         for op in [
             &mut item.get,
             &mut item.put,

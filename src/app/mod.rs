@@ -189,15 +189,25 @@ impl Application {
 /// `run_until_stopped`), so `/api/v1/jobs/` and `/api/v1/jobs` are the same route.
 pub fn router(state: AppState) -> Router {
     let settings = state.api.settings.clone();
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str)
-            .unwrap_or("unmatched");
-        tracing::info_span!("request", method = %request.method(), route, path = %request.uri().path())
-    })
-    .on_response(DefaultOnResponse::new().level(Level::INFO));
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("unmatched");
+            // A ping URL's path holds its key, a credential: the route names it instead.
+            let path = if api::ping::PING_PREFIXES
+                .iter()
+                .any(|p| request.uri().path().starts_with(p))
+            {
+                route
+            } else {
+                request.uri().path()
+            };
+            tracing::info_span!("request", method = %request.method(), route, path)
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
     let mut router = Router::new()
         .merge(api::router(settings.metrics.require_token).with_state(state.api.clone()))
         .merge(

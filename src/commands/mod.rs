@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
         // The agent's side needs no configuration file and no database.
         Command::Report(args) => return agent::report(&args),
         Command::Exec(args) => return agent::exec(&args),
+        Command::Verify(args) => return agent::verify(&args),
         Command::Openapi => output::println(&api::openapi::to_json()).context(STDOUT),
         Command::Config {
             command: ConfigCommand::Check,

@@ -9,7 +9,7 @@ use crate::domain::time::{from_micros, to_micros};
 
 pub(crate) const COLUMNS: &str =
     "id, job_id, status, backup_timestamp_us, backup_hash, backup_size_bytes, \
-    error_message, created_at_us, run_id, duration_seconds, suspect_reason";
+    error_message, created_at_us, run_id, duration_seconds, suspect_reason, log";
 
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
     let status: String = row.get(2)?;
@@ -31,6 +31,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
         run_id: row.get(8)?,
         duration_seconds: row.get(9)?,
         suspect_reason: row.get(10)?,
+        log: row.get(11)?,
     })
 }
 
@@ -46,8 +47,8 @@ pub fn insert(
         &format!(
             "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
                  backup_size_bytes, error_message, created_at_us, run_id, duration_seconds, \
-                 suspect_reason) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 suspect_reason, log) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         ),
         params![
@@ -61,6 +62,7 @@ pub fn insert(
             new.run_id,
             new.duration_seconds,
             new.suspect_reason,
+            new.log,
         ],
         from_row,
     )

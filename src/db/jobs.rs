@@ -13,9 +13,9 @@ pub(crate) const COLUMNS: &str = "id, database_name, agent_id_responsible, compa
     expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
     expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
     created_at_us, updated_at_us, schedule, timezone, max_duration_minutes, min_size_bytes, \
-    size_drop_percent, stale_hash_check";
+    size_drop_percent, stale_hash_check, ping_key";
 /// How many columns `COLUMNS` names.
-const COLUMN_COUNT: usize = 22;
+const COLUMN_COUNT: usize = 23;
 
 fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -60,6 +60,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         min_size_bytes: row.get(19)?,
         size_drop_percent: row.get(20)?,
         stale_hash_check: row.get(21)?,
+        ping_key: row.get::<_, Option<String>>(22)?.unwrap_or_default(),
     })
 }
 
@@ -100,14 +101,39 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
              expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
              expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
              schedule, timezone, max_duration_minutes, min_size_bytes, size_drop_percent, \
-             stale_hash_check, schedule_anchor_us, created_at_us, updated_at_us) \
+             stale_hash_check, schedule_anchor_us, created_at_us, updated_at_us, ping_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19, ?20, ?20, ?20) \
+             ?18, ?19, ?20, ?20, ?20, {NEW_PING_KEY}) \
              RETURNING {COLUMNS}"
         ),
         params_from_iter(field_values(job).into_iter().chain([now_us.into()])),
         from_row,
     )
+}
+
+/// A fresh ping key: 128 bits from SQLite's generator (ChaCha20, seeded from the operating
+/// system's randomness), as 32 hex digits, URL-safe.
+const NEW_PING_KEY: &str = "lower(hex(randomblob(16)))";
+
+/// Gives the job a new ping key; the old one stops working at once.
+pub fn rotate_ping_key(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
+    conn.query_row(
+        &format!("UPDATE jobs SET ping_key = {NEW_PING_KEY} WHERE id = ?1 RETURNING {COLUMNS}"),
+        [id],
+        from_row,
+    )
+    .optional()
+}
+
+/// The job whose ping key is `key`.
+pub fn by_ping_key(conn: &Connection, key: &str) -> rusqlite::Result<Option<Job>> {
+    super::cached_row(
+        conn,
+        &format!("SELECT {COLUMNS} FROM jobs WHERE ping_key = ?1"),
+        [key],
+        from_row,
+    )
+    .optional()
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {

@@ -53,6 +53,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0008_runs_and_content.sql"),
     ),
     (
+        "0011_ping_keys",
+        include_str!("migrations/0011_ping_keys.sql"),
+    ),
+    // After 0011: main's databases already hold it as their 9th migration (user_version
+    // counts positions, not names), so a migration merged later goes after it.
+    (
         "0010_deliveries",
         include_str!("migrations/0010_deliveries.sql"),
     ),

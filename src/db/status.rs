@@ -91,7 +91,7 @@ pub fn anchor(conn: &Connection, job_id: i64) -> rusqlite::Result<DateTime<Utc>>
 pub fn evaluate(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Result<JobStatus> {
     let schedule = job.schedule();
     let anchor = anchor(conn, job.id)?;
-    let last_entry = latest(conn, job.id, "", now)?;
+    let last_entry = latest(conn, job.id, NOT_LOGS, now)?;
     let last_report = latest(conn, job.id, REPORTS, now)?;
     let last_success = latest(conn, job.id, SUCCESSES, now)?;
     let latest_due = schedule.latest_due_slot(now);
@@ -212,5 +212,6 @@ pub fn agent_heard_since(
     })
 }
 
+const NOT_LOGS: &str = "AND status != 'log'";
 const REPORTS: &str = "AND status IN ('success', 'failed')";
 const SUCCESSES: &str = "AND status = 'success'";

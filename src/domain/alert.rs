@@ -646,6 +646,7 @@ mod tests {
             min_size_bytes: 1,
             size_drop_percent: Some(50),
             stale_hash_check: true,
+            ping_key: String::new(),
             created_at: epoch,
             updated_at: epoch,
         }
@@ -758,6 +759,7 @@ mod tests {
             run_id: None,
             duration_seconds: None,
             suspect_reason: None,
+            log: None,
         };
         let context = AlertContext {
             entry: Some(entry),

@@ -13,6 +13,8 @@ pub const HASH_MAX: usize = 256;
 pub const ERROR_MESSAGE_MAX: usize = 4096;
 /// Smallest accepted `backup_size_bytes`.
 pub const SIZE_MIN: i64 = 0;
+/// Longest `log` kept from a ping's body, in characters (its end is kept).
+pub const LOG_MAX: usize = 4096;
 /// Most reports accepted in one batch.
 pub const BATCH_MAX: usize = 1000;
 /// Longest accepted `run_id`, in characters.
@@ -30,15 +32,18 @@ pub enum EntryStatus {
     Missing,
     /// A run began (DESIGN §10); it does not count as a report for its slot.
     Started,
+    /// A ping's body kept as a log of the job (DESIGN §12); it says nothing of state.
+    Log,
 }
 
 impl EntryStatus {
     /// Every variant, so callers can list or validate names without repeating them.
-    pub const ALL: [EntryStatus; 4] = [
+    pub const ALL: [EntryStatus; 5] = [
         EntryStatus::Success,
         EntryStatus::Failed,
         EntryStatus::Missing,
         EntryStatus::Started,
+        EntryStatus::Log,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +52,7 @@ impl EntryStatus {
             EntryStatus::Failed => "failed",
             EntryStatus::Missing => "missing",
             EntryStatus::Started => "started",
+            EntryStatus::Log => "log",
         }
     }
 
@@ -74,6 +80,8 @@ pub struct Entry {
     pub duration_seconds: Option<i64>,
     /// On a `success` that failed a content check: why, as a sentence (DESIGN §10).
     pub suspect_reason: Option<String>,
+    /// What a ping's body said, when it was not an error message (DESIGN §12).
+    pub log: Option<String>,
 }
 
 /// A report, validated, ready to store.
@@ -90,6 +98,8 @@ pub struct NewEntry {
     pub duration_seconds: Option<i64>,
     /// Found when the report is stored (the content checks), not reported.
     pub suspect_reason: Option<String>,
+    /// A ping's body, when it is not the error message.
+    pub log: Option<String>,
 }
 
 impl NewEntry {
@@ -105,6 +115,7 @@ impl NewEntry {
             run_id: None,
             duration_seconds: None,
             suspect_reason: None,
+            log: None,
         }
     }
 }

@@ -113,6 +113,9 @@ pub struct Job {
     /// A success whose `backup_hash` equals that of the job's previous success is suspect
     /// (default true).
     pub stale_hash_check: bool,
+    /// The secret of the job's ping URL (DESIGN §12): answered only inside `ping_url`.
+    #[serde(skip)]
+    pub ping_key: String,
     #[serde(serialize_with = "super::time::serialize")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "super::time::serialize")]

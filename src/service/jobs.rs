@@ -372,6 +372,8 @@ impl JobCreate {
             stale_hash_check: self
                 .stale_hash_check
                 .unwrap_or(ContentRules::default().stale_hash_check),
+            // Given by the database when the job is stored.
+            ping_key: String::new(),
             created_at: now,
             updated_at: now,
         };
@@ -633,6 +635,13 @@ pub fn update(
     let job = store::update(&tx, &after, after.schedule_restarts_from(&before), now)?;
     tx.commit()?;
     tracing::info!(job_id = id, "job updated");
+    Ok(job)
+}
+
+/// Gives a job a new ping key: its old ping URL stops working at once.
+pub fn rotate_ping_key(conn: &Connection, id: i64) -> Result<Job, ServiceError> {
+    let job = store::rotate_ping_key(conn, id)?.ok_or_else(ServiceError::job_not_found)?;
+    tracing::info!(job_id = id, "ping key replaced");
     Ok(job)
 }
 

@@ -10,6 +10,7 @@ mod error;
 pub mod health;
 pub mod input;
 pub mod jobs;
+pub mod pings;
 pub mod reports;
 pub mod status;
 pub mod tick;

@@ -181,6 +181,7 @@ impl EntryCreate {
             run_id: self.run_id,
             duration_seconds: None,
             suspect_reason: None,
+            log: None,
         })
     }
 }
@@ -236,6 +237,21 @@ pub fn report(
 ) -> Result<Reported, ServiceError> {
     let job = job_for(conn, caller, new.expected_job_id)?;
     let (entry, created, alerted) = store(conn, &job, new, now)?;
+    Ok(Reported {
+        entries: vec![entry],
+        created: vec![created],
+        alerted,
+    })
+}
+
+/// Stores one report for `job`, found by other means than a token (a ping URL's key).
+pub fn report_for(
+    conn: &Connection,
+    job: &Job,
+    new: &NewEntry,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Reported> {
+    let (entry, created, alerted) = store(conn, job, new, now)?;
     Ok(Reported {
         entries: vec![entry],
         created: vec![created],
@@ -325,13 +341,17 @@ fn store(
         new.duration_seconds = Some((at - started).num_seconds());
     }
     if new.status == EntryStatus::Success {
+        // Compared with the earlier slots only: a second report of the same backup (`exec`
+        // then `verify` of the same file) is not "the same file again", and counts once.
+        let schedule = job.schedule();
+        let (slot_opened, _) = schedule.window(schedule.slot_for(at));
         let sizes = if new.backup_size_bytes.is_some() {
-            entries::previous_sizes(conn, job.id, at, SIZE_HISTORY)?
+            entries::previous_sizes(conn, job.id, slot_opened, SIZE_HISTORY)?
         } else {
             Vec::new()
         };
         let previous = if new.backup_hash.is_some() {
-            entries::previous_success(conn, job.id, at)?
+            entries::previous_success(conn, job.id, slot_opened)?
         } else {
             None
         };

@@ -326,3 +326,42 @@ async fn a_suspect_success_sent_from_history_is_stored_and_pages_no_one() {
     assert_eq!(status_of(&app, job).await["state"], "ok");
     assert!(alert_kinds(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_second_report_of_the_same_backup_in_its_slot_is_not_the_same_file_again() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await["id"].as_i64().unwrap();
+    app.set_now(Some(at("2026-11-24T03:10:00Z")));
+    // `exec --file` at 02:31, then `verify` of the same file at 03:05: one slot, one file.
+    success(
+        &app,
+        job,
+        at("2026-11-24T02:31:00Z"),
+        Some(MIB),
+        Some(HASH_A),
+    )
+    .await;
+    let verified = success(
+        &app,
+        job,
+        at("2026-11-24T03:05:00Z"),
+        Some(MIB),
+        Some(HASH_A),
+    )
+    .await;
+    assert_eq!(verified["suspect_reason"], Value::Null);
+    // The next night, the same file is the same file again.
+    app.set_now(Some(at("2026-11-25T02:40:00Z")));
+    let next = success(
+        &app,
+        job,
+        at("2026-11-25T02:31:00Z"),
+        Some(MIB),
+        Some(HASH_A),
+    )
+    .await;
+    assert_eq!(
+        next["suspect_reason"],
+        "same backup_hash as the success of 2026-11-24 03:05 UTC"
+    );
+}

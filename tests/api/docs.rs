@@ -10,6 +10,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/jobs/", &["get", "post"]),
     ("/api/v1/jobs/{job_id}", &["get", "put", "patch", "delete"]),
     ("/api/v1/jobs/{job_id}/expected_path", &["get"]),
+    ("/api/v1/jobs/{job_id}/ping_key", &["post"]),
     ("/api/v1/entries/", &["get", "post"]),
     ("/api/v1/entries/batch", &["post"]),
     ("/api/v1/entries/{entry_id}", &["get"]),
@@ -18,6 +19,9 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/companies", &["get"]),
     ("/api/v1/alerts", &["get"]),
     ("/healthz", &["get"]),
+    ("/ping/{key}", &["get", "post", "head"]),
+    ("/ping/{key}/{action}", &["get", "post", "head"]),
+    ("/api/push/{key}", &["get", "post"]),
 ];
 
 /// `src="…"` and `href="…"` values of a page.

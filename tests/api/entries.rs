@@ -153,6 +153,7 @@ async fn report_is_created_with_every_field() {
             "run_id": null,
             "duration_seconds": null,
             "suspect_reason": null,
+            "log": null,
         })
     );
     assert!(entry["created_at"].as_str().unwrap().ends_with('Z'));
@@ -188,6 +189,7 @@ async fn optional_fields_not_sent_are_null_and_the_timestamp_defaults_to_now() {
             "error_message",
             "expected_job_id",
             "id",
+            "log",
             "run_id",
             "status",
             "suspect_reason"
@@ -943,6 +945,7 @@ async fn batch_is_created_in_the_order_sent() {
             "run_id": null,
             "duration_seconds": null,
             "suspect_reason": null,
+            "log": null,
         })
     );
     assert_eq!(entries[0]["backup_timestamp_utc"], "2026-11-24T02:30:00Z");

@@ -17,6 +17,7 @@ mod docs;
 mod entries;
 mod jobs;
 mod observability;
+mod pings;
 mod runs;
 mod scheduler;
 mod schedules;

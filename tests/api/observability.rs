@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::{
     client_with, command, company_badge_url, free_port, outbox, spawn_app, spawn_app_with,
-    terminate, wait_for_listening, Role, SmtpSettings, SmtpTls,
+    terminate, wait_for_listening, Role, SmtpSettings, SmtpTls, TestApp,
 };
 
 /// The value of the first sample line starting with `prefix` (a name with its labels).
@@ -18,6 +18,12 @@ fn sample(text: &str, prefix: &str) -> Option<f64> {
         .find(|l| l.starts_with(prefix))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// Reports `body` to `/api/v1/entries/`; panics unless 201.
+async fn post_entry(app: &TestApp, body: Value) {
+    let response = app.post_json("/api/v1/entries/", &body).await;
+    assert_eq!(response.status(), 201, "{body}");
 }
 
 #[tokio::test]
@@ -106,6 +112,88 @@ async fn metrics_show_each_jobs_state_last_success_and_size() {
 }
 
 #[tokio::test]
+async fn metrics_show_a_suspect_job_and_the_duration_of_its_last_run() {
+    // Arrange: a success of 0 bytes (under the default min_size_bytes of 1) makes a job
+    // suspect; a start and a success 90 s later make a run of 90 s.
+    let app = spawn_app().await;
+    let empty = app
+        .create_job(json!({"company_name": "acme", "city": "Lyon", "database_name": "empty"}))
+        .await;
+    let empty_id = empty["id"].as_i64().unwrap();
+    let start = Utc::now() - Duration::minutes(10);
+    post_entry(
+        &app,
+        json!({"expected_job_id": empty_id, "status": "success", "backup_size_bytes": 0,
+                  "backup_timestamp_utc": start.to_rfc3339()}),
+    )
+    .await;
+    let timed = app
+        .create_job(json!({"company_name": "acme", "city": "Lyon", "database_name": "timed"}))
+        .await;
+    let timed_id = timed["id"].as_i64().unwrap();
+    post_entry(
+        &app,
+        json!({"expected_job_id": timed_id, "status": "started",
+                  "backup_timestamp_utc": start.to_rfc3339()}),
+    )
+    .await;
+    post_entry(
+        &app,
+        json!({"expected_job_id": timed_id, "status": "success", "backup_size_bytes": 4096,
+                  "backup_timestamp_utc": (start + Duration::seconds(90)).to_rfc3339()}),
+    )
+    .await;
+
+    // Act
+    let text = app.get("/metrics").await.text().await.unwrap();
+
+    // Assert: one series per state, 1 for suspect only; the run's 90 s, and no duration
+    // for the job whose latest report finished no run.
+    let empty_labels =
+        format!("job_id=\"{empty_id}\",company=\"acme\",city=\"Lyon\",database=\"empty\"");
+    for state in ["ok", "late", "failed", "pending", "paused", "suspect"] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("backup_monitor_job_state{{{empty_labels},state=\"{state}\"}} ")
+            ),
+            Some(if state == "suspect" { 1.0 } else { 0.0 }),
+            "{state}:\n{text}"
+        );
+    }
+    let timed_labels =
+        format!("job_id=\"{timed_id}\",company=\"acme\",city=\"Lyon\",database=\"timed\"");
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_state{{{timed_labels},state=\"ok\"}} ")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE backup_monitor_job_last_duration_seconds gauge"),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_last_duration_seconds{{{timed_labels}}} ")
+        ),
+        Some(90.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            &format!("backup_monitor_job_last_duration_seconds{{{empty_labels}}}")
+        ),
+        None,
+        "an unknown duration is absent, as an unknown size is:\n{text}"
+    );
+}
+
+#[tokio::test]
 async fn http_metrics_use_the_route_template_never_the_raw_path() {
     let app = spawn_app().await;
     let job = app.create_job(json!({})).await;
@@ -163,6 +251,50 @@ async fn alert_deliveries_are_counted_by_kind_and_result() {
     assert_eq!(
         sample(&text, "backup_monitor_outbox_pending").map(|n| n >= 1.0),
         Some(true)
+    );
+}
+
+#[tokio::test]
+async fn an_agent_alert_delivery_is_counted_under_its_own_kind() {
+    // Arrange: two late jobs of one agent that sent nothing make one agent_silent alert.
+    let app = spawn_app().await;
+    for database in ["files-a", "files-b"] {
+        let job = app
+            .create_job(json!({"agent_id_responsible": "backup-host-9", "database_name": database}))
+            .await;
+        app.backdate(job["id"].as_i64().unwrap(), Utc::now() - Duration::days(3));
+    }
+    app.tick(Utc::now());
+    let queued: Value = app.get("/api/v1/alerts").await.json().await.unwrap();
+    assert_eq!(queued[0]["kind"], "agent_silent", "{queued}");
+    assert_eq!(queued[0]["job_id"], Value::Null, "{queued}");
+    let series = "backup_monitor_alerts_total{kind=\"agent_silent\",result=\"error\"} ";
+    let before = app.get("/metrics").await.text().await.unwrap();
+
+    // Act: delivered through nothing, so counted as an error.
+    let outbox = outbox(
+        &app.db_path,
+        &SmtpSettings {
+            host: Some("127.0.0.1".into()),
+            port: free_port(),
+            username: None,
+            password: None,
+            from: Some("m@example.com".into()),
+            tls: SmtpTls::None,
+        },
+        vec!["ops@example.com".into()],
+    );
+    outbox
+        .dispatch_pending(Utc::now() + Duration::minutes(1))
+        .await
+        .unwrap();
+
+    // Assert
+    let after = app.get("/metrics").await.text().await.unwrap();
+    let (before, after) = (sample(&before, series), sample(&after, series));
+    assert!(
+        after.unwrap_or(0.0) >= before.unwrap_or(0.0) + 1.0,
+        "{series}went from {before:?} to {after:?}"
     );
 }
 
@@ -275,11 +407,20 @@ async fn report_and_alert_counters_are_shown_at_zero_from_the_start() {
     terminate(&server);
     server.wait().unwrap();
 
-    let mut wanted = vec![
-        "backup_monitor_entries_received_total{status=\"success\"}".to_owned(),
-        "backup_monitor_entries_received_total{status=\"failed\"}".to_owned(),
-    ];
-    for kind in ["late", "failed", "recovered"] {
+    let mut wanted: Vec<String> = ["success", "failed", "started"]
+        .iter()
+        .map(|status| format!("backup_monitor_entries_received_total{{status=\"{status}\"}}"))
+        .collect();
+    // Every kind of DESIGN §10, the agent's two included: bounded labels, known up front.
+    for kind in [
+        "late",
+        "failed",
+        "suspect",
+        "hung",
+        "recovered",
+        "agent_silent",
+        "agent_back",
+    ] {
         for result in ["sent", "error"] {
             wanted.push(format!(
                 "backup_monitor_alerts_total{{kind=\"{kind}\",result=\"{result}\"}}"
@@ -303,12 +444,15 @@ async fn metrics_parse_with_the_prometheus_client_parser() {
     let job = app
         .create_job(json!({"company_name": "a\\b \"c\"", "city": "Zürich"}))
         .await;
+    // A run that started 90 s before its success, for the duration gauge.
+    let id = job["id"].as_i64().unwrap();
     app.report(
-        job["id"].as_i64().unwrap(),
-        "success",
-        &Utc::now().to_rfc3339(),
+        id,
+        "started",
+        &(Utc::now() - Duration::seconds(90)).to_rfc3339(),
     )
     .await;
+    app.report(id, "success", &Utc::now().to_rfc3339()).await;
     let text = app.get("/metrics").await.text().await.unwrap();
     let script = r#"
 import sys
@@ -317,7 +461,8 @@ names = {f.name: f.type for f in text_string_to_metric_families(sys.stdin.read()
 for name, kind in [("backup_monitor_job_state", "gauge"), ("backup_monitor_entries_received", "counter"),
                    ("backup_monitor_http_request_duration_seconds", "histogram"),
                    ("backup_monitor_tick_duration_seconds", "histogram"), ("backup_monitor_outbox_pending", "gauge"),
-                   ("backup_monitor_job_last_success_timestamp_seconds", "gauge")]:
+                   ("backup_monitor_job_last_success_timestamp_seconds", "gauge"),
+                   ("backup_monitor_job_last_duration_seconds", "gauge")]:
     assert names.get(name) == kind, (name, names.get(name))
 print(len(names), "families")
 "#;

@@ -160,9 +160,10 @@ impl SmtpServer {
     }
 
     /// Waits until `n` messages have arrived (the server under test delivers in the
-    /// background), at most 10 s.
+    /// background), at most 25 s: an alert queued by a tick run beside the server (not by
+    /// the server itself) is found by the delivery loop's 10 s poll.
     pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(25);
         loop {
             let mails = self.received();
             if mails.len() >= n {

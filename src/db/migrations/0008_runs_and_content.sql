@@ -14,7 +14,8 @@ ALTER TABLE jobs ADD COLUMN stale_hash_check INTEGER NOT NULL DEFAULT 1 CHECK (s
 CREATE TABLE entries_v8 (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-    status TEXT NOT NULL CHECK (status IN ('success', 'failed', 'missing', 'started')),
+    -- `log`: a ping's body kept as a log of the job (DESIGN §12); it says nothing of state.
+    status TEXT NOT NULL CHECK (status IN ('success', 'failed', 'missing', 'started', 'log')),
     backup_timestamp_us INTEGER NOT NULL,
     backup_hash TEXT,
     backup_size_bytes INTEGER CHECK (backup_size_bytes IS NULL OR backup_size_bytes >= 0),
@@ -27,7 +28,9 @@ CREATE TABLE entries_v8 (
     -- On a `started` entry: when a report finished it (NULL while the run is open).
     finished_at_us INTEGER,
     -- On a `success` that failed a content check: why, in words.
-    suspect_reason TEXT
+    suspect_reason TEXT,
+    -- What a ping's body said (its last 4096 characters), when it was not an error message.
+    log TEXT
 );
 INSERT INTO entries_v8 (id, job_id, status, backup_timestamp_us, backup_hash,
     backup_size_bytes, error_message, created_at_us)
