@@ -15,7 +15,7 @@ use super::error::{FieldError, HttpError, LocItem, ValidationError};
 use super::input::{self, Page};
 use super::{alerts, companies, entries, health, jobs, ping, status, ApiState};
 use crate::db::status::JobStatus;
-use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::entry::{self as entry, Entry, EntryStatus};
 use crate::domain::job::{self as job, Job};
 use crate::domain::schedule::{self, Frequency};
@@ -55,7 +55,7 @@ use crate::service::companies::{Company, StateCounts};
         Job, jobs::JobOut, jobs::SnoozeRequest, jobs::Snoozed, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
-        JobStatus, JobState, Alert, AlertKind,
+        JobStatus, JobState, Alert, AlertKind, Delivery,
         companies::CompanyOut, Company, StateCounts,
     )),
     tags(
