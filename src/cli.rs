@@ -84,6 +84,13 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print today's morning digest on stdout, without sending it.
+    ///
+    /// Its first line is the one a phone shows ("All 214 backups OK" or "3 of 214 backups
+    /// need attention"); then, company by company, the jobs that are late, failed or
+    /// suspect, with the reason and the last success; then the count of jobs per state.
+    /// The service sends it once a day at `digest.at` (see monitor.toml.example).
+    Digest,
     /// Send a test email through the configured SMTP server, to check the settings by hand.
     SendTestEmail {
         /// The recipient.

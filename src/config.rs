@@ -17,6 +17,7 @@ use crate::domain::channel::{self, ChannelKind, Route};
 use crate::domain::job::{REPEAT_MAX, REPEAT_MIN};
 use crate::domain::network::AddressBlock;
 use crate::domain::schedule::{GRACE_MAX, GRACE_MIN};
+use crate::domain::zone::Zone;
 
 /// The commented example configuration, printed by nothing but checked by tests.
 pub const EXAMPLE: &str = include_str!("../monitor.toml.example");
@@ -42,6 +43,8 @@ pub struct Settings {
     pub ingest: IngestSettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub digest: DigestSettings,
     #[serde(default)]
     pub notify: NotifySettings,
 }
@@ -243,6 +246,48 @@ impl Default for RetentionSettings {
     }
 }
 
+/// The morning digest (DESIGN §13): once a day at `at` in `timezone`, one message through
+/// `channels`. Without `at`, no digest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DigestSettings {
+    /// "HH:MM" on the wall clock of `timezone`; None: no digest.
+    pub at: Option<String>,
+    pub timezone: String,
+    #[serde(deserialize_with = "string_list")]
+    pub channels: Vec<String>,
+}
+
+impl Default for DigestSettings {
+    fn default() -> Self {
+        Self {
+            at: None,
+            timezone: "UTC".to_owned(),
+            channels: vec!["email".to_owned()],
+        }
+    }
+}
+
+impl DigestSettings {
+    /// When the digest goes, if it does: (hour, minute) and the zone (checked at load).
+    pub fn schedule(&self) -> Option<((u32, u32), Zone)> {
+        let (h, m) = parse_hh_mm(self.at.as_deref()?).ok()?;
+        Some(((h, m), Zone::parse(&self.timezone).ok()?))
+    }
+}
+
+/// "07:00" → (7, 0).
+fn parse_hh_mm(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{text:?} is not a time like 07:00 (24-hour HH:MM)");
+    let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+    let h: u32 = h.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok((h, m))
+}
+
 /// Where alerts go besides the built-in email (DESIGN §13).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -439,6 +484,9 @@ pub const KEYS: &[Key] = &[
     key("metrics", "require_token", Kind::Boolean, None),
     key("ingest", "max_clock_skew_seconds", Kind::Integer, None),
     key("retention", "keep_days", Kind::Integer, None),
+    key("digest", "at", Kind::Text, None),
+    key("digest", "timezone", Kind::Text, None),
+    key("digest", "channels", Kind::List, None),
     key("notify", "timeout_seconds", Kind::Integer, None),
     NOTIFY_CHANNELS,
     key(
@@ -1162,6 +1210,30 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec
                 "alerts.repeat_every_minutes",
                 format!("{every} is out of range {REPEAT_MIN}..={REPEAT_MAX} (minutes; leave it out for no reminders)"),
             );
+        }
+    }
+    if let Some(at) = &s.digest.at {
+        if let Err(reason) = parse_hh_mm(at) {
+            fail("digest.at", reason);
+        }
+        if let Err(e) = Zone::parse(&s.digest.timezone) {
+            fail("digest.timezone", e.to_string());
+        }
+        let known: Vec<String> = s.channels().into_iter().map(|c| c.name).collect();
+        for name in &s.digest.channels {
+            if !known.contains(name) {
+                fail(
+                    "digest.channels",
+                    format!(
+                        "no channel named {name:?} (the channels are: {}); email needs smtp.host",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
         }
     }
     if let Err(reason) = check_tick_expression(&s.scheduler.tick) {

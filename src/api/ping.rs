@@ -115,9 +115,9 @@ async fn answer(
     tag = "pings",
     params(
         ("key" = String, Path, description = "The job's ping key (from its ping_url)"),
-        ("rid" = Option<String>, Query, description = "The run id (at most 64 characters)"),
-        ("size" = Option<i64>, Query, description = "The backup's size in bytes"),
-        ("hash" = Option<String>, Query, description = "The backup's hash, e.g. sha256:…"),
+        ("rid" = Option<String>, Query, max_length = 64, description = "The run id (at most 64 characters)"),
+        ("size" = Option<i64>, Query, minimum = 0, description = "The backup's size in bytes"),
+        ("hash" = Option<String>, Query, max_length = 256, description = "The backup's hash, e.g. sha256:…"),
     ),
     request_body(content = String, content_type = "text/plain", description = "A log (optional)"),
     responses(
@@ -147,10 +147,10 @@ pub(super) async fn ping_success(
     tag = "pings",
     params(
         ("key" = String, Path, description = "The job's ping key (from its ping_url)"),
-        ("action" = String, Path, description = "start, fail, log, or an exit status 0-255"),
-        ("rid" = Option<String>, Query, description = "The run id (at most 64 characters)"),
-        ("size" = Option<i64>, Query, description = "The backup's size in bytes"),
-        ("hash" = Option<String>, Query, description = "The backup's hash, e.g. sha256:…"),
+        ("action" = String, Path, pattern = "^(start|fail|log|25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])$", description = "start, fail, log, or an exit status 0-255"),
+        ("rid" = Option<String>, Query, max_length = 64, description = "The run id (at most 64 characters)"),
+        ("size" = Option<i64>, Query, minimum = 0, description = "The backup's size in bytes"),
+        ("hash" = Option<String>, Query, max_length = 256, description = "The backup's hash, e.g. sha256:…"),
     ),
     request_body(content = String, content_type = "text/plain", description = "A log, or the error output of a failure (optional)"),
     responses(
@@ -169,6 +169,15 @@ pub(super) async fn ping_action(
     answer(state, key, PingKind::parse(&action), raw, body).await
 }
 
+/// Uptime Kuma's push status.
+#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // documentation: the handler reads the query by hand
+pub enum PushStatus {
+    Up,
+    Down,
+}
+
 /// Push (Uptime Kuma)
 ///
 /// Uptime Kuma's push protocol, for tools that speak it: `?status=up` (default) records a
@@ -179,7 +188,7 @@ pub(super) async fn ping_action(
     tag = "pings",
     params(
         ("key" = String, Path, description = "The job's ping key (from its ping_url)"),
-        ("status" = Option<String>, Query, description = "up (default) or down"),
+        ("status" = Option<PushStatus>, Query, description = "up (default) or down"),
         ("msg" = Option<String>, Query, description = "A message: the error of a failure, the log of a success"),
     ),
     responses(

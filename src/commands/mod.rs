@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Jobs { command } => jobs::run(&global, command),
         Command::Token { command } => load(&global, None).and_then(|s| token::run(&s, command)),
         Command::Migrate => load(&global, None).and_then(|s| serve::migrate(&s)),
+        Command::Digest => load(&global, None).and_then(|s| digest(&s)),
         Command::Backup { output, force } => {
             load(&global, None).and_then(|s| backup::run(&s, &output, force))
         }
@@ -56,6 +57,14 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `digest`: today's digest of the database, printed.
+fn digest(settings: &Settings) -> anyhow::Result<()> {
+    let conn = crate::db::open_current(&settings.database_path())?;
+    let (_, text) = crate::service::digest::today(&conn, chrono::Utc::now())
+        .context("Failed to read the jobs")?;
+    output::print(&text).context(STDOUT)
 }
 
 /// Loads `./.env` into the environment, as the seed read it; real variables win. Only the

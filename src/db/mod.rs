@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod backup;
 pub mod deliveries;
+pub mod digest;
 pub mod entries;
 mod error;
 pub mod jobs;

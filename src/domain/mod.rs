@@ -7,6 +7,7 @@ pub mod channel;
 pub mod content;
 pub mod cron;
 pub mod cron_words;
+pub mod digest;
 pub mod email;
 pub mod entry;
 pub mod job;

@@ -60,6 +60,35 @@ impl Letter {
     }
 }
 
+impl Letter {
+    /// The morning digest (DESIGN §13): its first line is the title a phone shows.
+    pub fn digest(headline: &str, text: &str, url_prefix: &str) -> Self {
+        let subject = format!("[backup-monitor] {headline}");
+        let all_well = text.lines().count() <= 4 && headline.starts_with("All ");
+        Self {
+            body: format!("{text}\n-- backup-monitor\n"),
+            brief: Brief {
+                title: headline.to_owned(),
+                headline: "The morning digest of backup-monitor.".to_owned(),
+                facts: Vec::new(),
+                lines: text.lines().skip(2).map(str::to_owned).collect(),
+                reason: None,
+                link: alert::dashboard_link(url_prefix),
+            },
+            severity: if all_well {
+                Severity::Good
+            } else {
+                Severity::Warning
+            },
+            priority: 3,
+            tag: "digest".to_owned(),
+            document: json!({"alert": null, "job": null, "entry": null, "text": subject, "digest": text}),
+            subject,
+            extra_recipients: Vec::new(),
+        }
+    }
+}
+
 enum Sender {
     Email {
         mailer: Arc<Mailer>,

@@ -21,7 +21,9 @@ use crate::db::{alerts, entries, jobs, status, Db};
 use crate::domain::alert::{self, Alert, AlertContext, AlertKind};
 use crate::domain::channel::{ntfy_priority, severity, Outcome, Route};
 use crate::domain::job::Job;
+use crate::domain::zone::Zone;
 use crate::metrics;
+use crate::service::digest;
 use crate::service::jobs::expected_path;
 use crate::service::ServiceError;
 
@@ -66,12 +68,20 @@ pub struct Dispatched {
     pub routed: usize,
 }
 
+/// When the morning digest goes (local hour and minute, zone) and through which channels.
+type DigestPlan = ((u32, u32), Zone, Arc<Vec<String>>);
+
 #[derive(Clone)]
 pub struct Outbox {
     db: Db,
     channels: Arc<Vec<Channel>>,
     /// `server.public_url` without its trailing slash ("" when unset), for the links.
     url_prefix: Arc<str>,
+    /// The morning digest: when (local time, zone) and through which channels.
+    digest: Option<DigestPlan>,
+    /// The last day whose digest this process saw settled (sent, or claimed by another):
+    /// the database is not asked again that day.
+    digest_settled: Arc<std::sync::Mutex<Option<String>>>,
     wake: Arc<Notify>,
     /// Set when the service stops: the round in progress finishes the delivery it is
     /// sending, records it, and hands the rest of its claim back at once.
@@ -185,6 +195,11 @@ impl Outbox {
             db,
             channels: Arc::new(channels),
             url_prefix: settings.server.url_prefix().into(),
+            digest: settings
+                .digest
+                .schedule()
+                .map(|(at, zone)| (at, zone, Arc::new(settings.digest.channels.clone()))),
+            digest_settled: Arc::new(std::sync::Mutex::new(None)),
             wake,
             stopping: Arc::new(AtomicBool::new(false)),
         })
@@ -372,6 +387,65 @@ impl Outbox {
         result
     }
 
+    /// Sends the morning digest when its local time has come and today's was not sent yet
+    /// (the day is claimed in the database first, so a restart or a second process never
+    /// sends it twice; given back when no channel took it). Returns whether it was sent.
+    pub async fn send_digest_if_due(&self, now: DateTime<Utc>) -> Result<bool, ServiceError> {
+        let Some((at, zone, names)) = &self.digest else {
+            return Ok(false);
+        };
+        let Some(day) = digest::due_day(now, *at, *zone) else {
+            return Ok(false);
+        };
+        let settled = |day: &str| {
+            if let Ok(mut last) = self.digest_settled.lock() {
+                *last = Some(day.to_owned());
+            }
+        };
+        if self
+            .digest_settled
+            .lock()
+            .is_ok_and(|last| last.as_deref() == Some(day.as_str()))
+        {
+            return Ok(false);
+        }
+        let claimed_day = day.clone();
+        let claimed = self
+            .db
+            .run(move |conn| {
+                let Some(previous) = digest::claim(conn, &claimed_day)? else {
+                    return Ok::<_, ServiceError>(None);
+                };
+                Ok(Some((previous, digest::today(conn, now)?)))
+            })
+            .await?;
+        let Some((previous, (headline, text))) = claimed else {
+            settled(&day);
+            return Ok(false);
+        };
+        let letter = Letter::digest(&headline, &text, &self.url_prefix);
+        let mut delivered = 0;
+        for channel in self.channels.iter().filter(|c| names.contains(&c.name)) {
+            match channel.deliver(&letter).await {
+                Outcome::Delivered => delivered += 1,
+                Outcome::Retry { reason, .. } | Outcome::Refused { reason } => {
+                    tracing::warn!(channel = %channel.name, error = %reason, "digest not delivered");
+                }
+            }
+        }
+        if delivered == 0 {
+            self.db
+                .run(move |conn| {
+                    Ok::<_, ServiceError>(digest::release(conn, &day, previous.as_deref())?)
+                })
+                .await?;
+            return Ok(false);
+        }
+        settled(&day);
+        tracing::info!(%headline, channels = delivered, "digest sent");
+        Ok(true)
+    }
+
     /// Delivers until `stop` completes: at once when woken (an alert was queued in this
     /// process), otherwise every few seconds (alerts queued by another process, retries).
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
@@ -403,6 +477,9 @@ impl Outbox {
             }
             if stopped {
                 break;
+            }
+            if let Err(e) = self.send_digest_if_due(Utc::now()).await {
+                tracing::error!(error = %e, "the digest could not be prepared");
             }
             tokio::select! {
                 () = &mut stop => stopped = true,

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod alerts;
 pub mod companies;
+pub mod digest;
 mod error;
 pub mod health;
 pub mod input;

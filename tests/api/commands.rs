@@ -380,3 +380,20 @@ async fn check_warns_about_a_suspect_backup_with_its_reason() {
         "size 0 B is below the minimum of 1 B"
     );
 }
+
+#[tokio::test]
+async fn digest_prints_todays_digest_without_sending_it() {
+    let app = spawn_app().await;
+    let job = app.create_job(json!({})).await["id"].as_i64().unwrap();
+    app.report(job, "success", &Utc::now().to_rfc3339()).await;
+
+    let out = run(
+        &["--database", &app.db_path.display().to_string(), "digest"],
+        &[],
+    );
+
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("All 1 backup OK\n"), "{text}");
+    assert!(text.contains("Jobs by state: 1 ok."), "{text}");
+}

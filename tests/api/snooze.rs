@@ -222,3 +222,67 @@ async fn without_an_interval_there_are_no_reminders_and_the_default_applies_to_a
         1
     );
 }
+
+#[tokio::test]
+async fn the_morning_digest_is_emailed_once_a_day_even_across_a_restart() {
+    let smtp = SmtpServer::start();
+    let port = smtp.port;
+    // A day's jobs, recorded by a service without a digest.
+    let mut app = spawn_app().await;
+    let ok = app.create_job(json!({"database_name": "erp"})).await["id"]
+        .as_i64()
+        .unwrap();
+    let bad = app
+        .create_job(json!({"database_name": "crm", "company_name": "globex"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.report(ok, "success", &chrono::Utc::now().to_rfc3339())
+        .await;
+    let response = app
+        .post_json(
+            "/api/v1/entries/",
+            &json!({"expected_job_id": bad, "status": "failed", "error_message": "pg_dump: permission denied"}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    app.stop().await;
+
+    // 00:00 UTC has passed today: started with a digest, the service sends it at once.
+    let configure = move |s: &mut Settings| {
+        emailing(port)(s);
+        s.digest.at = Some("00:00".to_owned());
+    };
+    let mut app = crate::common::spawn_app_in(dir, configure).await;
+    // The failure's alert, held since the first service had no SMTP, and the digest.
+    let mails = smtp.wait_for(2).await;
+    let digests = |mails: &[crate::smtp::Mail]| -> Vec<crate::smtp::Mail> {
+        mails
+            .iter()
+            .filter(|m| m.subject().contains("backups"))
+            .cloned()
+            .collect()
+    };
+    let digest = digests(&mails);
+    assert_eq!(digest.len(), 1, "{mails:?}");
+    assert_eq!(
+        digest[0].subject(),
+        "[backup-monitor] 1 of 2 backups needs attention"
+    );
+    let body = digest[0].body();
+    assert!(
+        body.contains(
+            "globex:\n- Lyon db=crm (job 2) FAILED: pg_dump: permission denied; never succeeded"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("Jobs by state: 1 ok, 1 failed."), "{body}");
+
+    // A restart the same day sends no second digest.
+    let dir = std::mem::replace(&mut app.dir, tempfile::tempdir().unwrap());
+    app.stop().await;
+    let _again = crate::common::spawn_app_in(dir, configure).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(digests(&smtp.received()).len(), 1, "{:?}", smtp.received());
+}
