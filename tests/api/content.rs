@@ -6,26 +6,12 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::common::{at, spawn_app, spawn_app_with, Settings, SmtpSettings, SmtpTls, TestApp};
+use crate::common::{at, emailing, spawn_app, spawn_app_with, TestApp};
 use crate::smtp::SmtpServer;
 
 const MIB: i64 = 1024 * 1024;
 const HASH_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const HASH_B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-
-fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
-    move |s| {
-        s.smtp = SmtpSettings {
-            host: Some("127.0.0.1".to_owned()),
-            port,
-            username: None,
-            password: None,
-            from: Some("monitor@example.com".to_owned()),
-            tls: SmtpTls::None,
-        };
-        s.alerts.to = vec!["ops@example.com".to_owned()];
-    }
-}
 
 /// Reports a success of `job` at `when` with an optional size and hash; answers the entry.
 async fn success(

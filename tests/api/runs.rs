@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::common::{at, spawn_app, spawn_app_with, Settings, SmtpSettings, SmtpTls, TestApp};
+use crate::common::{at, emailing, spawn_app, spawn_app_with, TestApp};
 use crate::smtp::SmtpServer;
 
 async fn send(app: &TestApp, body: Value) -> Value {
@@ -186,20 +186,6 @@ async fn a_run_id_is_at_most_64_characters() {
         )
         .await;
     assert_eq!(response.status(), 201);
-}
-
-fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
-    move |s| {
-        s.smtp = SmtpSettings {
-            host: Some("127.0.0.1".to_owned()),
-            port,
-            username: None,
-            password: None,
-            from: Some("monitor@example.com".to_owned()),
-            tls: SmtpTls::None,
-        };
-        s.alerts.to = vec!["ops@example.com".to_owned()];
-    }
 }
 
 #[tokio::test]

@@ -5,24 +5,8 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{
-    at, spawn_app, spawn_app_with, Role, Settings, SmtpSettings, SmtpTls, TestApp,
-};
+use crate::common::{at, emailing, spawn_app, spawn_app_with, Role, TestApp};
 use crate::smtp::SmtpServer;
-
-fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
-    move |s| {
-        s.smtp = SmtpSettings {
-            host: Some("127.0.0.1".to_owned()),
-            port,
-            username: None,
-            password: None,
-            from: Some("monitor@example.com".to_owned()),
-            tls: SmtpTls::None,
-        };
-        s.alerts.to = vec!["ops@example.com".to_owned()];
-    }
-}
 
 /// Hourly jobs at :00 with a 30-minute grace, of `agent`, created on 24 November at 00:00.
 async fn hourly_jobs(app: &TestApp, agent: &str, databases: &[&str]) -> Vec<i64> {

@@ -4,24 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{
-    at, remind, spawn_app, spawn_app_with, Settings, SmtpSettings, SmtpTls, TestApp,
-};
+use crate::common::{at, emailing, remind, spawn_app, spawn_app_with, Settings, TestApp};
 use crate::smtp::SmtpServer;
-
-fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
-    move |s| {
-        s.smtp = SmtpSettings {
-            host: Some("127.0.0.1".to_owned()),
-            port,
-            username: None,
-            password: None,
-            from: Some("monitor@example.com".to_owned()),
-            tls: SmtpTls::None,
-        };
-        s.alerts.to = vec!["ops@example.com".to_owned()];
-    }
-}
 
 async fn alerts(app: &TestApp) -> Vec<Value> {
     let mut alerts: Vec<Value> = app.get("/api/v1/alerts").await.json().await.unwrap();

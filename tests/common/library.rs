@@ -154,6 +154,15 @@ pub fn plain_smtp(port: u16) -> SmtpSettings {
     }
 }
 
+/// Settings that email every alert through the test SMTP server on `port` to
+/// ops@example.com.
+pub fn emailing(port: u16) -> impl Fn(&mut Settings) + Copy {
+    move |s| {
+        s.smtp = plain_smtp(port);
+        s.alerts.to = vec!["ops@example.com".to_owned()];
+    }
+}
+
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
 /// each job's addresses), driven by hand with `dispatch_pending`.
 pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {
