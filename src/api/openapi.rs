@@ -52,7 +52,7 @@ use crate::service::companies::{Company, StateCounts};
         ping::push,
     ),
     components(schemas(
-        Job, jobs::JobOut, jobs::SnoozeRequest, jobs::Snoozed, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
+        Job, jobs::JobOut, jobs::SnoozeRequest, jobs::Snoozed, ping::PushStatus, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
         JobStatus, JobState, Alert, AlertKind, Delivery,
@@ -754,7 +754,14 @@ mod tests {
     fn listing_parameters_are_bounded_where_the_validators_are() {
         let doc = document_json();
         let mut checked = 0;
-        for (path, item) in doc["paths"].as_object().unwrap() {
+        // The listings of the API; the ping routes' parameters are read by the ping protocol
+        // (a one-line 400), tested in tests/api/pings.rs.
+        let listings = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(path, _)| path.starts_with("/api/v1/"));
+        for (path, item) in listings {
             let parameters = item["get"]["parameters"]
                 .as_array()
                 .cloned()

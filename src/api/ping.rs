@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::ApiState;
+use crate::service::input::Choice;
 use crate::service::pings::{self, Ping, PingKind, BODY_READ_MAX};
 
 /// The routes whose path holds a key: the request span and the rate limit treat them apart.
@@ -170,12 +171,29 @@ pub(super) async fn ping_action(
 }
 
 /// Uptime Kuma's push status.
-#[derive(Debug, Clone, Copy, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // documentation: the handler reads the query by hand
 pub enum PushStatus {
     Up,
     Down,
+}
+
+impl PushStatus {
+    pub const ALL: [PushStatus; 2] = [PushStatus::Up, PushStatus::Down];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushStatus::Up => "up",
+            PushStatus::Down => "down",
+        }
+    }
+}
+
+impl Choice for PushStatus {
+    const ALL: &'static [Self] = &PushStatus::ALL;
+    fn as_str(self) -> &'static str {
+        PushStatus::as_str(self)
+    }
 }
 
 /// Push (Uptime Kuma)
@@ -211,18 +229,19 @@ pub(super) async fn push(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let kind =
-        match get("status").unwrap_or("up") {
-            "up" | "" => PingKind::Success,
-            "down" => PingKind::Fail,
-            other => return Ok((
+    let status = get("status").filter(|s| !s.is_empty()).unwrap_or("up");
+    let kind = match PushStatus::ALL.into_iter().find(|p| p.as_str() == status) {
+        Some(PushStatus::Up) => PingKind::Success,
+        Some(PushStatus::Down) => PingKind::Fail,
+        None => {
+            let msg = format!("status {status:?} is neither up nor down");
+            return Ok((
                 StatusCode::BAD_REQUEST,
-                Json(
-                    json!({"ok": false, "msg": format!("status {other:?} is neither up nor down")}),
-                ),
+                Json(json!({"ok": false, "msg": msg})),
             )
-                .into_response()),
-        };
+                .into_response());
+        }
+    };
     let message = get("msg").unwrap_or_default().as_bytes().to_vec();
     let ping = match Ping::read(kind, &[], &message) {
         Ok(ping) => ping,
