@@ -4,11 +4,18 @@
 //! asks nothing of any host but the service, and screenshots land in
 //! `target/dashboard-screenshots/` for a person to look at.
 //!
+//! Managing jobs and tokens from the page, driven through the DevTools protocol, is in
+//! `dashboard/manage.rs` (the driver: `dashboard/cdp.rs`).
+//!
 //! Ignored by the plain `cargo test`: they need Debian's `chromium`, which `.ci/run` installs
 //! before running the ignored tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "dashboard/cdp.rs"]
+mod cdp;
 mod common;
+#[path = "dashboard/manage.rs"]
+mod manage;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
