@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::domain::boolean;
+use crate::domain::job::{REPEAT_MAX, REPEAT_MIN};
 use crate::domain::network::AddressBlock;
 use crate::domain::schedule::{GRACE_MAX, GRACE_MIN};
 
@@ -166,6 +167,9 @@ impl Default for SmtpSettings {
 pub struct AlertSettings {
     #[serde(deserialize_with = "string_list")]
     pub to: Vec<String>,
+    /// While a job stays late, failed, suspect or hung, a `reminder` alert every this many
+    /// minutes after the first alert (a job's own `repeat_every_minutes` wins); None: never.
+    pub repeat_every_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -322,6 +326,7 @@ pub const KEYS: &[Key] = &[
     key("smtp", "from", Kind::Text, Some("SMTP_FROM")),
     key("smtp", "tls", Kind::Text, Some("SMTP_TLS")),
     key("alerts", "to", Kind::List, None),
+    key("alerts", "repeat_every_minutes", Kind::Integer, None),
     key("auth", "rate_limit_per_second", Kind::Integer, None),
     key("auth", "rate_limit_burst", Kind::Integer, None),
     key("metrics", "require_token", Kind::Boolean, None),
@@ -745,6 +750,14 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec
     }
     if let Err(reason) = database_path(&s.database.url) {
         fail("database.url", reason);
+    }
+    if let Some(every) = s.alerts.repeat_every_minutes {
+        if !(REPEAT_MIN..=REPEAT_MAX).contains(&every) {
+            fail(
+                "alerts.repeat_every_minutes",
+                format!("{every} is out of range {REPEAT_MIN}..={REPEAT_MAX} (minutes; leave it out for no reminders)"),
+            );
+        }
     }
     if let Err(reason) = check_tick_expression(&s.scheduler.tick) {
         fail("scheduler.tick", reason);

@@ -10,7 +10,17 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::db::{Db, DbError};
 use crate::metrics;
+use crate::service::reminders::remind;
 use crate::service::tick::tick;
+
+/// What each tick needs of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct TickSettings {
+    /// Slots evaluated per job and tick at most (`scheduler.max_catchup_slots`).
+    pub max_catchup: usize,
+    /// `alerts.repeat_every_minutes`: the reminders' default interval.
+    pub repeat_every_minutes: Option<u32>,
+}
 
 /// The tick on its cron schedule, never two at once.
 pub struct Scheduler {
@@ -19,14 +29,19 @@ pub struct Scheduler {
 }
 
 /// Runs one tick on the blocking pool; skipped if the previous one is still running.
-async fn run_tick(db: &Db, running: &Mutex<()>, max_catchup: usize, wake: &Notify) {
+async fn run_tick(db: &Db, running: &Mutex<()>, settings: TickSettings, wake: &Notify) {
     let Ok(_guard) = running.try_lock() else {
         tracing::warn!("previous tick still running; skipping this one");
         return;
     };
     let started = std::time::Instant::now();
     let result = db
-        .run(move |conn| tick(conn, Utc::now(), max_catchup).map_err(DbError::from))
+        .run(move |conn| {
+            let now = Utc::now();
+            let mut outcome = tick(conn, now, settings.max_catchup)?;
+            outcome.alerts_queued += remind(conn, now, settings.repeat_every_minutes)?;
+            Ok::<_, DbError>(outcome)
+        })
         .await;
     metrics::tick_took(started.elapsed().as_secs_f64());
     match result {
@@ -52,11 +67,11 @@ impl Scheduler {
     pub async fn start(
         db: Db,
         expression: &str,
-        max_catchup: usize,
+        settings: TickSettings,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
         let running = Arc::new(Mutex::new(()));
-        run_tick(&db, &running, max_catchup, &wake).await;
+        run_tick(&db, &running, settings, &wake).await;
         let cron = tokio_cron_scheduler::JobScheduler::new()
             .await
             .context("Failed to create the scheduler")?;
@@ -65,7 +80,7 @@ impl Scheduler {
             let db = db.clone();
             let running = job_running.clone();
             let wake = wake.clone();
-            Box::pin(async move { run_tick(&db, &running, max_catchup, &wake).await })
+            Box::pin(async move { run_tick(&db, &running, settings, &wake).await })
         })
         .with_context(|| format!("Invalid scheduler.tick {expression:?}"))?;
         cron.add(job).await.context("Failed to schedule the tick")?;

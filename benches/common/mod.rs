@@ -58,6 +58,9 @@ pub fn job(i: usize, frequency: Frequency, now: DateTime<Utc>) -> Job {
         size_drop_percent: Some(50),
         stale_hash_check: true,
         ping_key: String::new(),
+        snoozed_until: None,
+        snooze_reason: None,
+        repeat_every_minutes: None,
         created_at: now,
         updated_at: now,
     }

@@ -30,6 +30,7 @@ pub fn router() -> Router<ApiState> {
         )
         .route("/api/v1/jobs/{job_id}/expected_path", get(expected_path))
         .route("/api/v1/jobs/{job_id}/ping_key", post(rotate_ping_key))
+        .route("/api/v1/jobs/snooze", post(snooze_jobs))
 }
 
 pub use crate::service::jobs::{EmailAddress, JobCreate, JobUpdate};
@@ -280,6 +281,37 @@ pub(super) async fn rotate_ping_key(
         .run(move |conn| service::rotate_ping_key(conn, id))
         .await?;
     Ok(Json(JobOut::new(job, &state)))
+}
+
+pub use crate::service::jobs::{SnoozeRequest, Snoozed};
+
+/// Snooze a company, a site or an agent
+///
+/// During maintenance: until `until`, the alerts of every job named are recorded in the
+/// outbox as `suppressed` and not sent; entries and states are kept as usual. `until: null`
+/// ends their snooze. At least one of `company_name`, `city`, `agent_id_responsible`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/snooze",
+    tag = "jobs",
+    request_body = SnoozeRequest,
+    responses(
+        (status = 200, description = "The jobs snoozed (or woken)", body = Snoozed),
+        (status = 422, description = "No jobs named, or an until in the past", body = ValidationError),
+    )
+)]
+pub(super) async fn snooze_jobs(
+    _: Admin,
+    State(state): State<ApiState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Snoozed>, ApiError> {
+    let now = state.clock.now();
+    let request = SnoozeRequest::parse(&body, now)?;
+    let snoozed = state
+        .db
+        .run(move |conn| service::snooze(conn, &request, now))
+        .await?;
+    Ok(Json(snoozed))
 }
 
 pub use crate::service::jobs::ExpectedPath;

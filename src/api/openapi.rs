@@ -39,6 +39,7 @@ use crate::service::companies::{Company, StateCounts};
         jobs::delete_job,
         jobs::expected_path,
         jobs::rotate_ping_key,
+        jobs::snooze_jobs,
         entries::create_entry,
         entries::create_entries,
         entries::list_entries,
@@ -57,7 +58,7 @@ use crate::service::companies::{Company, StateCounts};
         ping::push,
     ),
     components(schemas(
-        Job, jobs::JobOut, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
+        Job, jobs::JobOut, jobs::SnoozeRequest, jobs::Snoozed, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
         JobStatus, JobState, Alert, AlertKind,
@@ -126,6 +127,12 @@ impl Modify for RequestBounds {
                 content::SIZE_DROP_MIN,
                 Some(content::SIZE_DROP_MAX),
             );
+            s.int(
+                "repeat_every_minutes",
+                job::REPEAT_MIN,
+                Some(job::REPEAT_MAX),
+            );
+            s.text("snooze_reason", 0, job::SNOOZE_REASON_MAX, None);
         }
         if let Some(address) = Bounds::of(doc, &jobs::EmailAddress::name()).object {
             address.max_length = Some(email::ADDRESS_MAX);
@@ -401,8 +408,9 @@ mod tests {
     /// Properties that may go without any bound: every other one must state one. A cron
     /// expression and a time zone name have a grammar no length or pattern states: their
     /// parsers check them (see `schedule_and_timezone_are_checked_by_their_parsers`).
-    const UNBOUNDED: [&str; 6] = [
+    const UNBOUNDED: [&str; 7] = [
         "is_active",
+        "snoozed_until",
         "stale_hash_check",
         "backup_timestamp_utc",
         "expected_job_id",

@@ -35,7 +35,7 @@ use crate::metrics;
 use crate::notify::email::Mailer;
 use crate::notify::outbox::Outbox;
 use crate::rate_limit::{self, Limiter};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Scheduler, TickSettings};
 use crate::service::tokens;
 use crate::systemd;
 use crate::web;
@@ -153,7 +153,11 @@ impl Application {
                 Scheduler::start(
                     db.clone(),
                     &settings.scheduler.tick,
-                    usize::try_from(settings.scheduler.max_catchup_slots).unwrap_or(usize::MAX),
+                    TickSettings {
+                        max_catchup: usize::try_from(settings.scheduler.max_catchup_slots)
+                            .unwrap_or(usize::MAX),
+                        repeat_every_minutes: settings.alerts.repeat_every_minutes,
+                    },
                     state.api.alerts_queued.clone(),
                 )
                 .await?,

@@ -8,7 +8,8 @@ use crate::domain::alert::{Alert, AlertKind};
 use crate::domain::time::{from_micros, to_micros};
 
 const COLUMNS: &str =
-    "id, job_id, kind, slot_us, created_at_us, attempts, sent_at_us, last_error, entry_id, agent_id";
+    "id, job_id, kind, slot_us, created_at_us, attempts, sent_at_us, last_error, entry_id, agent_id, \
+    suppressed";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     let kind: String = row.get(2)?;
@@ -29,6 +30,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         last_error: row.get(7)?,
         entry_id: row.get(8)?,
         agent_id: row.get(9)?,
+        suppressed: row.get(10)?,
     })
 }
 
@@ -45,8 +47,10 @@ pub fn queue(
     super::cached_row(
         conn,
         &format!(
-            "INSERT INTO alerts (job_id, kind, slot_us, entry_id, created_at_us, next_attempt_us) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+            "INSERT INTO alerts (job_id, kind, slot_us, entry_id, created_at_us, next_attempt_us, \
+             suppressed) VALUES (?1, ?2, ?3, ?4, ?5, ?5, \
+             (SELECT ifnull(snoozed_until_us, 0) > ?5 FROM jobs WHERE id = ?1)) \
+             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         ),
         params![
             job_id,
@@ -61,21 +65,32 @@ pub fn queue(
 }
 
 /// Queues an alert about an agent (`agent_silent`, `agent_back`) unless one of the same
-/// kind exists for the agent and slot. Returns it if it is new.
+/// kind exists for the agent and slot. Returns it if it is new. It is suppressed when
+/// `suppress` says so or every active job of the agent is snoozed.
 pub fn queue_for_agent(
     conn: &Connection,
     agent_id: &str,
     kind: AlertKind,
     slot: DateTime<Utc>,
+    suppress: bool,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<Alert>> {
     super::cached_row(
         conn,
         &format!(
-            "INSERT INTO alerts (agent_id, kind, slot_us, created_at_us, next_attempt_us) \
-             VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+            "INSERT INTO alerts (agent_id, kind, slot_us, created_at_us, next_attempt_us, \
+             suppressed) VALUES (?1, ?2, ?3, ?4, ?4, ?5 OR \
+             (SELECT count(*) > 0 AND min(ifnull(snoozed_until_us, 0)) > ?4 FROM jobs \
+              WHERE agent_id_responsible = ?1 AND is_active = 1)) \
+             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         ),
-        params![agent_id, kind.as_str(), to_micros(slot), to_micros(now)],
+        params![
+            agent_id,
+            kind.as_str(),
+            to_micros(slot),
+            to_micros(now),
+            suppress
+        ],
         from_row,
     )
     .optional()
@@ -122,12 +137,43 @@ pub fn open_agent_silent(conn: &Connection, agent_id: &str) -> rusqlite::Result<
     .optional()
 }
 
+/// Each job's latest `late`, `failed`, `suspect` or `hung` alert that no `recovered` has
+/// answered, not suppressed; of every job (`all`) or only of those with a
+/// `repeat_every_minutes` of their own.
+pub fn open_problems(conn: &Connection, all: bool) -> rusqlite::Result<Vec<Alert>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM alerts a WHERE a.job_id IS NOT NULL \
+         AND a.kind IN ('late', 'failed', 'suspect', 'hung') AND a.suppressed = 0 \
+         AND (?1 OR a.job_id IN (SELECT id FROM jobs WHERE repeat_every_minutes IS NOT NULL)) \
+         AND a.id = (SELECT max(b.id) FROM alerts b WHERE b.job_id = a.job_id \
+             AND b.kind IN ('late', 'failed', 'suspect', 'hung', 'recovered'))"
+    ))?;
+    let rows = stmt.query_map([all], from_row)?;
+    rows.collect()
+}
+
+/// The slot of the job's latest `reminder` queued after alert `after`, if any.
+pub fn last_reminder_after(
+    conn: &Connection,
+    job_id: i64,
+    after: i64,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    super::cached_row(
+        conn,
+        "SELECT max(slot_us) FROM alerts WHERE job_id = ?1 AND kind = 'reminder' AND id > ?2",
+        params![job_id, after],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .map(|us| us.map(from_micros))
+}
+
 /// The slot of the job's latest `late`, `failed`, `suspect` or `hung` alert that no
 /// `recovered` alert has answered yet, if any.
 pub fn open_problem(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<DateTime<Utc>>> {
     super::cached_row(
         conn,
         "SELECT slot_us FROM alerts WHERE job_id = ?1 AND kind IN ('late', 'failed', 'suspect', 'hung') \
+         AND suppressed = 0 \
          AND id > ifnull((SELECT max(id) FROM alerts WHERE job_id = ?1 AND kind = 'recovered'), 0) \
          ORDER BY id DESC LIMIT 1",
         [job_id],
@@ -149,7 +195,8 @@ pub fn claim_due(
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let alerts = {
         let mut stmt = tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM alerts WHERE sent_at_us IS NULL AND next_attempt_us <= ?1 \
+            "SELECT {COLUMNS} FROM alerts WHERE sent_at_us IS NULL AND suppressed = 0 \
+             AND next_attempt_us <= ?1 \
              ORDER BY next_attempt_us, id LIMIT ?2"
         ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -227,7 +274,7 @@ pub fn list(
 /// Alerts not yet delivered.
 pub fn pending_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT count(*) FROM alerts WHERE sent_at_us IS NULL",
+        "SELECT count(*) FROM alerts WHERE sent_at_us IS NULL AND suppressed = 0",
         [],
         |r| r.get(0),
     )

@@ -13,9 +13,10 @@ pub(crate) const COLUMNS: &str = "id, database_name, agent_id_responsible, compa
     expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
     expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
     created_at_us, updated_at_us, schedule, timezone, max_duration_minutes, min_size_bytes, \
-    size_drop_percent, stale_hash_check, ping_key";
+    size_drop_percent, stale_hash_check, ping_key, snoozed_until_us, snooze_reason, \
+    repeat_every_minutes";
 /// How many columns `COLUMNS` names.
-const COLUMN_COUNT: usize = 23;
+const COLUMN_COUNT: usize = 26;
 
 fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -61,13 +62,16 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         size_drop_percent: row.get(20)?,
         stale_hash_check: row.get(21)?,
         ping_key: row.get::<_, Option<String>>(22)?.unwrap_or_default(),
+        snoozed_until: row.get::<_, Option<i64>>(23)?.map(from_micros),
+        snooze_reason: row.get(24)?,
+        repeat_every_minutes: row.get(25)?,
     })
 }
 
 /// The stored fields of `job` in column order (`database_name` … `notify_emails`, then
 /// `schedule`, `timezone` and the run and content settings), as `insert` and `update` bind
 /// them from `?first` on.
-fn field_values(job: &Job) -> [rusqlite::types::Value; 19] {
+fn field_values(job: &Job) -> [rusqlite::types::Value; 22] {
     let emails = serde_json::to_string(&job.notify_emails).unwrap_or_else(|_| "[]".to_owned());
     [
         job.database_name.clone().into(),
@@ -89,6 +93,9 @@ fn field_values(job: &Job) -> [rusqlite::types::Value; 19] {
         job.min_size_bytes.into(),
         job.size_drop_percent.into(),
         job.stale_hash_check.into(),
+        job.snoozed_until.map(to_micros).into(),
+        job.snooze_reason.clone().into(),
+        job.repeat_every_minutes.into(),
     ]
 }
 
@@ -101,9 +108,10 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
              expected_hour_utc, expected_minute_utc, backup_frequency, final_storage_path_template, \
              expected_weekday, expected_day_of_month, grace_minutes, is_active, notify_emails, \
              schedule, timezone, max_duration_minutes, min_size_bytes, size_drop_percent, \
-             stale_hash_check, schedule_anchor_us, created_at_us, updated_at_us, ping_key) \
+             stale_hash_check, snoozed_until_us, snooze_reason, repeat_every_minutes, \
+             schedule_anchor_us, created_at_us, updated_at_us, ping_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-             ?18, ?19, ?20, ?20, ?20, {NEW_PING_KEY}) \
+             ?18, ?19, ?20, ?21, ?22, ?23, ?23, ?23, {NEW_PING_KEY}) \
              RETURNING {COLUMNS}"
         ),
         params_from_iter(field_values(job).into_iter().chain([now_us.into()])),
@@ -114,6 +122,53 @@ pub fn insert(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite::Res
 /// A fresh ping key: 128 bits from SQLite's generator (ChaCha20, seeded from the operating
 /// system's randomness), as 32 hex digits, URL-safe.
 const NEW_PING_KEY: &str = "lower(hex(randomblob(16)))";
+
+/// Snoozes every job matching `filter` until `until` (None: ends their snooze), with
+/// `reason`; returns their ids.
+pub fn snooze(
+    conn: &Connection,
+    filter: &JobFilter,
+    until: Option<DateTime<Utc>>,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Vec<i64>> {
+    let mut f = Filters::new();
+    if let Some(v) = &filter.company_name {
+        f.add("company_name", "=", v.clone());
+    }
+    if let Some(v) = &filter.city {
+        f.add("city", "=", v.clone());
+    }
+    if let Some(v) = &filter.agent_id_responsible {
+        f.add("agent_id_responsible", "=", v.clone());
+    }
+    let first = f.values.len() + 1;
+    let sql = format!(
+        "UPDATE jobs SET snoozed_until_us = ?{first}, snooze_reason = ?{}, updated_at_us = ?{} {} \
+         RETURNING id",
+        first + 1,
+        first + 2,
+        f.where_sql()
+    );
+    let values = f.values.into_iter().chain([
+        until.map(to_micros).into(),
+        reason.map(str::to_owned).into(),
+        to_micros(now).into(),
+    ]);
+    let mut stmt = conn.prepare(&sql)?;
+    let ids = stmt.query_map(params_from_iter(values), |r| r.get(0))?;
+    ids.collect()
+}
+
+/// Whether any job asks for reminders of its own (an index lookup).
+pub fn any_repeating(conn: &Connection) -> rusqlite::Result<bool> {
+    super::cached_row(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE repeat_every_minutes IS NOT NULL)",
+        [],
+        |r| r.get(0),
+    )
+}
 
 /// Gives the job a new ping key; the old one stops working at once.
 pub fn rotate_ping_key(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
@@ -200,9 +255,10 @@ pub fn update(
              final_storage_path_template = ?9, expected_weekday = ?10, expected_day_of_month = ?11, \
              grace_minutes = ?12, is_active = ?13, notify_emails = ?14, schedule = ?15, \
              timezone = ?16, max_duration_minutes = ?17, min_size_bytes = ?18, \
-             size_drop_percent = ?19, stale_hash_check = ?20, updated_at_us = ?21, \
-             schedule_anchor_us = CASE WHEN ?22 THEN ?21 ELSE schedule_anchor_us END, \
-             next_due_us = CASE WHEN ?22 THEN 0 ELSE next_due_us END \
+             size_drop_percent = ?19, stale_hash_check = ?20, snoozed_until_us = ?21, \
+             snooze_reason = ?22, repeat_every_minutes = ?23, updated_at_us = ?24, \
+             schedule_anchor_us = CASE WHEN ?25 THEN ?24 ELSE schedule_anchor_us END, \
+             next_due_us = CASE WHEN ?25 THEN 0 ELSE next_due_us END \
              WHERE id = ?1 RETURNING {COLUMNS}"
         ),
         params_from_iter(

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_ping_keys",
         include_str!("migrations/0011_ping_keys.sql"),
     ),
+    (
+        "0012_snooze_and_reminders",
+        include_str!("migrations/0012_snooze_and_reminders.sql"),
+    ),
 ];
 
 /// How long a connection waits for another writer before giving up with "busy".

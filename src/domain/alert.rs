@@ -27,11 +27,13 @@ pub enum AlertKind {
     AgentSilent,
     /// The first report from an agent after its `agent_silent` alert.
     AgentBack,
+    /// The job is still late, failed, suspect or hung, N minutes after the last alert.
+    Reminder,
 }
 
 impl AlertKind {
     /// Every variant, so callers can list or validate names without repeating them.
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::Late,
         AlertKind::Failed,
         AlertKind::Suspect,
@@ -39,6 +41,7 @@ impl AlertKind {
         AlertKind::Recovered,
         AlertKind::AgentSilent,
         AlertKind::AgentBack,
+        AlertKind::Reminder,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl AlertKind {
             AlertKind::Recovered => "recovered",
             AlertKind::AgentSilent => "agent_silent",
             AlertKind::AgentBack => "agent_back",
+            AlertKind::Reminder => "reminder",
         }
     }
 
@@ -114,6 +118,8 @@ pub struct Alert {
     pub sent_at: Option<DateTime<Utc>>,
     /// Why the last attempt failed, if it did.
     pub last_error: Option<String>,
+    /// Queued while its job (or every job of its agent) was snoozed: kept, never sent.
+    pub suppressed: bool,
     #[serde(skip)]
     pub entry_id: Option<i64>,
 }
@@ -140,6 +146,7 @@ pub fn subject(alert: &Alert, job: &Job) -> String {
         AlertKind::Suspect => format!("[backup-monitor] SUSPECT {what} for {when}"),
         AlertKind::Hung => format!("[backup-monitor] HUNG {what} run for {when} not finished"),
         AlertKind::Recovered => format!("[backup-monitor] RECOVERED {what} for {when}"),
+        AlertKind::Reminder => format!("[backup-monitor] REMINDER {what} still needs attention"),
         // Written by `agent_subject`; named here so that a job's alert always has a subject.
         AlertKind::AgentSilent | AlertKind::AgentBack => format!(
             "[backup-monitor] {} agent={} {what}",
@@ -291,6 +298,9 @@ pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
             "A successful backup was reported for the slot of {}: the job is healthy again.",
             when(alert.slot_utc)
         ),
+        AlertKind::Reminder => "A reminder: this job still needs attention; reminders come \
+             until it is ok again. The entry below is what caused the first alert."
+            .to_owned(),
         AlertKind::AgentSilent | AlertKind::AgentBack => format!(
             "Agent {} {}.",
             job.agent_id_responsible,
@@ -410,6 +420,9 @@ mod tests {
             size_drop_percent: Some(50),
             stale_hash_check: true,
             ping_key: String::new(),
+            snoozed_until: None,
+            snooze_reason: None,
+            repeat_every_minutes: None,
             created_at: epoch,
             updated_at: epoch,
         }
@@ -427,6 +440,7 @@ mod tests {
             sent_at: None,
             last_error: None,
             entry_id: None,
+            suppressed: false,
         }
     }
 

@@ -23,6 +23,12 @@ pub const NAME_MAX: usize = 255;
 pub const NAME_PATTERN: &str = r"\S";
 /// Most extra alert recipients a job may list.
 pub const NOTIFY_EMAILS_MAX: usize = 50;
+/// Longest `snooze_reason`, in characters.
+pub const SNOOZE_REASON_MAX: usize = 255;
+/// Shortest `repeat_every_minutes`.
+pub const REPEAT_MIN: u32 = 1;
+/// Longest `repeat_every_minutes`: a week.
+pub const REPEAT_MAX: u32 = 10_080;
 
 /// A cron expression as its author wrote it (what is stored and answered, trimmed) and as
 /// parsed (what the schedule runs on), so that a job is parsed once, when it is read.
@@ -113,6 +119,16 @@ pub struct Job {
     /// A success whose `backup_hash` equals that of the job's previous success is suspect
     /// (default true).
     pub stale_hash_check: bool,
+    /// Until then the job's alerts are recorded in the outbox as suppressed and not sent
+    /// (maintenance); its entries and states are kept as usual (DESIGN §13).
+    #[serde(serialize_with = "super::time::serialize_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// Why the job is snoozed, for the people who see it.
+    pub snooze_reason: Option<String>,
+    /// While the job stays late, failed, suspect or its run hung, a `reminder` alert every
+    /// this many minutes after the first alert; null: `alerts.repeat_every_minutes`.
+    pub repeat_every_minutes: Option<u32>,
     /// The secret of the job's ping URL (DESIGN §12): answered only inside `ping_url`.
     #[serde(skip)]
     pub ping_key: String,

@@ -179,6 +179,26 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An instant where `null` says "none": absent → `None`, `null` → `Some(None)`.
+    pub fn nullable_datetime(&mut self, key: &str) -> Option<Option<DateTime<Utc>>> {
+        match self.object.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => self.datetime(key, Need::Optional).map(Some),
+        }
+    }
+
+    /// Text of at most `max` characters, trimmed, where `null` or "" says "none".
+    pub fn nullable_text(&mut self, key: &str, max: usize) -> Option<Option<String>> {
+        match self.object.get(key) {
+            None => None,
+            Some(Value::Null) => Some(None),
+            Some(_) => self
+                .text(key, max, Need::Optional)
+                .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty())),
+        }
+    }
+
     /// An IANA time zone name.
     pub fn zone(&mut self, key: &str, need: Need) -> Option<Zone> {
         self.read(key, need, |v| {

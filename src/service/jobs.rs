@@ -84,6 +84,17 @@ pub struct JobCreate {
     /// A success whose `backup_hash` equals that of the job's previous success is suspect
     /// ("the same file again"). Default true.
     pub stale_hash_check: Option<bool>,
+    /// Until then the job's alerts are recorded in the outbox as suppressed and not sent
+    /// (maintenance). Default null.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub snoozed_until: Option<Option<DateTime<Utc>>>,
+    /// Why it is snoozed (at most 255 characters).
+    #[schema(value_type = Option<String>)]
+    pub snooze_reason: Option<Option<String>>,
+    /// While the job stays late, failed, suspect or hung, a `reminder` alert every this many
+    /// minutes after the first alert. Default null: `alerts.repeat_every_minutes`.
+    #[schema(value_type = Option<u32>)]
+    pub repeat_every_minutes: Option<Option<u32>>,
 }
 
 /// An email address (as documentation: the lists hold plain strings).
@@ -139,6 +150,14 @@ pub struct JobUpdate {
     pub size_drop_percent: Option<Option<u32>>,
     #[schema(nullable = false)]
     pub stale_hash_check: Option<bool>,
+    /// As on create; null ends the snooze.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub snoozed_until: Option<Option<DateTime<Utc>>>,
+    #[schema(value_type = Option<String>)]
+    pub snooze_reason: Option<Option<String>>,
+    /// As on create; null: the configured `alerts.repeat_every_minutes`.
+    #[schema(value_type = Option<u32>)]
+    pub repeat_every_minutes: Option<Option<u32>>,
 }
 
 /// Reads every field of a create (`need` = Required) or an update (`need` = Optional).
@@ -222,6 +241,13 @@ fn read_fields(f: &mut Fields<'_>, need: Need) -> JobUpdate {
             content::SIZE_DROP_MAX,
         ),
         stale_hash_check: f.boolean("stale_hash_check", opt),
+        snoozed_until: f.nullable_datetime("snoozed_until"),
+        snooze_reason: f.nullable_text("snooze_reason", job::SNOOZE_REASON_MAX),
+        repeat_every_minutes: f.nullable_small(
+            "repeat_every_minutes",
+            job::REPEAT_MIN,
+            job::REPEAT_MAX,
+        ),
     }
 }
 
@@ -291,6 +317,9 @@ impl JobCreate {
             min_size_bytes: u.min_size_bytes,
             size_drop_percent: u.size_drop_percent,
             stale_hash_check: u.stale_hash_check,
+            snoozed_until: u.snoozed_until,
+            snooze_reason: u.snooze_reason,
+            repeat_every_minutes: u.repeat_every_minutes,
         })
     }
 
@@ -372,6 +401,9 @@ impl JobCreate {
             stale_hash_check: self
                 .stale_hash_check
                 .unwrap_or(ContentRules::default().stale_hash_check),
+            snoozed_until: self.snoozed_until.flatten(),
+            snooze_reason: self.snooze_reason.flatten(),
+            repeat_every_minutes: self.repeat_every_minutes.flatten(),
             // Given by the database when the job is stored.
             ping_key: String::new(),
             created_at: now,
@@ -451,7 +483,10 @@ impl JobUpdate {
             max_duration_minutes,
             min_size_bytes,
             size_drop_percent,
-            stale_hash_check
+            stale_hash_check,
+            snoozed_until,
+            snooze_reason,
+            repeat_every_minutes
         );
         if j.schedule.is_none() {
             // Back to the seed's form: its fields are in UTC.
@@ -636,6 +671,99 @@ pub fn update(
     tx.commit()?;
     tracing::info!(job_id = id, "job updated");
     Ok(job)
+}
+
+/// A snooze for a whole company, site or agent (DESIGN §13): `POST /api/v1/jobs/snooze`.
+#[derive(Debug, Clone, ToSchema)]
+pub struct SnoozeRequest {
+    /// Until when (RFC 3339, in the future); null ends the snooze of the jobs named.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<DateTime<Utc>>,
+    /// The company whose jobs to snooze (exact name).
+    pub company_name: Option<String>,
+    /// The city (site) whose jobs to snooze; with `company_name`, that company's site only.
+    pub city: Option<String>,
+    /// The agent whose jobs to snooze (a host in maintenance).
+    pub agent_id_responsible: Option<String>,
+    /// Why, for the people who see it (at most 255 characters).
+    pub reason: Option<String>,
+}
+
+/// What a snooze did.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Snoozed {
+    #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// The jobs snoozed (or woken), by id.
+    pub job_ids: Vec<i64>,
+}
+
+impl SnoozeRequest {
+    pub fn parse(body: &Value, now: DateTime<Utc>) -> Result<Self, ServiceError> {
+        let mut f =
+            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
+        if !f.has("until") && body.get("until").is_none() {
+            f.refuse_field("until", "missing", "Field required");
+        }
+        let until = f.nullable_datetime("until").flatten();
+        let request = Self {
+            until,
+            company_name: f.name("company_name", NAME_MIN, NAME_MAX, Need::Nullable),
+            city: f.name("city", NAME_MIN, NAME_MAX, Need::Nullable),
+            agent_id_responsible: f.name(
+                "agent_id_responsible",
+                NAME_MIN,
+                NAME_MAX,
+                Need::Nullable,
+            ),
+            reason: f.nullable_text("reason", job::SNOOZE_REASON_MAX).flatten(),
+        };
+        if let Some(until) = until.filter(|u| *u <= now) {
+            f.refuse_field(
+                "until",
+                "value_error",
+                format!(
+                    "Value error, until {} is not in the future: send null to end a snooze",
+                    time::format(until)
+                ),
+            );
+        }
+        f.finish().map_err(ServiceError::Invalid)?;
+        if request.company_name.is_none()
+            && request.city.is_none()
+            && request.agent_id_responsible.is_none()
+        {
+            return Err(ServiceError::invalid(
+                vec!["body".into()],
+                "value_error",
+                "Value error, name the jobs to snooze: company_name, city or agent_id_responsible (or snooze one job with PATCH snoozed_until)",
+            ));
+        }
+        Ok(request)
+    }
+}
+
+/// Snoozes (or wakes) every job the request names; answers which.
+pub fn snooze(
+    conn: &Connection,
+    request: &SnoozeRequest,
+    now: DateTime<Utc>,
+) -> Result<Snoozed, ServiceError> {
+    let filter = JobFilter {
+        company_name: request.company_name.clone(),
+        city: request.city.clone(),
+        agent_id_responsible: request.agent_id_responsible.clone(),
+        is_active: None,
+    };
+    let job_ids = store::snooze(conn, &filter, request.until, request.reason.as_deref(), now)?;
+    tracing::info!(jobs = job_ids.len(), until = ?request.until, "jobs snoozed");
+    Ok(Snoozed {
+        until: request.until,
+        reason: request.reason.clone(),
+        job_ids,
+    })
 }
 
 /// Gives a job a new ping key: its old ping URL stops working at once.

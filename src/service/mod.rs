@@ -11,6 +11,7 @@ pub mod health;
 pub mod input;
 pub mod jobs;
 pub mod pings;
+pub mod reminders;
 pub mod reports;
 pub mod status;
 pub mod tick;

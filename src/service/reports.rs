@@ -391,6 +391,8 @@ fn on_agent_report(conn: &Connection, job: &Job, now: DateTime<Utc>) -> rusqlite
         &job.agent_id_responsible,
         AlertKind::AgentBack,
         silent.slot_utc,
+        // Nobody heard it go silent: nobody needs to hear it come back.
+        silent.suppressed,
         now,
     )?;
     if let Some(alert) = &back {

@@ -53,8 +53,14 @@ fn queue_late(conn: &Connection, late: Vec<Late>, now: DateTime<Utc>) -> rusqlit
             LateAlerts::Fold => open,
             LateAlerts::AgentSilent => {
                 let since = late.iter().map(|l| l.slot).min().unwrap_or(now);
-                let alert =
-                    alerts::queue_for_agent(conn, &agent, AlertKind::AgentSilent, since, now)?;
+                let alert = alerts::queue_for_agent(
+                    conn,
+                    &agent,
+                    AlertKind::AgentSilent,
+                    since,
+                    false,
+                    now,
+                )?;
                 if let Some(alert) = &alert {
                     tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs = late.len(), kind = alert.kind.as_str(), "alert queued");
                     queued += 1;

@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod smtp;
+mod snooze;
 
 mod alerts;
 mod auth;

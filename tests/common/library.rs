@@ -123,6 +123,14 @@ pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
     backup_monitor::service::tick::tick(&mut conn, now, 100).expect("tick")
 }
 
+/// The reminders due at `now` on the database at `path`, with `default_every` as
+/// `alerts.repeat_every_minutes`; how many were queued.
+pub fn remind(path: &Path, now: DateTime<Utc>, default_every: Option<u32>) -> usize {
+    let db = open_db(path);
+    let mut conn = db.conn().unwrap();
+    backup_monitor::service::reminders::remind(&mut conn, now, default_every).expect("remind")
+}
+
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
 /// each job's addresses), driven by hand with `dispatch_pending`.
 pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {

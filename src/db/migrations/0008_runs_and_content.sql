@@ -62,7 +62,7 @@ CREATE TABLE alerts_v8 (
     -- The agent of an `agent_silent` or `agent_back` alert.
     agent_id TEXT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('late', 'failed', 'suspect', 'hung', 'recovered',
-        'agent_silent', 'agent_back')),
+        'agent_silent', 'agent_back', 'reminder')),
     slot_us INTEGER NOT NULL,
     entry_id INTEGER REFERENCES entries (id) ON DELETE SET NULL,
     created_at_us INTEGER NOT NULL,
