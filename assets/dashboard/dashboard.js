@@ -747,7 +747,14 @@ function confirmDialog(title, text, ok) {
   $("confirm-ok").textContent = ok;
   dialog.returnValue = "";
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    // The close event comes a moment after the dialog closed: one still due from the last
+    // question must not answer this one.
+    const closed = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener("close", closed);
+      resolve(dialog.returnValue === "ok");
+    };
+    dialog.addEventListener("close", closed);
     dialog.showModal();
     $("confirm-cancel").focus();
   });
@@ -844,6 +851,8 @@ async function deleteJob() {
     `Job ${job.database_name} (${job.company_name}, ${job.city}, job #${job.id}) is deleted with all its entries and alerts. This cannot be undone.`,
     `Delete ${job.database_name}`);
   if (!sure) return $("delete").focus();
+  // A refresh under way would ask for the job once more after it is gone.
+  await inFlight?.catch(() => {});
   const gone = await change("Could not delete the job", async () => (await api(`/api/v1/jobs/${job.id}`, "DELETE")).json());
   if (!gone) return undefined;
   history.pushState(null, "", location.pathname + location.search);
