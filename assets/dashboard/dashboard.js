@@ -746,19 +746,23 @@ function confirmDialog(title, text, ok) {
   $("confirm-text").textContent = text;
   $("confirm-ok").textContent = ok;
   dialog.returnValue = "";
+  answerQuestion?.(false); // a question still open is answered no
   return new Promise((resolve) => {
-    // The close event comes a moment after the dialog closed: one still due from the last
-    // question must not answer this one.
-    const closed = () => {
-      if (dialog.open) return;
-      dialog.removeEventListener("close", closed);
-      resolve(dialog.returnValue === "ok");
-    };
-    dialog.addEventListener("close", closed);
+    answerQuestion = resolve;
     dialog.showModal();
     $("confirm-cancel").focus();
   });
 }
+let answerQuestion = null;
+// The close event comes a moment after the dialog closed: one still due from the last
+// question, arriving once the next is open, must not answer it.
+$("confirm").addEventListener("close", () => {
+  const dialog = $("confirm");
+  if (dialog.open || !answerQuestion) return;
+  const answer = answerQuestion;
+  answerQuestion = null;
+  answer(dialog.returnValue === "ok");
+});
 
 /** The error of a change that failed, in a sentence. */
 const failure = (what, error) => (error.status === 403 ? `${what}: this token may not change anything (${reason(error)}).` : `${what}: ${reason(error)}.`);

@@ -203,6 +203,29 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
     let job_desktop = shot(&mut b, "manage-job-desktop", DESKTOP).await;
     let job_phone = shot(&mut b, "manage-job-phone", PHONE).await;
 
+    // Edit: the form holds the job; only what changed is sent.
+    b.click("#edit-link").await;
+    b.wait_for(
+        "document.getElementById('f-database_name').value === 'erp-new'",
+        "the job in its form",
+    )
+    .await;
+    b.type_into("f-grace_minutes", "30").await;
+    b.click("#save").await;
+    b.wait_for(
+        "document.getElementById('notice').textContent.includes('Saved job erp-new')",
+        "saved",
+    )
+    .await;
+    let edited: Value = job(&app, id).await.json().await.unwrap();
+    assert_eq!(edited["grace_minutes"], 30);
+    assert_eq!(edited["expected_hour_utc"], 2, "the rest is unchanged");
+    b.wait_for(
+        "document.getElementById('ping-lines').textContent",
+        "the job view again",
+    )
+    .await;
+
     // Rotate: after a confirmation, a new URL; the old one stops working.
     b.click("#rotate").await;
     b.wait_for("document.getElementById('confirm').open", "the question")
