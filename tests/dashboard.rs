@@ -27,6 +27,15 @@ use tokio::process::Command;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// At most two browsers at once: the tests run in parallel, and a dozen Chromiums on a small
+/// machine cut their network logs and screenshots short.
+static CHROMIUMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A turn to run a browser, held until it is dropped.
+async fn chromium_turn() -> tokio::sync::SemaphorePermit<'static> {
+    CHROMIUMS.acquire().await.expect("the semaphore is never closed")
+}
+
 /// The service on 127.0.0.1:0 over a temporary database, with a viewer token.
 struct App {
     service: TestApp,
@@ -191,6 +200,7 @@ fn chromium_args(profile: &Path) -> Vec<String> {
 /// Runs Chromium to completion over `url` with `extra` arguments; returns its stdout and
 /// stderr.
 async fn run_chromium_output(url: &str, extra: &[String]) -> (String, String) {
+    let _turn = chromium_turn().await;
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(CHROMIUM);
     command
@@ -513,6 +523,7 @@ async fn a_cron_job_shows_its_schedule_and_next_slot_in_its_zone_and_the_viewers
 async fn the_token_is_taken_out_of_the_address_bar() {
     let app = spawn_with_viewer().await;
     let jobs = seed(&app).await;
+    let _turn = chromium_turn().await;
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Command::new(CHROMIUM)
         .args(chromium_args(profile.path()))

@@ -13,13 +13,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, SemaphorePermit};
 
 type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 
 /// One browser with one page.
 pub struct Browser {
     _child: Child,
+    _turn: SemaphorePermit<'static>,
     _profile: tempfile::TempDir,
     input: ChildStdin,
     next_id: u64,
@@ -30,8 +31,12 @@ pub struct Browser {
 
 impl Browser {
     /// Starts Chromium (`args`: the dashboard tests' usual flags) with one blank page whose
-    /// console, log and network are recorded.
-    pub async fn launch(chromium: &str, args: impl Fn(&Path) -> Vec<String>) -> Self {
+    /// console, log and network are recorded; `turn` is held as long as the browser runs.
+    pub async fn launch(
+        chromium: &str,
+        args: impl Fn(&Path) -> Vec<String>,
+        turn: SemaphorePermit<'static>,
+    ) -> Self {
         let profile = tempfile::tempdir().unwrap();
         // Chromium reads commands on fd 3 and writes answers on fd 4: the shell hands it our
         // stdin and stdout there, and its own stdout goes to stderr.
@@ -76,6 +81,7 @@ impl Browser {
         });
         let mut browser = Self {
             _child: child,
+            _turn: turn,
             _profile: profile,
             input,
             next_id: 0,

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::cdp::Browser;
 use super::common::{client_with, Role, BIN};
 use super::{
-    chromium_args, dump_dom, is_hidden, screenshot_dir, seed, spawn_with_viewer, App, CHROMIUM,
+    chromium_args, chromium_turn, dump_dom, is_hidden, screenshot_dir, seed, spawn_with_viewer, App, CHROMIUM,
 };
 
 const DESKTOP: (u32, u32) = (1280, 900);
@@ -23,7 +23,7 @@ const PHONE: (u32, u32) = (390, 844);
 /// A browser on `hash` of the dashboard with `token`, once the page has asked what the token
 /// may do and shown its first view.
 async fn open(app: &App, token: &str, hash: &str) -> Browser {
-    let mut browser = Browser::launch(CHROMIUM, chromium_args).await;
+    let mut browser = Browser::launch(CHROMIUM, chromium_args, chromium_turn().await).await;
     let sep = if hash.is_empty() { "" } else { "&" };
     browser
         .goto(&app.url(&format!("/#{hash}{sep}token={token}")))
@@ -477,7 +477,7 @@ async fn an_agent_token_is_refused_with_a_sentence_saying_which_token_to_use() {
 
 /// A browser on the dashboard with `token`, waiting for the token form to come back.
 async fn open_for_login(app: &App, token: &str) -> Browser {
-    let mut browser = Browser::launch(CHROMIUM, chromium_args).await;
+    let mut browser = Browser::launch(CHROMIUM, chromium_args, chromium_turn().await).await;
     browser.goto(&app.url(&format!("/#token={token}"))).await;
     browser
         .wait_for(&format!("{VISIBLE}('login-error')"), "the refusal")
