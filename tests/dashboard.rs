@@ -33,7 +33,10 @@ static CHROMIUMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// A turn to run a browser, held until it is dropped.
 async fn chromium_turn() -> tokio::sync::SemaphorePermit<'static> {
-    CHROMIUMS.acquire().await.expect("the semaphore is never closed")
+    CHROMIUMS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
 }
 
 /// The service on 127.0.0.1:0 over a temporary database, with a viewer token.

@@ -804,7 +804,7 @@ function renderManage(job) {
   const until = job.snoozed_until ? new Date(job.snoozed_until) : null;
   const snoozed = until && until > new Date();
   $("unsnooze").hidden = !snoozed;
-  fill($("job-snoozed"), snoozed && [el("strong", {}, "Snoozed: "), `no alert about this job until ${localText(until)} (${utc(until)}).`]);
+  fill($("job-snoozed"), snoozed && [el("strong", {}, "Snoozed: "), `its alerts are recorded but not sent until ${localText(until)} (${utc(until)}).`]);
   $("job-snoozed").hidden = !snoozed;
   if (!$("snooze-until").value) $("snooze-until").value = localInput(new Date(Date.now() + 864e5 - (Date.now() % 36e5)));
 

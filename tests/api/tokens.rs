@@ -414,7 +414,10 @@ async fn an_admin_creates_an_agent_token_over_http_and_it_reports_for_its_agent_
         .json()
         .await
         .unwrap();
-    assert_eq!(current, json!({"role": "agent", "agent_id": "agent-lyon-1"}));
+    assert_eq!(
+        current,
+        json!({"role": "agent", "agent_id": "agent-lyon-1"})
+    );
 }
 
 #[tokio::test]
@@ -433,7 +436,11 @@ async fn the_token_list_over_http_shows_every_token_and_never_a_secret() {
     let response = app.get("/api/v1/tokens/").await;
 
     // Assert
-    assert_eq!(response.status(), 200, "with and without the trailing slash");
+    assert_eq!(
+        response.status(),
+        200,
+        "with and without the trailing slash"
+    );
     let text = response.text().await.unwrap();
     let list: Vec<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(list.len(), 2);
@@ -452,7 +459,15 @@ async fn revoking_over_http_stops_the_token_at_once_and_a_second_revoke_is_404()
     let viewer = app.token(Role::Viewer, None);
     let id = app.token_id(&viewer);
     let client = client_with(Some(&viewer));
-    assert_eq!(client.get(app.url("/api/v1/jobs/")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/jobs/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // Act
     let response = app.delete(&format!("/api/v1/tokens/{id}")).await;
@@ -463,7 +478,10 @@ async fn revoking_over_http_stops_the_token_at_once_and_a_second_revoke_is_404()
     assert!(revoked["revoked_at"].is_string(), "{revoked}");
     let refused = client.get(app.url("/api/v1/jobs/")).send().await.unwrap();
     assert_eq!(refused.status(), 401);
-    for (case, path) in [("again", format!("/api/v1/tokens/{id}")), ("unknown", "/api/v1/tokens/999".to_owned())] {
+    for (case, path) in [
+        ("again", format!("/api/v1/tokens/{id}")),
+        ("unknown", "/api/v1/tokens/999".to_owned()),
+    ] {
         let response = app.delete(&path).await;
         assert_eq!(response.status(), 404, "{case}");
     }
@@ -481,21 +499,33 @@ async fn only_an_admin_token_creates_lists_or_revokes_tokens() {
     for (who, secret) in [("viewer", &viewer), ("agent", &agent)] {
         let client = client_with(Some(secret));
         // Act
-        let create = client.post(app.url("/api/v1/tokens")).json(&body).send().await.unwrap();
+        let create = client
+            .post(app.url("/api/v1/tokens"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let list = client.get(app.url("/api/v1/tokens")).send().await.unwrap();
         let revoke = client
             .delete(app.url(&format!("/api/v1/tokens/{target}")))
             .send()
             .await
             .unwrap();
-        let current = client.get(app.url("/api/v1/tokens/current")).send().await.unwrap();
+        let current = client
+            .get(app.url("/api/v1/tokens/current"))
+            .send()
+            .await
+            .unwrap();
 
         // Assert
         for (what, response) in [("create", create), ("list", list), ("revoke", revoke)] {
             assert_eq!(response.status(), 403, "{who} {what}");
             let detail: Value = response.json().await.unwrap();
             assert!(
-                detail["detail"].as_str().unwrap().contains("use an admin token"),
+                detail["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("use an admin token"),
                 "{who} {what}: {detail}"
             );
         }
@@ -503,10 +533,17 @@ async fn only_an_admin_token_creates_lists_or_revokes_tokens() {
         let current: Value = current.json().await.unwrap();
         assert_eq!(current["role"], who);
     }
-    let anonymous = client_with(None).get(app.url("/api/v1/tokens")).send().await.unwrap();
+    let anonymous = client_with(None)
+        .get(app.url("/api/v1/tokens"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     assert_eq!(app.stored_tokens().len(), 2, "nothing created");
-    assert!(app.stored_tokens().iter().all(|t| t.revoked_at.is_none()), "nothing revoked");
+    assert!(
+        app.stored_tokens().iter().all(|t| t.revoked_at.is_none()),
+        "nothing revoked"
+    );
 }
 
 #[tokio::test]
@@ -514,14 +551,54 @@ async fn creating_a_token_over_http_refuses_a_bad_body_naming_the_field() {
     let app = spawn_app().await;
     // (case, body, loc, type)
     let cases = [
-        ("no role", json!({"name": "x"}), json!(["body", "role"]), "missing"),
-        ("unknown role", json!({"role": "root", "name": "x"}), json!(["body", "role"]), "enum"),
-        ("no name", json!({"role": "viewer"}), json!(["body", "name"]), "missing"),
-        ("blank name", json!({"role": "viewer", "name": "  "}), json!(["body", "name"]), "string_too_short"),
-        ("agent without agent_id", json!({"role": "agent", "name": "x"}), json!(["body", "agent_id"]), "missing"),
-        ("agent with a null agent_id", json!({"role": "agent", "agent_id": null, "name": "x"}), json!(["body", "agent_id"]), "missing"),
-        ("viewer with an agent_id", json!({"role": "viewer", "agent_id": "a", "name": "x"}), json!(["body", "agent_id"]), "value_error"),
-        ("not an object", json!(["agent"]), json!(["body"]), "model_attributes_type"),
+        (
+            "no role",
+            json!({"name": "x"}),
+            json!(["body", "role"]),
+            "missing",
+        ),
+        (
+            "unknown role",
+            json!({"role": "root", "name": "x"}),
+            json!(["body", "role"]),
+            "enum",
+        ),
+        (
+            "no name",
+            json!({"role": "viewer"}),
+            json!(["body", "name"]),
+            "missing",
+        ),
+        (
+            "blank name",
+            json!({"role": "viewer", "name": "  "}),
+            json!(["body", "name"]),
+            "string_too_short",
+        ),
+        (
+            "agent without agent_id",
+            json!({"role": "agent", "name": "x"}),
+            json!(["body", "agent_id"]),
+            "missing",
+        ),
+        (
+            "agent with a null agent_id",
+            json!({"role": "agent", "agent_id": null, "name": "x"}),
+            json!(["body", "agent_id"]),
+            "missing",
+        ),
+        (
+            "viewer with an agent_id",
+            json!({"role": "viewer", "agent_id": "a", "name": "x"}),
+            json!(["body", "agent_id"]),
+            "value_error",
+        ),
+        (
+            "not an object",
+            json!(["agent"]),
+            json!(["body"]),
+            "model_attributes_type",
+        ),
     ];
     for (case, body, loc, kind) in cases {
         let response = app.post_json("/api/v1/tokens", &body).await;

@@ -287,11 +287,18 @@ impl Browser {
             .filter_map(|e| {
                 let p = &e["params"];
                 match e["method"].as_str()? {
-                    "Runtime.consoleAPICalled" => Some(format!("console.{}: {}", p["type"], p["args"])),
-                    "Runtime.exceptionThrown" => Some(format!("exception: {}", p["exceptionDetails"])),
+                    "Runtime.consoleAPICalled" => {
+                        Some(format!("console.{}: {}", p["type"], p["args"]))
+                    }
+                    "Runtime.exceptionThrown" => {
+                        Some(format!("exception: {}", p["exceptionDetails"]))
+                    }
                     "Log.entryAdded" => Some(format!(
                         "log {} {} {}: {}",
-                        p["entry"]["source"], p["entry"]["level"], p["entry"]["url"], p["entry"]["text"]
+                        p["entry"]["source"],
+                        p["entry"]["level"],
+                        p["entry"]["url"],
+                        p["entry"]["text"]
                     )),
                     _ => None,
                 }

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use super::cdp::Browser;
 use super::common::{client_with, Role, BIN};
 use super::{
-    chromium_args, chromium_turn, dump_dom, is_hidden, screenshot_dir, seed, spawn_with_viewer, App, CHROMIUM,
+    chromium_args, chromium_turn, dump_dom, is_hidden, screenshot_dir, seed, spawn_with_viewer,
+    App, CHROMIUM,
 };
 
 const DESKTOP: (u32, u32) = (1280, 900);
@@ -116,8 +117,11 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
     // Enter in a field submits the form, as a keyboard user does it.
     b.eval("document.getElementById('f-city').focus()").await;
     b.key("Enter", 13).await;
-    b.wait_for(&format!("{VISIBLE}('f-expected_hour_utc-error')"), "the hour's error")
-        .await;
+    b.wait_for(
+        &format!("{VISIBLE}('f-expected_hour_utc-error')"),
+        "the hour's error",
+    )
+    .await;
     let message = b
         .text("document.getElementById('f-expected_hour_utc-error').textContent")
         .await;
@@ -154,7 +158,16 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
             .await;
         assert_eq!(kept, value, "#{field} lost what was typed");
     }
-    assert_eq!(app.service.get("/api/v1/jobs/").await.json::<Vec<Value>>().await.unwrap().len(), 5);
+    assert_eq!(
+        app.service
+            .get("/api/v1/jobs/")
+            .await
+            .json::<Vec<Value>>()
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
     let error_desktop = shot(&mut b, "manage-job-error-desktop", DESKTOP).await;
     let error_phone = shot(&mut b, "manage-job-error-phone", PHONE).await;
 
@@ -166,7 +179,9 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
         "the new job's view",
     )
     .await;
-    let notice = b.text("document.getElementById('notice').textContent").await;
+    let notice = b
+        .text("document.getElementById('notice').textContent")
+        .await;
     assert!(notice.contains("Created job erp-new"), "{notice}");
     let id: i64 = b
         .text("new URLSearchParams(location.hash.slice(1)).get('job')")
@@ -181,7 +196,9 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
         created["notify_emails"],
         json!(["dba@acme.example", "ops@acme.example"])
     );
-    let ping_url = b.text("document.getElementById('copy-ping-url').value").await;
+    let ping_url = b
+        .text("document.getElementById('copy-ping-url').value")
+        .await;
     assert!(
         ping_url.starts_with(&format!("{origin}/ping/"))
             && created["ping_url"]
@@ -190,10 +207,14 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
         "{ping_url} is not the job's ping URL {}",
         created["ping_url"]
     );
-    let crontab = b.text("document.getElementById('copy-crontab').value").await;
+    let crontab = b
+        .text("document.getElementById('copy-crontab').value")
+        .await;
     assert!(
         crontab.starts_with("15 2 * * * ")
-            && crontab.ends_with(&format!("curl -fsS -m 10 --retry 5 -o /dev/null {ping_url}")),
+            && crontab.ends_with(&format!(
+                "curl -fsS -m 10 --retry 5 -o /dev/null {ping_url}"
+            )),
         "{crontab}"
     );
     let client = client_with(None);
@@ -236,23 +257,37 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
         "a new ping URL",
     )
     .await;
-    let new_url = b.text("document.getElementById('copy-ping-url').value").await;
+    let new_url = b
+        .text("document.getElementById('copy-ping-url').value")
+        .await;
     assert_eq!(client.get(&ping_url).send().await.unwrap().status(), 404);
     assert_eq!(client.get(&new_url).send().await.unwrap().status(), 200);
 
     // Pause, then resume.
     b.click("#pause").await;
-    b.wait_for("document.getElementById('pause').textContent === 'Resume'", "paused")
-        .await;
+    b.wait_for(
+        "document.getElementById('pause').textContent === 'Resume'",
+        "paused",
+    )
+    .await;
     let paused: Value = job(&app, id).await.json().await.unwrap();
     assert_eq!(paused["is_active"], false);
     b.click("#pause").await;
-    b.wait_for("document.getElementById('pause').textContent === 'Pause'", "resumed")
-        .await;
-    assert_eq!(job(&app, id).await.json::<Value>().await.unwrap()["is_active"], true);
+    b.wait_for(
+        "document.getElementById('pause').textContent === 'Pause'",
+        "resumed",
+    )
+    .await;
+    assert_eq!(
+        job(&app, id).await.json::<Value>().await.unwrap()["is_active"],
+        true
+    );
     b.click("#pause").await;
-    b.wait_for("document.getElementById('pause').textContent === 'Resume'", "paused again")
-        .await;
+    b.wait_for(
+        "document.getElementById('pause').textContent === 'Resume'",
+        "paused again",
+    )
+    .await;
 
     // Snooze two days from now, in the browser's own zone.
     let until = b
@@ -264,7 +299,8 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
         )
         .await;
     b.click("#snooze-form button[type=submit]").await;
-    b.wait_for(&format!("{VISIBLE}('job-snoozed')"), "snoozed").await;
+    b.wait_for(&format!("{VISIBLE}('job-snoozed')"), "snoozed")
+        .await;
     let snoozed: Value = job(&app, id).await.json().await.unwrap();
     let stored = snoozed["snoozed_until"]
         .as_str()
@@ -290,8 +326,11 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
     );
     let dialog_phone = shot(&mut b, "manage-delete-question-phone", PHONE).await;
     b.key("Escape", 27).await;
-    b.wait_for("!document.getElementById('confirm').open", "the question closes")
-        .await;
+    b.wait_for(
+        "!document.getElementById('confirm').open",
+        "the question closes",
+    )
+    .await;
     assert_eq!(job(&app, id).await.status(), 200, "cancelled, yet deleted");
     b.click("#delete").await;
     b.wait_for("document.getElementById('confirm').open", "the question")
@@ -299,16 +338,25 @@ async fn an_admin_creates_a_job_fixes_a_validation_error_pauses_snoozes_and_dele
     b.click("#confirm-ok").await;
     b.wait_for(&format!("{VISIBLE}('overview')"), "back to the overview")
         .await;
-    let notice = b.text("document.getElementById('notice').textContent").await;
+    let notice = b
+        .text("document.getElementById('notice').textContent")
+        .await;
     assert!(notice.contains("Deleted job erp-new"), "{notice}");
     assert_eq!(job(&app, id).await.status(), 404);
 
     assert_clean(&b, &app.url(""), &[422]);
     eprintln!(
         "screenshots: {}",
-        [error_desktop, error_phone, job_desktop, job_phone, snooze_phone, dialog_phone]
-            .map(|p| p.display().to_string())
-            .join(" ")
+        [
+            error_desktop,
+            error_phone,
+            job_desktop,
+            job_phone,
+            snooze_phone,
+            dialog_phone
+        ]
+        .map(|p| p.display().to_string())
+        .join(" ")
     );
 }
 
@@ -321,8 +369,11 @@ async fn an_admin_creates_an_agent_token_whose_report_line_works_and_revokes_it(
     let origin = app.url("");
     let mut b = open(&app, &admin, "").await;
     b.click("#tokens-link").await;
-    b.wait_for("document.querySelector('#token-list table')", "the token list")
-        .await;
+    b.wait_for(
+        "document.querySelector('#token-list table')",
+        "the token list",
+    )
+    .await;
 
     b.choose("t-role", "agent").await;
     b.type_into("t-agent_id", "agent-lyon").await;
@@ -344,13 +395,21 @@ async fn an_admin_creates_an_agent_token_whose_report_line_works_and_revokes_it(
         lines.push(line);
     }
     assert!(lines[0].contains("backup-monitor report") && lines[1].contains("backup-monitor exec"));
-    assert!(lines[0].contains(&format!("--job-id {}", jobs.late)), "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("--job-id {}", jobs.late)),
+        "{}",
+        lines[0]
+    );
     let desktop = shot(&mut b, "manage-token-desktop", DESKTOP).await;
     let phone = shot(&mut b, "manage-token-phone", PHONE).await;
 
     // The report line, run as shown in a shell with the binary on its PATH, reports.
     let bin_dir = std::path::Path::new(BIN).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let run = |line: String| {
         let path = path.clone();
         tokio::task::spawn_blocking(move || {
@@ -392,7 +451,9 @@ async fn an_admin_creates_an_agent_token_whose_report_line_works_and_revokes_it(
     assert!(question.contains("Lyon NAS"), "{question}");
     b.click("#confirm-ok").await;
     b.wait_for(
-        &format!("document.querySelector('tr[data-token-id=\"{id}\"]')?.classList.contains('revoked')"),
+        &format!(
+            "document.querySelector('tr[data-token-id=\"{id}\"]')?.classList.contains('revoked')"
+        ),
         "the token shown revoked",
     )
     .await;
@@ -418,7 +479,8 @@ async fn a_viewer_sees_no_control_that_changes_anything_but_can_copy_a_badge() {
         .text("document.querySelector('.badge-md .copy-text').value")
         .await;
     assert!(
-        badge.starts_with(&format!("![Acme Corp backups]({origin}/badge/")) && badge.ends_with(".svg)"),
+        badge.starts_with(&format!("![Acme Corp backups]({origin}/badge/"))
+            && badge.ends_with(".svg)"),
         "{badge}"
     );
     let svg_url = &badge[badge.find("](").unwrap() + 2..badge.len() - 1];
@@ -426,22 +488,32 @@ async fn a_viewer_sees_no_control_that_changes_anything_but_can_copy_a_badge() {
     assert_eq!(svg.status(), 200, "the badge needs no token");
     b.click(".badge-md summary").await;
     b.click(".badge-md button[data-copies]").await;
-    b.wait_for("document.getElementById('notice').textContent", "the copy's outcome")
-        .await;
+    b.wait_for(
+        "document.getElementById('notice').textContent",
+        "the copy's outcome",
+    )
+    .await;
     let overview_phone = shot(&mut b, "viewer-overview-phone", PHONE).await;
 
     b.eval(&format!("location.hash = 'job={}'", jobs.ok)).await;
-    b.wait_for("document.getElementById('job-title').textContent === 'crm-ok'", "the job view")
-        .await;
+    b.wait_for(
+        "document.getElementById('job-title').textContent === 'crm-ok'",
+        "the job view",
+    )
+    .await;
     assert_eq!(b.eval(controls).await, json!([]), "on the job view");
     assert!(!b.visible("ping").await, "a viewer is shown the ping URL");
 
     b.eval("location.hash = 'new'").await;
-    b.wait_for("document.getElementById('notice').textContent.includes('admin token')", "the refusal")
-        .await;
+    b.wait_for(
+        "document.getElementById('notice').textContent.includes('admin token')",
+        "the refusal",
+    )
+    .await;
     assert!(!b.visible("editor").await, "a viewer gets the job form");
     b.eval("location.hash = 'tokens'").await;
-    b.wait_for(&format!("{VISIBLE}('overview')"), "the overview").await;
+    b.wait_for(&format!("{VISIBLE}('overview')"), "the overview")
+        .await;
     assert!(!b.visible("tokens").await, "a viewer gets the tokens");
 
     assert_clean(&b, &origin, &[]);
@@ -468,7 +540,10 @@ async fn an_agent_token_is_refused_with_a_sentence_saying_which_token_to_use() {
             && error.contains("admin token"),
         "no sentence saying why and which token to use: {error}"
     );
-    assert!(!dom.contains("erp-late"), "jobs are shown to an agent token");
+    assert!(
+        !dom.contains("erp-late"),
+        "jobs are shown to an agent token"
+    );
     assert!(!dom.contains(&agent), "the token is in the page");
     let mut b = open_for_login(&app, &agent).await;
     let phone = shot(&mut b, "agent-refused-phone", PHONE).await;
