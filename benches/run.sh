@@ -3,18 +3,22 @@
 #
 #   benches/run.sh            full run (~15 min with the release builds; numbers for BENCHMARKS.md)
 #   benches/run.sh --smoke    every step at tiny sizes, 1 s of wrk each (CI; also BENCH_SMOKE=1)
+#   benches/retention.sh      only the rows of retention and backup (run.sh runs it too)
 #
 # Builds the server, seeds a temporary database (1,000 jobs, 1,000,000 entries) through the
 # crate's own migrations, starts the server on a free loopback port, drives it with wrk
-# (Lua scripts in benches/wrk/), then runs the scheduler tick bench (100,000 jobs,
-# 10,000,000 entries) and the divan microbenchmarks, and prints one markdown table. Every
+# (Lua scripts in benches/wrk/), then runs benches/retention.sh (reports while pruning a
+# million old entries and while `backup` copies the database, on a second server), the
+# scheduler tick bench (100,000 jobs, 10,000,000 entries) and the divan microbenchmarks,
+# and prints one markdown table. Every
 # rate is also given as a ratio to GET /healthz measured in the same run, because this
 # machine is shared: ratios survive a busy neighbour better than absolute numbers.
 #
 # The smoke mode uses the debug binary and the dev profile (what `cargo test` has already
 # built), so that it costs CI seconds, not a release build; its numbers mean nothing and
 # nothing is judged. No timing is asserted in either mode; a run fails only when something
-# does not work (a non-2xx answer, a report stored as a repeat, a crashed server).
+# does not work (a non-2xx answer, a report stored as a repeat, a crashed server; in the
+# rows of retention.sh refused reports are counted instead, being what they measure).
 #
 # Needs wrk and curl; installs them with apt-get when missing (as root).
 set -euo pipefail
@@ -25,7 +29,7 @@ for arg in "$@"; do
   case $arg in
     --smoke) smoke=1 ;;
     -h | --help)
-      sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -133,6 +137,9 @@ token=bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export BACKUP_MONITOR_ADMIN_TOKEN=$token
 export BACKUP_MONITOR_AUTH_RATE_LIMIT_PER_SECOND=1000000000
 export BACKUP_MONITOR_AUTH_RATE_LIMIT_BURST=1000000000
+# The seed reaches 900 days back: no pruning here, or the counts checked below would move
+# (benches/retention.sh measures pruning on its own server).
+export BACKUP_MONITOR_RETENTION_KEEP_DAYS=0
 
 say "start: $bin serve --bind 127.0.0.1:$port"
 started_ns=$(date +%s%N)
@@ -251,6 +258,11 @@ kill "$server_pid"
 wait "$server_pid" || true
 server_pid=
 
+# --- retention and backup (benches/retention.sh, on its own server) ----------------------
+say "retention and backup: benches/retention.sh"
+retention_rows=$(BENCH_PART_OF_SUITE=1 BENCH_SMOKE=$smoke benches/retention.sh) ||
+  die "benches/retention.sh failed"
+
 # --- tick and microbenchmarks ----------------------------------------------------------
 say "tick: $tick_jobs jobs x $tick_per_job entries, $tick_rounds rounds"
 BENCH_JOBS=$tick_jobs BENCH_ENTRIES_PER_JOB=$tick_per_job BENCH_ROUNDS=$tick_rounds bench tick
@@ -313,6 +325,7 @@ row "tick, due: $(thousands "$tick_jobs") jobs, $(thousands "$tick_entries") ent
   "" "$(thousands "$(int "$(result tick due_ms)")") ms" "" "" "" "≤ 250 ms" "$(verdict "$(result tick due_ms) <= 250")"
 row "tick, quiet (nothing new due), same database" "" "$(result tick quiet_ms) ms" "" "" "" \
   "≤ 250 ms" "$(verdict "$(result tick quiet_ms) <= 250")"
+echo "$retention_rows"
 drift=$(awk -v a="$h" -v b="${rps[healthz2]}" 'BEGIN { d = (b - a) / a; printf "%.0f", (d < 0 ? -d : d) * 100 }')
 if [ "$smoke" = 0 ] && [ "$drift" -gt 15 ]; then
   echo

@@ -63,6 +63,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a consistent copy of the database to FILE; safe while `serve` runs.
+    ///
+    /// The copy is one snapshot of the database, taken with SQLite's online backup API a few
+    /// megabytes at a time: the service goes on storing reports meanwhile (those are not in
+    /// the copy). It is written beside FILE under a temporary name (.FILE.partial-PID), must
+    /// pass SQLite's integrity check, is synced to disk, and only then renamed to FILE, so
+    /// FILE is never a half-written copy. The copy is one self-contained file (no -wal
+    /// beside it), readable by its owner only (mode 0600: it holds the installation's badge
+    /// secret and the tokens' hashes). Prints its path and size on stdout.
+    ///
+    /// An existing FILE is refused unless --force. To restore a copy, see the README's
+    /// "Back up and restore": stop the service, put the copy in place of the database,
+    /// remove its -wal and -shm files, start the service, run `backup-monitor check`.
+    Backup {
+        /// Where to write the copy.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send a test email through the configured SMTP server, to check the settings by hand.
     SendTestEmail {
         /// The recipient.

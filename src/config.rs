@@ -38,6 +38,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub ingest: IngestSettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -223,6 +225,20 @@ impl Default for IngestSettings {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// Entries and alerts older than this many days are deleted (each job's latest success
+    /// and latest failure are always kept); 0 keeps everything for ever.
+    pub keep_days: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { keep_days: 400 }
+    }
+}
+
 /// A value that must never be printed: `Debug`, `Display` and `Serialize` all redact it.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -331,6 +347,7 @@ pub const KEYS: &[Key] = &[
     key("auth", "rate_limit_burst", Kind::Integer, None),
     key("metrics", "require_token", Kind::Boolean, None),
     key("ingest", "max_clock_skew_seconds", Kind::Integer, None),
+    key("retention", "keep_days", Kind::Integer, None),
     key(
         "auth",
         "admin_token",
@@ -1207,6 +1224,46 @@ mod tests {
                     "{section}.{key} is not in KEYS"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn retention_keeps_400_days_by_default_and_reads_the_file_and_the_environment() {
+        let s = load_from(None, &no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.retention.keep_days, 400);
+        let file = "[retention]\nkeep_days = 30\n";
+        let s = load_from(Some(("f.toml", file)), &no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.retention.keep_days, 30, "from the file");
+        let env = env_of(&[("BACKUP_MONITOR_RETENTION_KEEP_DAYS", "0")]);
+        let s = load_from(Some(("f.toml", file)), &env, &Overrides::default()).unwrap();
+        assert_eq!(
+            s.retention.keep_days, 0,
+            "the environment wins; 0 is for ever"
+        );
+    }
+
+    #[test]
+    fn a_retention_that_is_not_a_count_of_days_is_refused_by_name() {
+        type Case<'a> = (Option<&'a str>, &'a [(&'a str, &'a str)]);
+        let cases: [Case; 4] = [
+            (Some("[retention]\nkeep_days = -1\n"), &[]),
+            (Some("[retention]\nkeep_days = \"a year\"\n"), &[]),
+            (None, &[("BACKUP_MONITOR_RETENTION_KEEP_DAYS", "forever")]),
+            (
+                None,
+                &[("BACKUP_MONITOR_RETENTION_KEEP_DAYS", "99999999999")],
+            ),
+        ];
+        for (file, vars) in cases {
+            let err = load_from(
+                file.map(|f| ("f.toml", f)),
+                &env_of(vars),
+                &Overrides::default(),
+            )
+            .expect_err(&format!("{file:?} {vars:?} should be refused"))
+            .to_string();
+            assert!(err.contains("retention.keep_days"), "{err}");
+            assert!(!err.contains('\n'), "{err:?} should be one line");
         }
     }
 

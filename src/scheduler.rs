@@ -1,16 +1,21 @@
 //! The in-process scheduler: runs `service::tick::tick` at start and then on its cron
 //! schedule (tokio-cron-scheduler), never two at once, and wakes the alert delivery when a
-//! tick queued alerts.
+//! tick queued alerts. It also prunes what retention lets go (`service::retention`), once
+//! right after the first tick and then every hour.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{watch, Mutex, Notify};
+use tokio::task::JoinHandle;
 
-use crate::db::{Db, DbError};
+use crate::db::writer::Writer;
+use crate::db::{self, Db, DbError};
 use crate::metrics;
 use crate::service::reminders::remind;
+use crate::service::retention::Pruning;
 use crate::service::tick::tick;
 
 /// What each tick needs of the configuration.
@@ -21,11 +26,22 @@ pub struct TickSettings {
     /// `alerts.repeat_every_minutes`: the reminders' default interval.
     pub repeat_every_minutes: Option<u32>,
 }
+/// How often retention runs, besides once at start.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// The tick on its cron schedule, never two at once.
+/// How long one pruning step may work before it commits, so that the reports queued behind
+/// it wait about this long at most (a step stops early, between two batches of rows).
+const PRUNE_STEP_BUDGET: Duration = Duration::from_millis(10);
+
+/// The least pause between two pruning steps. Each pause is also at least as long as the
+/// step before it took, so pruning never has the writer more than half of the time.
+const PRUNE_PAUSE_MIN: Duration = Duration::from_millis(5);
+
+/// The tick on its cron schedule, never two at once, and the pruning task.
 pub struct Scheduler {
     cron: tokio_cron_scheduler::JobScheduler,
     running: Arc<Mutex<()>>,
+    pruning: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
 /// Runs one tick on the blocking pool; skipped if the previous one is still running.
@@ -62,16 +78,117 @@ async fn run_tick(db: &Db, running: &Mutex<()>, settings: TickSettings, wake: &N
     }
 }
 
+/// Prunes now and then every [`PRUNE_EVERY`] until `stop` says so.
+async fn prune_every_hour(db: Db, writer: Writer, keep_days: u32, mut stop: watch::Receiver<bool>) {
+    loop {
+        prune_once(&db, &writer, keep_days, &mut stop).await;
+        tokio::select! {
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One retention run at the current time: each step (at most `CHUNK` rows, at most about
+/// [`PRUNE_STEP_BUDGET`] of work) is one write of the group-commit writer, the same single
+/// writer that stores the reports, so a report waits for at most one step and is never
+/// refused as busy because of pruning. Between steps it checkpoints the WAL and pauses at
+/// least as long as the step took. A failed step ends the run; the next run starts afresh.
+async fn prune_once(db: &Db, writer: &Writer, keep_days: u32, stop: &mut watch::Receiver<bool>) {
+    let started = Instant::now();
+    let now = Utc::now();
+    let begun = db
+        .run(move |conn| Pruning::start(conn, now, keep_days).map_err(DbError::from))
+        .await;
+    let mut pruning = match begun {
+        Ok(Some(pruning)) => pruning,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "retention could not start; it will try again in an hour");
+            return;
+        }
+    };
+    loop {
+        // Stopped, or the scheduler is gone without saying so.
+        if *stop.borrow() || stop.has_changed().is_err() {
+            tracing::info!("stopping: retention ends its run early");
+            break;
+        }
+        let step_started = Instant::now();
+        let stepped = writer
+            .write(move |conn| {
+                let more = pruning.step(conn, PRUNE_STEP_BUDGET)?;
+                Ok::<_, DbError>((pruning, more))
+            })
+            .await;
+        let more;
+        (pruning, more) = match stepped {
+            Ok(stepped) => stepped,
+            Err(e) => {
+                tracing::error!(error = %e, "retention step failed; it will try again in an hour");
+                return;
+            }
+        };
+        if !more {
+            break;
+        }
+        let pause = tokio::time::sleep(step_started.elapsed().max(PRUNE_PAUSE_MIN));
+        // Deleting rows rewrites many pages; copying them from the WAL into the database is
+        // done here, off the writer's thread, rather than by a checkpoint at the end of some
+        // report's commit.
+        if let Err(e) = db
+            .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint after a retention step failed");
+        }
+        tokio::select! {
+            () = pause => {}
+            _ = stop.changed() => {}
+        }
+    }
+    let outcome = pruning.outcome();
+    if outcome.entries_deleted + outcome.alerts_deleted > 0 {
+        tracing::info!(
+            entries = outcome.entries_deleted,
+            alerts = outcome.alerts_deleted,
+            steps = outcome.steps,
+            elapsed_ms = started.elapsed().as_millis(),
+            keep_days,
+            "retention deleted old entries and alerts"
+        );
+    } else {
+        tracing::debug!(
+            ?outcome,
+            elapsed_ms = started.elapsed().as_millis(),
+            "retention"
+        );
+    }
+}
+
 impl Scheduler {
-    /// Ticks once now, then on `expression` (6 fields, seconds first, UTC).
+    /// Ticks once now, then on `expression` (6 fields, seconds first, UTC). Then, unless
+    /// `keep_days` is 0, prunes in the background now and every hour.
     pub async fn start(
         db: Db,
+        writer: Writer,
         expression: &str,
         settings: TickSettings,
+        keep_days: u32,
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
         let running = Arc::new(Mutex::new(()));
         run_tick(&db, &running, settings, &wake).await;
+        let pruning = if keep_days == 0 {
+            tracing::info!(
+                "retention off (retention.keep_days = 0): entries and alerts are kept for ever"
+            );
+            None
+        } else {
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(prune_every_hour(db.clone(), writer, keep_days, stopped));
+            Some((stop, task))
+        };
         let cron = tokio_cron_scheduler::JobScheduler::new()
             .await
             .context("Failed to create the scheduler")?;
@@ -88,13 +205,24 @@ impl Scheduler {
             .await
             .context("Failed to start the scheduler")?;
         tracing::info!(tick = expression, "scheduler started");
-        Ok(Self { cron, running })
+        Ok(Self {
+            cron,
+            running,
+            pruning,
+        })
     }
 
-    /// Stops ticking and waits for a tick in progress to finish.
+    /// Stops ticking and pruning; waits for a tick in progress to finish, and for a pruning
+    /// step in progress (a run in progress ends after its current step).
     pub async fn stop(mut self) {
         if let Err(e) = self.cron.shutdown().await {
             tracing::warn!(error = %e, "scheduler did not shut down cleanly");
+        }
+        if let Some((stop, task)) = self.pruning.take() {
+            let _ = stop.send(true);
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "retention ended abnormally");
+            }
         }
         let _finished = self.running.lock().await;
         tracing::info!("scheduler stopped");

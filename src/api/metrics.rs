@@ -1,6 +1,7 @@
 //! `GET /metrics` in Prometheus' text format: the process's counters and histograms, and
-//! per-job gauges read at scrape time (state, last success, last size, last run's duration,
-//! outbox depth); and the middleware that counts every request.
+//! gauges read at scrape time (per job: state, last success, last size, last run's
+//! duration; the outbox depth, the database's bytes on disk and the entries it holds); and
+//! the middleware that counts every request.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -15,8 +16,8 @@ use axum::Router;
 use super::auth::EveryJobReader;
 use super::error::ApiError;
 use super::ApiState;
-use crate::db::alerts;
 use crate::db::status::JobStatus;
+use crate::db::{alerts, entries};
 use crate::domain::status::JobState;
 use crate::metrics;
 use crate::service::status::{all, StatusFilter};
@@ -56,12 +57,15 @@ pub fn router(require_token: bool) -> Router<ApiState> {
 
 async fn scrape(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let now = state.clock.now();
-    let (jobs, pending) = state
+    let db = state.db.clone();
+    let (jobs, pending, stored, bytes) = state
         .db
         .run(move |conn| {
             Ok::<_, ApiError>((
                 all(conn, &StatusFilter::default(), now)?,
                 alerts::pending_count(conn)?,
+                entries::stored_count(conn)?,
+                db.bytes_on_disk(),
             ))
         })
         .await?;
@@ -134,6 +138,18 @@ async fn scrape(State(state): State<ApiState>) -> Result<Response, ApiError> {
         "Alerts not delivered yet.",
     );
     let _ = writeln!(out, "backup_monitor_outbox_pending {pending}");
+    family(
+        &mut out,
+        "backup_monitor_database_bytes",
+        "Bytes of the SQLite database on disk: its file plus its write-ahead log.",
+    );
+    let _ = writeln!(out, "backup_monitor_database_bytes {bytes}");
+    family(
+        &mut out,
+        "backup_monitor_entries_stored",
+        "Entries the database holds, every job and status (retention deletes the old ones).",
+    );
+    let _ = writeln!(out, "backup_monitor_entries_stored {stored}");
     let mut response = (StatusCode::OK, out).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

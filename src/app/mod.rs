@@ -152,18 +152,20 @@ impl Application {
             Some(
                 Scheduler::start(
                     db.clone(),
+                    state.api.writer.clone(),
                     &settings.scheduler.tick,
                     TickSettings {
                         max_catchup: usize::try_from(settings.scheduler.max_catchup_slots)
                             .unwrap_or(usize::MAX),
                         repeat_every_minutes: settings.alerts.repeat_every_minutes,
                     },
+                    settings.retention.keep_days,
                     state.api.alerts_queued.clone(),
                 )
                 .await?,
             )
         } else {
-            tracing::info!("scheduler disabled (scheduler.enabled = false): no tick will run, no missing backup will be recorded");
+            tracing::info!("scheduler disabled (scheduler.enabled = false): no tick will run, no missing backup will be recorded, nothing old will be pruned");
             None
         };
 

@@ -1,6 +1,7 @@
 //! One module per command of the binary; `run` dispatches the parsed command line to it and
 //! turns its outcome into the process's exit code.
 
+mod backup;
 mod check;
 mod config;
 mod jobs;
@@ -39,6 +40,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Jobs { command } => jobs::run(&global, command),
         Command::Token { command } => load(&global, None).and_then(|s| token::run(&s, command)),
         Command::Migrate => load(&global, None).and_then(|s| serve::migrate(&s)),
+        Command::Backup { output, force } => {
+            load(&global, None).and_then(|s| backup::run(&s, &output, force))
+        }
         Command::Serve { bind } => load(&global, bind).and_then(serve::run),
     };
     match outcome {

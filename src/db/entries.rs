@@ -280,3 +280,13 @@ pub fn list(
     )?;
     Ok((entries, total))
 }
+
+/// How many entries the database holds, from the per-job counters (no scan).
+pub fn stored_count(conn: &Connection) -> rusqlite::Result<i64> {
+    super::cached_row(
+        conn,
+        "SELECT ifnull(sum(n), 0) FROM entry_counts",
+        [],
+        |r| r.get(0),
+    )
+}

@@ -2,9 +2,11 @@
 //! full sync and a busy timeout, plus the versioned migrations embedded in the binary.
 
 pub mod alerts;
+pub mod backup;
 pub mod entries;
 mod error;
 pub mod jobs;
+pub mod retention;
 pub mod status;
 pub mod tokens;
 pub mod writer;
@@ -50,6 +52,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0008_runs_and_content",
         include_str!("migrations/0008_runs_and_content.sql"),
+    ),
+    (
+        "0009_retention",
+        include_str!("migrations/0009_retention.sql"),
     ),
     (
         "0011_ping_keys",
@@ -112,6 +118,16 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The bytes the database takes on disk: its file plus its write-ahead log (the shared
+    /// memory file is left out: it is a cache, rebuilt at will). A file that cannot be read
+    /// counts 0.
+    pub fn bytes_on_disk(&self) -> u64 {
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        size(&self.path) + size(Path::new(&wal))
     }
 
     pub fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {
@@ -246,6 +262,13 @@ impl Db {
         )
         .map(|_| ())
     }
+}
+
+/// Copies what the WAL holds into the database file as far as no reader needs it, without
+/// waiting for anyone (a passive checkpoint); the writer's own automatic checkpoints then
+/// find little to do.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 /// One connection to an existing database whose migrations are all applied, for a one-shot

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod pings;
 pub mod reminders;
 pub mod reports;
+pub mod retention;
 pub mod status;
 pub mod tick;
 pub mod tokens;

@@ -11,6 +11,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/v1/jobs/{job_id}", &["get", "put", "patch", "delete"]),
     ("/api/v1/jobs/{job_id}/expected_path", &["get"]),
     ("/api/v1/jobs/{job_id}/ping_key", &["post"]),
+    ("/api/v1/jobs/snooze", &["post"]),
     ("/api/v1/entries/", &["get", "post"]),
     ("/api/v1/entries/batch", &["post"]),
     ("/api/v1/entries/{entry_id}", &["get"]),

@@ -8,6 +8,7 @@ mod snooze;
 
 mod alerts;
 mod auth;
+mod backup;
 mod commands;
 mod companies;
 mod connections;
@@ -17,6 +18,7 @@ mod entries;
 mod jobs;
 mod observability;
 mod pings;
+mod retention;
 mod runs;
 mod scheduler;
 mod schedules;

@@ -462,7 +462,8 @@ for name, kind in [("backup_monitor_job_state", "gauge"), ("backup_monitor_entri
                    ("backup_monitor_http_request_duration_seconds", "histogram"),
                    ("backup_monitor_tick_duration_seconds", "histogram"), ("backup_monitor_outbox_pending", "gauge"),
                    ("backup_monitor_job_last_success_timestamp_seconds", "gauge"),
-                   ("backup_monitor_job_last_duration_seconds", "gauge")]:
+                   ("backup_monitor_job_last_duration_seconds", "gauge"),
+                   ("backup_monitor_database_bytes", "gauge"), ("backup_monitor_entries_stored", "gauge")]:
     assert names.get(name) == kind, (name, names.get(name))
 print(len(names), "families")
 "#;

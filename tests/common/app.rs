@@ -10,7 +10,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::library::{
-    self, Application, Clock, Db, Role, Secret, Settings, TickOutcome, TokenInfo, Writer,
+    self, Application, Clock, Db, PruneOutcome, Role, Secret, Settings, TickOutcome, TokenInfo,
+    Writer,
 };
 use super::{client_with, valid_job, with, ADMIN_TOKEN};
 
@@ -176,6 +177,11 @@ impl TestApp {
     /// One scheduler tick at `now`, on the service's database.
     pub fn tick(&self, now: DateTime<Utc>) -> TickOutcome {
         library::tick(&self.db_path, now)
+    }
+
+    /// One whole retention run at `now` keeping `keep_days` days, on the service's database.
+    pub fn prune(&self, now: DateTime<Utc>, keep_days: u32) -> PruneOutcome {
+        library::prune(&self.db_path, now, keep_days)
     }
 
     /// Writes an entry straight into the database, past every rule of the API, as an old

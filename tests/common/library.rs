@@ -17,6 +17,7 @@ pub use backup_monitor::{
     db::{tokens::TokenInfo, writer::Writer, Db, DbError},
     domain::auth::Role,
     notify::outbox::{Outbox, LEASE},
+    service::retention::{PruneOutcome, Pruning, BATCH, CHUNK},
     service::tick::TickOutcome,
     service::tokens::hash_secret,
 };
@@ -129,6 +130,13 @@ pub fn remind(path: &Path, now: DateTime<Utc>, default_every: Option<u32>) -> us
     let db = open_db(path);
     let mut conn = db.conn().unwrap();
     backup_monitor::service::reminders::remind(&mut conn, now, default_every).expect("remind")
+}
+
+/// One whole retention run at `now` keeping `keep_days` days, on the database at `path`.
+pub fn prune(path: &Path, now: DateTime<Utc>, keep_days: u32) -> PruneOutcome {
+    let db = open_db(path);
+    let mut conn = db.conn().unwrap();
+    backup_monitor::service::retention::prune(&mut conn, now, keep_days).expect("prune")
 }
 
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
