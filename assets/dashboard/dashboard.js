@@ -47,6 +47,7 @@ let role = null; // "admin" or "viewer", from /api/v1/tokens/current
 let companies = null; // the last answer of /api/v1/companies, for the badges
 let editing = null; // the job whose form is shown (null: a new job)
 let routedAt = null; // the address the view was last routed for
+let changesMade = 0; // changes made from this page so far
 
 // ---- DOM and formatting ----
 
@@ -282,12 +283,13 @@ async function load() {
 }
 
 async function loadJob(id) {
+  const seen = changesMade;
   try {
     const [jobResponse, entriesResponse] = await Promise.all([
       api(`/api/v1/jobs/${id}`), api(`/api/v1/entries/by_job/${id}?limit=200`)]);
     const job = await jobResponse.json();
     const entries = await entriesResponse.json();
-    if (jobId !== id) return;
+    if (jobId !== id || seen !== changesMade) return;
     jobData = { job, entries, total: total(entriesResponse, entries.length) };
     renderJob();
   } catch (error) {
@@ -820,11 +822,13 @@ function renderManage(job) {
 
 /** After a change: the job as answered, the statuses and the view. */
 async function changed(job, message) {
+  changesMade += 1; // a load begun before the change must not show the job as it was
   if (job && jobData && jobData.job.id === job.id) {
     jobData.job = job;
     renderJob();
   }
   notice(message);
+  await inFlight?.catch(() => {});
   await refresh();
 }
 
