@@ -90,6 +90,19 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         to: String,
     },
+    /// Send a test message through one alert channel (a name from [[notify.channels]], or
+    /// `email` for the email channel, which sends to alerts.to), to check it by hand.
+    ///
+    /// On success, prints which channel took it. On failure, says what to fix: a name that
+    /// does not resolve, nothing listening, a TLS handshake that failed, no answer within
+    /// notify.timeout_seconds, or what the service's refusal (401, 403, 404…) usually means
+    /// for that kind of channel; the channel's URL is never shown past its host. Exit code 0
+    /// when the channel accepted the message, 1 otherwise.
+    SendTest {
+        /// The channel's name.
+        #[arg(long, value_name = "NAME")]
+        channel: String,
+    },
     /// Manage API tokens (admin, agent, viewer).
     Token {
         #[command(subcommand)]

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::domain::alert::AlertKind;
 use crate::domain::boolean;
+use crate::domain::channel::{self, ChannelKind, Route};
 use crate::domain::job::{REPEAT_MAX, REPEAT_MIN};
 use crate::domain::network::AddressBlock;
 use crate::domain::schedule::{GRACE_MAX, GRACE_MIN};
@@ -40,6 +42,8 @@ pub struct Settings {
     pub ingest: IngestSettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    #[serde(default)]
+    pub notify: NotifySettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -239,6 +243,87 @@ impl Default for RetentionSettings {
     }
 }
 
+/// Where alerts go besides the built-in email (DESIGN §13).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// How long one HTTP delivery (connection and answer) may take before it is retried.
+    pub timeout_seconds: u64,
+    /// `[[notify.channels]]`, read by hand (`read_channels`) so that each problem names its
+    /// channel and key.
+    #[serde(skip_deserializing)]
+    pub channels: Vec<ChannelSettings>,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            timeout_seconds: 10,
+            channels: Vec::new(),
+        }
+    }
+}
+
+impl NotifySettings {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_seconds)
+    }
+}
+
+/// One `[[notify.channels]]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelSettings {
+    pub name: String,
+    pub kind: ChannelKind,
+    /// The endpoint; for Slack, Teams and ntfy the URL is the credential itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Secret>,
+    /// Webhook only: the HMAC key of `X-Backup-Monitor-Signature`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    /// Only these companies' alerts; empty: every company.
+    pub companies: Vec<String>,
+    /// Only these kinds of alert; empty: every kind.
+    pub kinds: Vec<AlertKind>,
+}
+
+impl ChannelSettings {
+    /// The email channel that exists without being declared when `smtp.host` is set.
+    pub fn implicit_email() -> Self {
+        Self {
+            name: channel::EMAIL.to_owned(),
+            kind: ChannelKind::Email,
+            url: None,
+            secret: None,
+            companies: Vec::new(),
+            kinds: Vec::new(),
+        }
+    }
+
+    pub fn route(&self) -> Route {
+        Route {
+            companies: self.companies.clone(),
+            kinds: self.kinds.clone(),
+        }
+    }
+
+    /// The environment variable that gives this channel's `url`, keeping it out of the file:
+    /// `BACKUP_MONITOR_CHANNEL_<NAME>_URL`.
+    pub fn url_env(name: &str) -> String {
+        format!("BACKUP_MONITOR_CHANNEL_{}_URL", env_word(name))
+    }
+
+    /// `BACKUP_MONITOR_CHANNEL_<NAME>_SECRET`, the same for `secret`.
+    pub fn secret_env(name: &str) -> String {
+        format!("BACKUP_MONITOR_CHANNEL_{}_SECRET", env_word(name))
+    }
+}
+
+/// A channel name as it appears in an environment variable: upper case, `-` as `_`.
+fn env_word(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
+}
+
 /// A value that must never be printed: `Debug`, `Display` and `Serialize` all redact it.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -278,6 +363,9 @@ pub enum Kind {
     Integer,
     Boolean,
     List,
+    /// An array of tables (`[[notify.channels]]`); from the environment, a JSON array of
+    /// objects.
+    Tables,
 }
 
 /// One configuration key: its section, its name, how to read it from the environment and
@@ -319,6 +407,9 @@ const SERVER_BIND: Key = key("server", "bind", Kind::Text, None);
 /// `database.url`, which `--database` overrides.
 const DATABASE_URL: Key = key("database", "url", Kind::Text, Some("DATABASE_URL"));
 
+/// `[[notify.channels]]`, read by [`read_channels`].
+const NOTIFY_CHANNELS: Key = key("notify", "channels", Kind::Tables, None);
+
 /// Every key the configuration knows.
 pub const KEYS: &[Key] = &[
     SERVER_BIND,
@@ -348,6 +439,8 @@ pub const KEYS: &[Key] = &[
     key("metrics", "require_token", Kind::Boolean, None),
     key("ingest", "max_clock_skew_seconds", Kind::Integer, None),
     key("retention", "keep_days", Kind::Integer, None),
+    key("notify", "timeout_seconds", Kind::Integer, None),
+    NOTIFY_CHANNELS,
     key(
         "auth",
         "admin_token",
@@ -495,6 +588,20 @@ pub fn check_from(
             .map(|s| format!(" ({s})"))
             .unwrap_or_default()
     };
+    // The channels are read by hand, each problem naming its channel and key.
+    let channels = table
+        .get_mut(NOTIFY_CHANNELS.section)
+        .and_then(toml::Value::as_table_mut)
+        .and_then(|t| t.remove(NOTIFY_CHANNELS.name))
+        .map(|value| {
+            read_channels(
+                value,
+                &origin(&NOTIFY_CHANNELS.dotted()),
+                env,
+                &mut problems,
+            )
+        })
+        .unwrap_or_default();
     // A value of the wrong type is a problem; the key is then left at its default, so that
     // the others can still be read and shown.
     let mut settings = loop {
@@ -521,6 +628,7 @@ pub fn check_from(
             }
         }
     };
+    settings.notify.channels = channels;
     validate(&settings, &sources, &mut problems);
     // After the checks, which hold a given address to a dotted domain: a host's own name
     // often has no dot, and the mail server is the judge of what it accepts.
@@ -528,6 +636,279 @@ pub fn check_from(
         settings.smtp.from = Some(default_sender());
     }
     Checked { settings, problems }
+}
+
+/// The keys of a `[[notify.channels]]` table.
+const CHANNEL_KEYS: [&str; 6] = ["name", "kind", "url", "secret", "companies", "kinds"];
+
+/// Reads `[[notify.channels]]` (`origin` is ` (config file …)` or ` (environment variable
+/// …)`), adding one problem per bad value, each naming the channel and the key; secrets are
+/// never shown. A channel whose name or kind cannot be read is left out.
+fn read_channels(
+    value: toml::Value,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<ConfigError>,
+) -> Vec<ChannelSettings> {
+    let mut fail = |key: &str, at: &str, reason: &str| {
+        problems.push(ConfigError(format!("{key}{at}: {reason}")));
+    };
+    let toml::Value::Array(items) = value else {
+        fail(
+            "notify.channels",
+            origin,
+            "must be a list of channels: [[notify.channels]] tables with name, kind and url",
+        );
+        return Vec::new();
+    };
+    let mut channels: Vec<ChannelSettings> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let toml::Value::Table(mut table) = item else {
+            fail(
+                &format!("notify.channels[{index}]"),
+                origin,
+                "must be a table with name, kind and url",
+            );
+            continue;
+        };
+        let name = match table.remove("name") {
+            None => {
+                fail(
+                    &format!("notify.channels[{index}].name"),
+                    origin,
+                    "missing: every channel needs a name, used by send-test --channel and shown in the alerts' deliveries",
+                );
+                None
+            }
+            Some(toml::Value::String(name)) if channel::is_valid_name(&name) => Some(name),
+            Some(toml::Value::String(name)) => {
+                fail(
+                    &format!("notify.channels[{index}].name"),
+                    origin,
+                    &format!(
+                        "{name:?} is not a channel name: letters, digits, - and _, at most {} characters",
+                        channel::NAME_MAX
+                    ),
+                );
+                None
+            }
+            Some(_) => {
+                fail(
+                    &format!("notify.channels[{index}].name"),
+                    origin,
+                    "must be text",
+                );
+                None
+            }
+        };
+        let at = match &name {
+            Some(name) => format!("notify.channels.{name}"),
+            None => format!("notify.channels[{index}]"),
+        };
+        if let Some(name) = &name {
+            if names.contains(name) {
+                fail(
+                    &format!("{at}.name"),
+                    origin,
+                    "declared twice: each channel needs its own name",
+                );
+            }
+            names.push(name.clone());
+        }
+        let kind = match table.remove("kind") {
+            None => {
+                fail(
+                    &format!("{at}.kind"),
+                    origin,
+                    &format!("missing: one of {}", ChannelKind::names()),
+                );
+                None
+            }
+            Some(toml::Value::String(kind)) => {
+                let parsed = ChannelKind::parse(&kind);
+                if parsed.is_none() {
+                    fail(
+                        &format!("{at}.kind"),
+                        origin,
+                        &format!("{kind:?} is not one of {}", ChannelKind::names()),
+                    );
+                }
+                parsed
+            }
+            Some(_) => {
+                fail(
+                    &format!("{at}.kind"),
+                    origin,
+                    &format!("must be text: one of {}", ChannelKind::names()),
+                );
+                None
+            }
+        };
+        let mut read_secret = |key: &str, value: Option<toml::Value>| match value {
+            None => None,
+            Some(toml::Value::String(text)) => Some((Secret::new(text), origin.to_owned())),
+            Some(_) => {
+                fail(
+                    &format!("{at}.{key}"),
+                    origin,
+                    "must be text (the value is not shown: it is a secret)",
+                );
+                None
+            }
+        };
+        // A url of the wrong type is one problem, not two ("must be text", "missing").
+        let url_given = table.contains_key("url");
+        let mut url = read_secret("url", table.remove("url"));
+        let mut secret = read_secret("secret", table.remove("secret"));
+        if let Some(name) = &name {
+            let var = ChannelSettings::url_env(name);
+            if let Some(value) = env(&var) {
+                url = Some((
+                    Secret::new(value.trim()),
+                    format!(" (environment variable {var})"),
+                ));
+            }
+            let var = ChannelSettings::secret_env(name);
+            if let Some(value) = env(&var) {
+                secret = Some((Secret::new(value), format!(" (environment variable {var})")));
+            }
+        }
+        let companies = match table.remove("companies") {
+            None => Vec::new(),
+            Some(value) => match text_list(value) {
+                Some(list) if list.iter().all(|c| !c.trim().is_empty()) => list,
+                _ => {
+                    fail(
+                        &format!("{at}.companies"),
+                        origin,
+                        "must be a list of company names, e.g. [\"acme\"] (leave it out for every company)",
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        let kinds = match table.remove("kinds") {
+            None => Vec::new(),
+            Some(value) => {
+                let mut kinds = Vec::new();
+                let every = AlertKind::ALL.map(AlertKind::as_str).join(", ");
+                match text_list(value) {
+                    None => fail(
+                        &format!("{at}.kinds"),
+                        origin,
+                        &format!(
+                            "must be a list of alert kinds ({every}); leave it out for every kind"
+                        ),
+                    ),
+                    Some(list) => {
+                        for text in list {
+                            match AlertKind::parse(&text) {
+                                Some(kind) if !kinds.contains(&kind) => kinds.push(kind),
+                                Some(_) => {}
+                                None => fail(
+                                    &format!("{at}.kinds"),
+                                    origin,
+                                    &format!("{text:?} is not an alert kind: {every}"),
+                                ),
+                            }
+                        }
+                    }
+                }
+                kinds
+            }
+        };
+        let unknown: Vec<String> = table.keys().cloned().collect();
+        for key in unknown {
+            fail(
+                &format!("{at}.{key}"),
+                origin,
+                &format!("unknown key; a channel takes {}", CHANNEL_KEYS.join(", ")),
+            );
+        }
+        let Some(kind) = kind else { continue };
+        match (&url, kind.is_http()) {
+            (None, true) if url_given => {}
+            (None, true) => fail(
+                &format!("{at}.url"),
+                origin,
+                &format!(
+                    "missing: the {} URL to post to{}",
+                    kind.as_str(),
+                    name.as_deref()
+                        .map(|n| format!(" (or the environment variable {})", ChannelSettings::url_env(n)))
+                        .unwrap_or_default()
+                ),
+            ),
+            (Some((url, from)), true) => {
+                if let Err(reason) = check_channel_url(url.expose()) {
+                    fail(&format!("{at}.url"), from, &reason);
+                }
+            }
+            (Some((_, from)), false) => fail(
+                &format!("{at}.url"),
+                from,
+                "an email channel takes no url: it sends through [smtp] to alerts.to and the job's notify_emails",
+            ),
+            (None, false) => {}
+        }
+        if let Some((value, from)) = &secret {
+            if kind != ChannelKind::Webhook {
+                fail(
+                    &format!("{at}.secret"),
+                    from,
+                    "only a webhook channel takes a secret (it signs the body)",
+                );
+            } else if value.expose().trim().is_empty() {
+                fail(
+                    &format!("{at}.secret"),
+                    from,
+                    "must not be empty (leave it out to send unsigned)",
+                );
+            }
+        }
+        if let Some(name) = name {
+            channels.push(ChannelSettings {
+                name,
+                kind,
+                url: url.map(|(u, _)| u),
+                secret: secret.map(|(s, _)| s),
+                companies,
+                kinds,
+            });
+        }
+    }
+    channels
+}
+
+/// The strings of a TOML array, or None if it is not an array of strings.
+fn text_list(value: toml::Value) -> Option<Vec<String>> {
+    match value {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                toml::Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
+/// A channel URL is `http(s)://host…`; the reason never repeats it (it is a secret).
+fn check_channel_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| format!("not a URL ({e}; the value is not shown: it is a secret)"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "must start with https:// or http://, not {}:// (the value is not shown: it is a secret)",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("names no host (the value is not shown: it is a secret)".to_owned());
+    }
+    Ok(())
 }
 
 /// The keys whose values are secrets: never repeated in a message.
@@ -663,6 +1044,13 @@ fn env_value(key: &Key, raw: &str) -> Result<toml::Value, String> {
                 .map(toml::Value::String)
                 .collect(),
         ),
+        // The message of a JSON error may quote the text: it holds secrets (channel URLs).
+        Kind::Tables => serde_json::from_str::<Vec<serde_json::Map<String, serde_json::Value>>>(raw)
+            .ok()
+            .and_then(|tables| toml::Value::try_from(tables).ok())
+            .ok_or_else(|| {
+                "expected a JSON array of objects, e.g. [{\"name\": \"ops\", \"kind\": \"slack\", \"url\": \"https://…\"}] (the value is not shown: it may hold secrets)".to_owned()
+            })?,
     })
 }
 
@@ -827,6 +1215,41 @@ fn validate(s: &Settings, sources: &BTreeMap<String, String>, problems: &mut Vec
     if s.auth.rate_limit_burst == 0 {
         fail("auth.rate_limit_burst", "must be at least 1".into());
     }
+    if !(1..=300).contains(&s.notify.timeout_seconds) {
+        fail(
+            "notify.timeout_seconds",
+            format!(
+                "must be between 1 and 300, got {}",
+                s.notify.timeout_seconds
+            ),
+        );
+    }
+    let mut email_channels = 0;
+    for channel in &s.notify.channels {
+        let at = format!("notify.channels.{}", channel.name);
+        let origin = sources
+            .get("notify.channels")
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        if channel.kind == ChannelKind::Email {
+            email_channels += 1;
+            if s.smtp.host.is_none() {
+                problems.push(ConfigError(format!(
+                    "{at}.kind{origin}: an email channel needs smtp.host (SMTP_HOST)"
+                )));
+            }
+            if email_channels == 2 {
+                problems.push(ConfigError(format!(
+                    "{at}.kind{origin}: only one channel can be of kind email (it sends to alerts.to and the job's notify_emails): route it with companies and kinds"
+                )));
+            }
+        } else if channel.name == channel::EMAIL {
+            problems.push(ConfigError(format!(
+                "{at}.name{origin}: the name email belongs to the email channel: give this {} channel another name",
+                channel.kind.as_str()
+            )));
+        }
+    }
 }
 
 /// The SQLite file named by a database URL: `sqlite://path`, `sqlite:///abs/path`,
@@ -876,6 +1299,17 @@ impl Settings {
     /// The SQLite file to open; valid once the settings are loaded.
     pub fn database_path(&self) -> PathBuf {
         database_path(&self.database.url).unwrap_or_else(|_| PathBuf::from("backup-monitor.db"))
+    }
+
+    /// Every channel alerts go to: the declared ones, and the email channel when `smtp.host`
+    /// is set and no channel of kind email is declared (then it takes every alert, as it did
+    /// before channels existed).
+    pub fn channels(&self) -> Vec<ChannelSettings> {
+        let mut all = self.notify.channels.clone();
+        if self.smtp.host.is_some() && !all.iter().any(|c| c.kind == ChannelKind::Email) {
+            all.insert(0, ChannelSettings::implicit_email());
+        }
+        all
     }
 
     /// The effective configuration as TOML, secrets redacted, for `config check`.
@@ -932,7 +1366,10 @@ mod tests {
                 uncommented.contains(&section),
                 "example lacks section {section}"
             );
-            let line = format!("\n{} =", key.name);
+            let line = match key.kind {
+                Kind::Tables => format!("\n[[{}]]", key.dotted()),
+                _ => format!("\n{} =", key.name),
+            };
             assert!(
                 uncommented.contains(&line),
                 "example does not document {}",
@@ -1205,6 +1642,143 @@ mod tests {
         for bad in ["", "a b", "-x", "x-", "a..b", "host_name", "ünï"] {
             assert!(!is_host_name(bad), "{bad:?}");
         }
+    }
+
+    const CHANNELS: &str = r#"
+[smtp]
+host = "smtp.example.com"
+[[notify.channels]]
+name = "ops"
+kind = "slack"
+url = "https://hooks.slack.com/services/T1/B1/hunter2-slack"
+[[notify.channels]]
+name = "itsm"
+kind = "webhook"
+url = "https://itsm.example.com/hook"
+secret = "hunter2-hmac"
+companies = ["acme", "globex"]
+kinds = ["failed", "late"]
+"#;
+
+    #[test]
+    fn channels_are_read_with_their_routing_and_email_is_implicit_with_smtp() {
+        let s = load_from(Some(("f.toml", CHANNELS)), &no_env, &Overrides::default()).unwrap();
+        let channels = s.channels();
+        let names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["email", "ops", "itsm"],
+            "email comes first, by itself"
+        );
+        let itsm = &s.notify.channels[1];
+        assert_eq!(itsm.kind, ChannelKind::Webhook);
+        assert_eq!(itsm.companies, ["acme", "globex"]);
+        assert_eq!(itsm.kinds, [AlertKind::Failed, AlertKind::Late]);
+        assert_eq!(itsm.secret.as_ref().unwrap().expose(), "hunter2-hmac");
+        assert_eq!(s.notify.timeout_seconds, 10);
+
+        // No SMTP: no email channel; a declared email channel replaces the implicit one.
+        let s = load_from(None, &no_env, &Overrides::default()).unwrap();
+        assert!(s.channels().is_empty());
+        let routed = "[smtp]\nhost = \"h\"\n[[notify.channels]]\nname = \"mail\"\nkind = \"email\"\nkinds = [\"failed\"]\n";
+        let s = load_from(Some(("f.toml", routed)), &no_env, &Overrides::default()).unwrap();
+        let channels = s.channels();
+        assert_eq!(channels.len(), 1);
+        assert_eq!(channels[0].name, "mail");
+        assert_eq!(channels[0].kinds, [AlertKind::Failed]);
+    }
+
+    #[test]
+    fn channel_secrets_are_redacted_everywhere_they_could_show() {
+        let s = load_from(Some(("f.toml", CHANNELS)), &no_env, &Overrides::default()).unwrap();
+        let shown = s.to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("[[notify.channels]]"), "{shown}");
+        let parsed: toml::Table = shown.parse().unwrap();
+        let channels = parsed["notify"]["channels"].as_array().unwrap();
+        assert_eq!(channels[0]["url"].as_str(), Some("********"));
+        assert_eq!(channels[1]["secret"].as_str(), Some("********"));
+        assert_eq!(channels[1]["companies"].as_array().unwrap().len(), 2);
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_channel_url_can_come_from_the_environment_and_wins_over_the_file() {
+        let file = "[[notify.channels]]\nname = \"on-call\"\nkind = \"ntfy\"\n";
+        let env = env_of(&[(
+            "BACKUP_MONITOR_CHANNEL_ON_CALL_URL",
+            "https://ntfy.sh/topic-from-env",
+        )]);
+        let s = load_from(Some(("f.toml", file)), &env, &Overrides::default()).unwrap();
+        assert_eq!(
+            s.notify.channels[0].url.as_ref().unwrap().expose(),
+            "https://ntfy.sh/topic-from-env"
+        );
+        let env = env_of(&[(
+            "BACKUP_MONITOR_NOTIFY_CHANNELS",
+            r#"[{"name": "ops", "kind": "slack", "url": "https://hooks.slack.com/x"}]"#,
+        )]);
+        let s = load_from(None, &env, &Overrides::default()).unwrap();
+        assert_eq!(s.notify.channels[0].name, "ops");
+        let env = env_of(&[("BACKUP_MONITOR_NOTIFY_CHANNELS", "not json hunter2")]);
+        let err = load_from(None, &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("notify.channels (environment variable BACKUP_MONITOR_NOTIFY_CHANNELS)"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn each_bad_channel_value_is_one_line_naming_the_channel_and_the_key() {
+        let channel = |body: &str| format!("[[notify.channels]]\n{body}\n");
+        let cases: &[(String, &str)] = &[
+            (channel("kind = \"slack\"\nurl = \"https://x.example/h\""), "notify.channels[0].name (config file f.toml): missing"),
+            (channel("name = \"a b\"\nkind = \"slack\"\nurl = \"https://x.example/h\""), "notify.channels[0].name (config file f.toml): \"a b\" is not a channel name"),
+            (channel("name = \"ops\"\nurl = \"https://x.example/h\""), "notify.channels.ops.kind (config file f.toml): missing: one of slack, teams, webhook, ntfy, email"),
+            (channel("name = \"ops\"\nkind = \"discord\"\nurl = \"https://x.example/h\""), "notify.channels.ops.kind (config file f.toml): \"discord\" is not one of"),
+            (channel("name = \"ops\"\nkind = \"slack\""), "notify.channels.ops.url (config file f.toml): missing: the slack URL to post to (or the environment variable BACKUP_MONITOR_CHANNEL_OPS_URL)"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = \"hooks.slack.com/hunter2\""), "notify.channels.ops.url (config file f.toml): not a URL"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = \"ftp://x.example/hunter2\""), "notify.channels.ops.url (config file f.toml): must start with https:// or http://"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = 12345678"), "notify.channels.ops.url (config file f.toml): must be text (the value is not shown: it is a secret)"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = \"https://x.example/h\"\nsecret = \"hunter2\""), "notify.channels.ops.secret (config file f.toml): only a webhook channel takes a secret"),
+            (channel("name = \"ops\"\nkind = \"webhook\"\nurl = \"https://x.example/h\"\nsecret = \"  \""), "notify.channels.ops.secret (config file f.toml): must not be empty"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = \"https://x.example/h\"\nkinds = [\"lat\"]"), "notify.channels.ops.kinds (config file f.toml): \"lat\" is not an alert kind: late, failed"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = \"https://x.example/h\"\ncompanies = \"acme\""), "notify.channels.ops.companies (config file f.toml): must be a list of company names"),
+            (channel("name = \"ops\"\nkind = \"slack\"\nurl = \"https://x.example/h\"\nchanel = \"#ops\""), "notify.channels.ops.chanel (config file f.toml): unknown key; a channel takes name, kind, url, secret, companies, kinds"),
+            (channel("name = \"ops\"\nkind = \"email\""), "notify.channels.ops.kind (config file f.toml): an email channel needs smtp.host"),
+            ("[smtp]\nhost = \"h\"\n".to_owned() + &channel("name = \"ops\"\nkind = \"email\"\nurl = \"https://x.example/hunter2\""), "notify.channels.ops.url (config file f.toml): an email channel takes no url"),
+            (channel("name = \"email\"\nkind = \"slack\"\nurl = \"https://x.example/h\""), "notify.channels.email.name (config file f.toml): the name email belongs to the email channel"),
+            (format!("{}{}", channel("name = \"ops\"\nkind = \"slack\"\nurl = \"https://x.example/h\""), channel("name = \"ops\"\nkind = \"ntfy\"\nurl = \"https://x.example/h\"")), "notify.channels.ops.name (config file f.toml): declared twice"),
+            ("[smtp]\nhost = \"h\"\n".to_owned() + &channel("name = \"a\"\nkind = \"email\"") + &channel("name = \"b\"\nkind = \"email\""), "notify.channels.b.kind (config file f.toml): only one channel can be of kind email"),
+            ("[notify]\nchannels = \"ops\"\n".to_owned(), "notify.channels (config file f.toml): must be a list of channels"),
+            ("[notify]\ntimeout_seconds = 0\n".to_owned(), "notify.timeout_seconds (config file f.toml): must be between 1 and 300"),
+        ];
+        for (file, expected) in cases {
+            let checked = check_from(Some(("f.toml", file)), &no_env, &Overrides::default());
+            let problems: Vec<String> = checked.problems.iter().map(ToString::to_string).collect();
+            assert_eq!(
+                problems.len(),
+                1,
+                "{file}: one problem expected, got {problems:#?}"
+            );
+            let problem = &problems[0];
+            assert!(
+                problem.contains(expected),
+                "{problem:?} should say {expected:?}"
+            );
+            assert!(!problem.contains('\n'), "{problem:?} should be one line");
+            assert!(!problem.contains("hunter2"), "{problem:?} shows a secret");
+        }
+        let env = env_of(&[("BACKUP_MONITOR_CHANNEL_OPS_URL", "nope-hunter2")]);
+        let file = channel("name = \"ops\"\nkind = \"slack\"");
+        let err = load_from(Some(("f.toml", &file)), &env, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("notify.channels.ops.url (environment variable BACKUP_MONITOR_CHANNEL_OPS_URL): not a URL"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     /// A key read by `Settings` but missing from `KEYS` would be refused as unknown.

@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const ENTRIES_RECEIVED: &str = "backup_monitor_entries_received_total";
 pub const ALERTS: &str = "backup_monitor_alerts_total";
+pub const DELIVERIES: &str = "backup_monitor_deliveries_total";
 pub const TICK_DURATION: &str = "backup_monitor_tick_duration_seconds";
 pub const HTTP_REQUESTS: &str = "backup_monitor_http_requests_total";
 pub const HTTP_DURATION: &str = "backup_monitor_http_request_duration_seconds";
@@ -51,6 +52,10 @@ fn describe() {
     metrics::describe_counter!(
         ALERTS,
         "Alert deliveries, by kind and result (sent or error)."
+    );
+    metrics::describe_counter!(
+        DELIVERIES,
+        "Delivery attempts, by configured channel and result (sent, error: retried, refused: not retried)."
     );
     metrics::describe_histogram!(
         TICK_DURATION,
@@ -109,6 +114,29 @@ pub fn entry_received(status: &'static str) {
 pub fn alert_delivered(kind: &'static str, sent: bool) {
     let result = if sent { "sent" } else { "error" };
     metrics::counter!(ALERTS, "kind" => kind, "result" => result).increment(1);
+}
+
+/// The results of a delivery through a channel.
+pub const DELIVERY_RESULTS: [&str; 3] = ["sent", "error", "refused"];
+
+/// Shows every `(channel, result)` series at 0. The channels are the configured ones: the
+/// label is bounded by the configuration.
+pub fn channels_init(channels: &[String]) {
+    if handle().is_none() {
+        return;
+    }
+    for channel in channels {
+        for result in DELIVERY_RESULTS {
+            metrics::counter!(DELIVERIES, "channel" => channel.clone(), "result" => result)
+                .increment(0);
+        }
+    }
+}
+
+/// Counts one delivery attempt through a configured channel; `result` is one of
+/// [`DELIVERY_RESULTS`].
+pub fn channel_delivery(channel: &str, result: &'static str) {
+    metrics::counter!(DELIVERIES, "channel" => channel.to_owned(), "result" => result).increment(1);
 }
 
 pub fn tick_took(seconds: f64) {

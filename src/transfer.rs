@@ -45,7 +45,7 @@ impl Format {
 ///
 /// The run and content-check settings follow; in CSV an empty cell is "not given" (the
 /// default), and `null` turns `size_drop_percent` off.
-pub const COLUMNS: [&str; 20] = [
+pub const COLUMNS: [&str; 21] = [
     "id",
     "database_name",
     "agent_id_responsible",
@@ -66,12 +66,28 @@ pub const COLUMNS: [&str; 20] = [
     "min_size_bytes",
     "size_drop_percent",
     "stale_hash_check",
+    "repeat_every_minutes",
 ];
 
 /// Accepted on import and ignored: the server assigns them (so the API's own listing of
 /// jobs imports as it is).
-const IGNORED: [&str; 4] = ["id", "created_at", "updated_at", "badge_url"];
-const INTEGERS: [&str; 8] = [
+///
+/// A snooze is the moment's state, not the job's definition: `snoozed_until` and
+/// `snooze_reason` are neither exported nor imported (an upsert keeps the stored ones), nor
+/// is the ping key (`ping_url`), which belongs to this installation.
+const IGNORED: [&str; 10] = [
+    "id",
+    "created_at",
+    "updated_at",
+    "badge_url",
+    "ping_url",
+    "snoozed_until",
+    "snooze_reason",
+    "schedule_description",
+    "next_slots_utc",
+    "seed",
+];
+const INTEGERS: [&str; 9] = [
     "expected_hour_utc",
     "expected_minute_utc",
     "expected_weekday",
@@ -80,6 +96,7 @@ const INTEGERS: [&str; 8] = [
     "max_duration_minutes",
     "min_size_bytes",
     "size_drop_percent",
+    "repeat_every_minutes",
 ];
 /// Integer columns where a CSV cell `null` stands for JSON null (the setting off).
 const NULLABLE: [&str; 2] = ["max_duration_minutes", "size_drop_percent"];
@@ -111,6 +128,7 @@ struct Exported<'a> {
     min_size_bytes: i64,
     size_drop_percent: Option<u32>,
     stale_hash_check: bool,
+    repeat_every_minutes: Option<u32>,
 }
 
 impl<'a> From<&'a Job> for Exported<'a> {
@@ -139,12 +157,13 @@ impl<'a> From<&'a Job> for Exported<'a> {
             min_size_bytes: job.min_size_bytes,
             size_drop_percent: job.size_drop_percent,
             stale_hash_check: job.stale_hash_check,
+            repeat_every_minutes: job.repeat_every_minutes,
         }
     }
 }
 
 impl Exported<'_> {
-    fn csv_record(&self) -> [String; 20] {
+    fn csv_record(&self) -> [String; 21] {
         [
             self.id.to_string(),
             self.database_name.to_owned(),
@@ -169,6 +188,9 @@ impl Exported<'_> {
             self.size_drop_percent
                 .map_or_else(|| "null".to_owned(), |p| p.to_string()),
             self.stale_hash_check.to_string(),
+            self.repeat_every_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
         ]
     }
 }
@@ -649,6 +671,9 @@ pub fn import(
                 after.id = before.id;
                 after.created_at = before.created_at;
                 after.updated_at = before.updated_at;
+                after.ping_key.clone_from(&before.ping_key);
+                after.snoozed_until = before.snoozed_until;
+                after.snooze_reason.clone_from(&before.snooze_reason);
                 if *after == before {
                     summary.unchanged += 1;
                     continue;

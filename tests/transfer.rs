@@ -182,10 +182,10 @@ fn export_csv_then_import_into_a_fresh_database_gives_the_same_jobs() {
         text.lines()
             .next()
             .unwrap()
-            .ends_with(",max_duration_minutes,min_size_bytes,size_drop_percent,stale_hash_check"),
+            .ends_with(",size_drop_percent,stale_hash_check,repeat_every_minutes"),
         "{text}"
     );
-    assert!(text.contains(",120,1048576,null,false\n"), "{text}");
+    assert!(text.contains(",120,1048576,null,false,\n"), "{text}");
     let ledger = scene
         .jobs("fresh.db")
         .into_iter()

@@ -18,8 +18,13 @@ pub fn router() -> Router<ApiState> {
 
 /// The alert outbox
 ///
-/// Newest first. `sent_at` is null until the SMTP server accepted the email; `attempts`
-/// and `last_error` tell why it has not been yet.
+/// Newest first. Each alert is delivered once through each channel that takes it
+/// (`deliveries`: the channel's name, its attempts, when it accepted the alert, its last
+/// error and when it is tried next, null once delivered or refused for good); `deliveries`
+/// is empty until the delivery loop has routed the alert. The alert's own `attempts`
+/// counts every channel's, `sent_at` is when a channel first accepted it, and `last_error`
+/// is the error of a delivery that has not succeeded (prefixed with its channel when there
+/// are several).
 #[utoipa::path(
     get,
     path = "/api/v1/alerts",

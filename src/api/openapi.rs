@@ -16,7 +16,7 @@ use super::input::{self, Page};
 use super::{alerts, companies, entries, health, jobs, ping, status, tokens, ApiState};
 use crate::db::status::JobStatus;
 use crate::db::tokens::TokenInfo;
-use crate::domain::alert::{Alert, AlertKind};
+use crate::domain::alert::{Alert, AlertKind, Delivery};
 use crate::domain::auth::Role;
 use crate::domain::entry::{self as entry, Entry, EntryStatus};
 use crate::domain::job::{self as job, Job};
@@ -61,7 +61,7 @@ use crate::service::companies::{Company, StateCounts};
         Job, jobs::JobOut, jobs::SnoozeRequest, jobs::Snoozed, jobs::JobCreate, jobs::JobUpdate, jobs::EmailAddress, jobs::ExpectedPath, Frequency,
         Entry, entries::EntryCreate, entries::ReportStatus, EntryStatus,
         HttpError, ValidationError, FieldError, LocItem, health::Health,
-        JobStatus, JobState, Alert, AlertKind,
+        JobStatus, JobState, Alert, AlertKind, Delivery,
         companies::CompanyOut, Company, StateCounts,
         tokens::TokenCreate, tokens::CreatedToken, tokens::CurrentToken, TokenInfo, Role,
     )),

@@ -32,7 +32,6 @@ use crate::db::Db;
 use crate::domain::alert::AlertKind;
 use crate::domain::entry::ReportStatus;
 use crate::metrics;
-use crate::notify::email::Mailer;
 use crate::notify::outbox::Outbox;
 use crate::rate_limit::{self, Limiter};
 use crate::scheduler::{Scheduler, TickSettings};
@@ -132,16 +131,10 @@ impl Application {
         let settings = state.api.settings.clone();
         let db = state.api.db.clone();
 
-        let mailer = Mailer::from_settings(&settings.smtp)?.map(Arc::new);
-        if mailer.is_none() {
-            tracing::warn!("no SMTP server configured (smtp.host): alerts are recorded in the outbox and logged, not emailed");
+        let outbox = Outbox::from_settings(db.clone(), &settings, state.api.alerts_queued.clone())?;
+        if outbox.channels().is_empty() {
+            tracing::warn!("no SMTP server (smtp.host) and no notify.channels configured: alerts are recorded in the outbox and logged, not sent");
         }
-        let outbox = Outbox::new(
-            db.clone(),
-            mailer,
-            settings.alerts.to.clone(),
-            state.api.alerts_queued.clone(),
-        );
         let (stop_delivery, delivery_stopped) = tokio::sync::oneshot::channel::<()>();
         let delivery = tokio::spawn(outbox.run(async {
             let _ = delivery_stopped.await;

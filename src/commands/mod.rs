@@ -5,6 +5,7 @@ mod backup;
 mod check;
 mod config;
 mod jobs;
+mod send_test;
 mod send_test_email;
 mod serve;
 mod token;
@@ -36,6 +37,9 @@ pub fn run(cli: Cli) -> ExitCode {
         } => config::check(&global),
         Command::SendTestEmail { to } => {
             load(&global, None).and_then(|s| send_test_email::run(&s, &to))
+        }
+        Command::SendTest { channel } => {
+            load(&global, None).and_then(|s| send_test::run(&s, &channel))
         }
         Command::Jobs { command } => jobs::run(&global, command),
         Command::Token { command } => load(&global, None).and_then(|s| token::run(&s, command)),

@@ -1,7 +1,7 @@
-//! Queries on the `alerts` table: the outbox that makes alerts survive SMTP outages and
-//! restarts.
+//! Queries on the `alerts` table: the outbox that makes alerts survive outages and restarts.
+//! Their delivery through each channel is in `deliveries`.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::domain::alert::{Alert, AlertKind};
@@ -31,6 +31,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
         entry_id: row.get(8)?,
         agent_id: row.get(9)?,
         suppressed: row.get(10)?,
+        deliveries: Vec::new(),
     })
 }
 
@@ -183,68 +184,15 @@ pub fn open_problem(conn: &Connection, job_id: i64) -> rusqlite::Result<Option<D
     .map(|slot| slot.map(from_micros))
 }
 
-/// Takes up to `limit` undelivered alerts whose time has come and leases them to the
-/// caller until `now + lease`, so that another sender (a second process) leaves them alone.
-/// A sender that dies while holding them gives them back when the lease runs out.
-pub fn claim_due(
-    conn: &mut Connection,
-    now: DateTime<Utc>,
-    lease: Duration,
-    limit: usize,
-) -> rusqlite::Result<Vec<Alert>> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let alerts = {
-        let mut stmt = tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM alerts WHERE sent_at_us IS NULL AND suppressed = 0 \
-             AND next_attempt_us <= ?1 \
-             ORDER BY next_attempt_us, id LIMIT ?2"
-        ))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![to_micros(now), limit], from_row)?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    for alert in &alerts {
-        tx.execute(
-            "UPDATE alerts SET next_attempt_us = ?2 WHERE id = ?1",
-            params![alert.id, to_micros(now + lease)],
-        )?;
-    }
-    tx.commit()?;
-    Ok(alerts)
-}
-
-/// Hands claimed alerts back: due again at `now`, for whichever sender comes next.
-pub fn release(conn: &Connection, ids: &[i64], now: DateTime<Utc>) -> rusqlite::Result<usize> {
-    let mut released = 0;
-    for id in ids {
-        released += conn.execute(
-            "UPDATE alerts SET next_attempt_us = ?2 WHERE id = ?1 AND sent_at_us IS NULL",
-            params![id, to_micros(now)],
-        )?;
-    }
-    Ok(released)
-}
-
-pub fn mark_sent(conn: &Connection, id: i64, now: DateTime<Utc>) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE alerts SET sent_at_us = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-        params![id, to_micros(now)],
+/// One alert, if it exists.
+pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Alert>> {
+    super::cached_row(
+        conn,
+        &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
+        [id],
+        from_row,
     )
-    .map(|_| ())
-}
-
-/// Records a failed attempt and when to try again.
-pub fn mark_failed(
-    conn: &Connection,
-    id: i64,
-    error: &str,
-    retry_at: DateTime<Utc>,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE alerts SET attempts = attempts + 1, last_error = ?2, next_attempt_us = ?3 WHERE id = ?1",
-        params![id, error, to_micros(retry_at)],
-    )
-    .map(|_| ())
+    .optional()
 }
 
 /// One page of the outbox, newest first, and the total; only `agent`'s (its jobs' and its
@@ -271,10 +219,12 @@ pub fn list(
     Ok((alerts, total))
 }
 
-/// Alerts not yet delivered.
+/// Alerts not delivered yet: not routed to their channels yet, or with a delivery still to
+/// try.
 pub fn pending_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT count(*) FROM alerts WHERE sent_at_us IS NULL AND suppressed = 0",
+        "SELECT (SELECT count(*) FROM alerts WHERE routed_at_us IS NULL AND suppressed = 0) \
+         + (SELECT count(DISTINCT alert_id) FROM deliveries WHERE next_attempt_us IS NOT NULL)",
         [],
         |r| r.get(0),
     )

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod backup;
+pub mod deliveries;
 pub mod entries;
 mod error;
 pub mod jobs;
@@ -58,12 +59,16 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0009_retention.sql"),
     ),
     (
-        "0011_ping_keys",
-        include_str!("migrations/0011_ping_keys.sql"),
+        "0010_ping_keys",
+        include_str!("migrations/0010_ping_keys.sql"),
     ),
     (
-        "0012_snooze_and_reminders",
-        include_str!("migrations/0012_snooze_and_reminders.sql"),
+        "0011_snooze_and_reminders",
+        include_str!("migrations/0011_snooze_and_reminders.sql"),
+    ),
+    (
+        "0012_deliveries",
+        include_str!("migrations/0012_deliveries.sql"),
     ),
 ];
 

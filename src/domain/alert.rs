@@ -112,16 +112,38 @@ pub struct Alert {
     pub slot_utc: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
     pub created_at: DateTime<Utc>,
-    /// Delivery attempts so far.
+    /// Delivery attempts so far, every channel's.
     pub attempts: i64,
+    /// When a channel first accepted it; null until then.
     #[serde(serialize_with = "time::serialize_opt")]
     pub sent_at: Option<DateTime<Utc>>,
-    /// Why the last attempt failed, if it did.
+    /// Why a delivery that has not succeeded failed (`channel: error` when the alert has
+    /// several deliveries); null when none has failed or all succeeded.
     pub last_error: Option<String>,
     /// Queued while its job (or every job of its agent) was snoozed: kept, never sent.
     pub suppressed: bool,
     #[serde(skip)]
     pub entry_id: Option<i64>,
+    /// Its delivery through each channel that takes it (DESIGN §13); empty until the
+    /// delivery loop has routed it.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One alert's delivery through one channel, retried on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Delivery {
+    /// The channel's name (`email`, or a name from `notify.channels`).
+    pub channel: String,
+    /// Attempts so far through this channel.
+    pub attempts: i64,
+    /// When the channel accepted it; null until then.
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When it will be tried again; null once delivered or refused for good.
+    #[serde(serialize_with = "time::serialize_opt")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// What an email about an alert says, besides the alert and its job.
@@ -132,6 +154,19 @@ pub struct AlertContext {
     pub last_success: Option<DateTime<Utc>>,
     /// Where the backup file was expected for the alert's slot.
     pub expected_path: Option<String>,
+    /// The job's page on the dashboard, when `server.public_url` is set.
+    pub link: Option<String>,
+}
+
+/// The dashboard's page of job `job_id` under `url_prefix` (the public URL without its
+/// trailing slash), or None when there is no public URL.
+pub fn job_link(url_prefix: &str, job_id: i64) -> Option<String> {
+    (!url_prefix.is_empty()).then(|| format!("{url_prefix}/#job={job_id}"))
+}
+
+/// The dashboard under `url_prefix`, or None when there is no public URL.
+pub fn dashboard_link(url_prefix: &str) -> Option<String> {
+    (!url_prefix.is_empty()).then(|| format!("{url_prefix}/"))
 }
 
 /// A subject a person can triage from a phone, e.g.
@@ -182,6 +217,7 @@ pub fn agent_body(
     alert: &Alert,
     jobs: &[(Job, DateTime<Utc>)],
     last_heard: Option<DateTime<Utc>>,
+    link: Option<&str>,
 ) -> String {
     let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let agent = alert.agent_id.as_deref().unwrap_or("?");
@@ -221,6 +257,9 @@ pub fn agent_body(
         }
     }
     lines.push(String::new());
+    if let Some(link) = link {
+        lines.push(format!("Dashboard: {link}"));
+    }
     lines.push(format!("Alert id {}", alert.id));
     lines.push("-- backup-monitor".to_owned());
     lines.join("\n") + "\n"
@@ -258,11 +297,11 @@ fn short_format(job: &Job) -> &'static str {
     }
 }
 
-/// The plain-text body: everything needed to act without opening the dashboard.
-pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
+/// What happened, in one sentence: the first line of an email's body and of a chat message.
+fn headline(alert: &Alert, job: &Job, context: &AlertContext) -> String {
     let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     let schedule = job.schedule();
-    let headline = match alert.kind {
+    match alert.kind {
         AlertKind::Late => format!(
             "No backup was reported for the slot of {} (due by {}).",
             when(alert.slot_utc),
@@ -310,9 +349,15 @@ pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
                 "has sent nothing"
             }
         ),
-    };
+    }
+}
+
+/// The plain-text body: everything needed to act without opening the dashboard.
+pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
+    let when = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let schedule = job.schedule();
     let mut lines = vec![
-        headline,
+        headline(alert, job, context),
         String::new(),
         format!("Company:       {}", job.company_name),
         format!("City:          {}", job.city),
@@ -383,9 +428,201 @@ pub fn body(alert: &Alert, job: &Job, context: &AlertContext) -> String {
         }
     }
     lines.push(String::new());
+    if let Some(link) = &context.link {
+        lines.push(format!("Dashboard: {link}"));
+    }
     lines.push(format!("Job id {} · alert id {}", job.id, alert.id));
     lines.push("-- backup-monitor".to_owned());
     lines.join("\n") + "\n"
+}
+
+/// The longest reason (an error message, a content check) a chat message or a push
+/// notification carries; the email has all of it.
+pub const REASON_MAX_CHARS: usize = 600;
+/// The most jobs of a silent agent a chat message lists; the email lists them all.
+pub const BRIEF_MAX_JOBS: usize = 10;
+
+/// What a chat message or a push notification says about an alert: a title that fits a
+/// phone's lock screen, then what happened, where, since when, why, and the link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Brief {
+    /// `FAILED acme/Lyon db=erp for 02:30 UTC`: the email's subject without its tag.
+    pub title: String,
+    /// What happened, in one sentence.
+    pub headline: String,
+    /// Where and since when, as (label, value).
+    pub facts: Vec<(String, String)>,
+    /// More lines: the jobs a silent agent left late.
+    pub lines: Vec<String>,
+    /// Why: the error message or the failed content check, shortened.
+    pub reason: Option<String>,
+    /// The job's page (or the dashboard, for an agent), when `server.public_url` is set.
+    pub link: Option<String>,
+}
+
+impl Brief {
+    /// The brief as plain text, title first.
+    pub fn text(&self) -> String {
+        let mut out = vec![self.title.clone()];
+        out.extend(self.text_after_title().lines().map(str::to_owned));
+        out.join("\n")
+    }
+
+    /// Everything but the title (a push notification carries the title apart).
+    pub fn text_after_title(&self) -> String {
+        let mut out = vec![self.headline.clone()];
+        for (label, value) in &self.facts {
+            out.push(format!("{label}: {value}"));
+        }
+        out.extend(self.lines.iter().cloned());
+        if let Some(reason) = &self.reason {
+            out.push(format!("Reason: {reason}"));
+        }
+        if let Some(link) = &self.link {
+            out.push(link.clone());
+        }
+        out.join("\n")
+    }
+}
+
+/// The subject without its `[backup-monitor] ` tag.
+fn untagged(subject: String) -> String {
+    match subject.strip_prefix("[backup-monitor] ") {
+        Some(rest) => rest.to_owned(),
+        None => subject,
+    }
+}
+
+/// `text`, on one line and at most `max` characters (an ellipsis marks a cut).
+pub fn shorten(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A past instant and how long before `now` it was: `2026-11-23 02:31 UTC (1 days ago)`.
+fn when_ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "{} ({} ago)",
+        t.format("%Y-%m-%d %H:%M UTC"),
+        time::span(now - t)
+    )
+}
+
+/// The brief of an alert about a job.
+pub fn brief(alert: &Alert, job: &Job, context: &AlertContext) -> Brief {
+    let mut facts = vec![
+        ("Company".to_owned(), job.company_name.clone()),
+        ("City".to_owned(), job.city.clone()),
+        ("Database".to_owned(), job.database_name.clone()),
+        ("Agent".to_owned(), job.agent_id_responsible.clone()),
+    ];
+    let schedule = job.schedule();
+    match alert.kind {
+        AlertKind::Late => facts.push((
+            "Due since".to_owned(),
+            schedule
+                .due(alert.slot_utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string(),
+        )),
+        AlertKind::Failed | AlertKind::Suspect | AlertKind::Recovered => {
+            if let Some(entry) = &context.entry {
+                facts.push((
+                    "Reported at".to_owned(),
+                    entry
+                        .backup_timestamp_utc
+                        .format("%Y-%m-%d %H:%M UTC")
+                        .to_string(),
+                ));
+            }
+        }
+        AlertKind::Hung | AlertKind::AgentSilent | AlertKind::AgentBack | AlertKind::Reminder => {}
+    }
+    if alert.kind != AlertKind::Recovered {
+        facts.push((
+            "Last success".to_owned(),
+            context
+                .last_success
+                .map(|t| when_ago(t, alert.created_at))
+                .unwrap_or_else(|| "never".to_owned()),
+        ));
+    }
+    if let (Some(path), AlertKind::Late | AlertKind::Failed) = (&context.expected_path, alert.kind)
+    {
+        facts.push(("Expected file".to_owned(), path.clone()));
+    }
+    let entry = context.entry.as_ref();
+    let reason = match alert.kind {
+        AlertKind::Failed => entry.and_then(|e| e.error_message.as_deref()),
+        // The headline of a suspect alert already says why.
+        _ => None,
+    };
+    Brief {
+        title: untagged(subject(alert, job)),
+        headline: headline(alert, job, context),
+        facts,
+        lines: Vec::new(),
+        reason: reason
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| shorten(r, REASON_MAX_CHARS)),
+        link: context.link.clone(),
+    }
+}
+
+/// The brief of an alert about an agent (`agent_silent`, `agent_back`): the agent, since
+/// when, and the jobs it left late (the first [`BRIEF_MAX_JOBS`]).
+pub fn agent_brief(
+    alert: &Alert,
+    jobs: &[(Job, DateTime<Utc>)],
+    last_heard: Option<DateTime<Utc>>,
+    link: Option<&str>,
+) -> Brief {
+    let agent = alert.agent_id.as_deref().unwrap_or("?");
+    let headline = match alert.kind {
+        AlertKind::AgentBack => format!(
+            "Agent {agent} is reporting again: it had sent nothing since {}.",
+            alert.slot_utc.format("%Y-%m-%d %H:%M UTC")
+        ),
+        _ => format!(
+            "Agent {agent} has sent nothing since {}, and {} of its jobs are late: its host, its network or its scheduler is likely down.",
+            alert.slot_utc.format("%Y-%m-%d %H:%M UTC"),
+            jobs.len()
+        ),
+    };
+    let mut lines = Vec::new();
+    for (job, slot) in jobs.iter().take(BRIEF_MAX_JOBS) {
+        lines.push(format!(
+            "- {}/{} db={}: expected {}",
+            job.company_name,
+            job.city,
+            job.database_name,
+            short_time(*slot, job)
+        ));
+    }
+    if jobs.len() > BRIEF_MAX_JOBS {
+        lines.push(format!("- and {} more", jobs.len() - BRIEF_MAX_JOBS));
+    }
+    Brief {
+        title: untagged(agent_subject(alert, jobs.len())),
+        headline,
+        facts: vec![
+            ("Agent".to_owned(), agent.to_owned()),
+            (
+                "Last heard".to_owned(),
+                last_heard
+                    .map(|t| when_ago(t, alert.created_at))
+                    .unwrap_or_else(|| "never".to_owned()),
+            ),
+        ],
+        lines,
+        reason: None,
+        link: link.map(str::to_owned),
+    }
 }
 
 #[cfg(test)]
@@ -441,6 +678,7 @@ mod tests {
             last_error: None,
             entry_id: None,
             suppressed: false,
+            deliveries: Vec::new(),
         }
     }
 
@@ -496,6 +734,7 @@ mod tests {
                 ),
             ],
             None,
+            None,
         );
         assert!(body.contains("Agent nas-host-1 has sent nothing since 2027-01-05 02:30:00 UTC, and 2 of its jobs are late."), "{body}");
         assert!(body.contains("Last heard:    never"), "{body}");
@@ -512,6 +751,63 @@ mod tests {
             agent_subject(&back, 2),
             "[backup-monitor] AGENT BACK nas-host-1: reporting again after 5 h"
         );
+    }
+
+    #[test]
+    fn a_brief_says_what_where_since_when_why_and_links_to_the_job() {
+        let job = job(None, "UTC", Frequency::Daily);
+        let alert = Alert {
+            kind: AlertKind::Failed,
+            created_at: "2027-01-05T02:40:00Z".parse().unwrap(),
+            ..late("2027-01-05T02:30:00Z")
+        };
+        let entry = Entry {
+            id: 9,
+            expected_job_id: 7,
+            status: super::super::entry::EntryStatus::Failed,
+            backup_timestamp_utc: "2027-01-05T02:31:00Z".parse().unwrap(),
+            backup_hash: None,
+            backup_size_bytes: None,
+            error_message: Some(format!("pg_dump:\n  {}", "x".repeat(700))),
+            created_at: "2027-01-05T02:31:00Z".parse().unwrap(),
+            run_id: None,
+            duration_seconds: None,
+            suspect_reason: None,
+            log: None,
+        };
+        let context = AlertContext {
+            entry: Some(entry),
+            last_success: Some("2027-01-04T02:31:00Z".parse().unwrap()),
+            expected_path: Some("/b/20270105.dump".into()),
+            link: job_link("https://m.example", 7),
+        };
+        let brief = brief(&alert, &job, &context);
+        assert_eq!(brief.title, "FAILED acme/Lyon db=erp for 02:30 UTC");
+        let facts: Vec<String> = brief
+            .facts
+            .iter()
+            .map(|(label, value)| format!("{label}: {value}"))
+            .collect();
+        assert_eq!(
+            facts,
+            [
+                "Company: acme",
+                "City: Lyon",
+                "Database: erp",
+                "Agent: agent-1",
+                "Reported at: 2027-01-05 02:31 UTC",
+                "Last success: 2027-01-04 02:31 UTC (24 h ago)",
+                "Expected file: /b/20270105.dump",
+            ]
+        );
+        let reason = brief.reason.unwrap();
+        assert!(reason.starts_with("pg_dump: xxx"), "one line: {reason}");
+        assert_eq!(reason.chars().count(), REASON_MAX_CHARS);
+        assert!(reason.ends_with('…'));
+        assert_eq!(brief.link.as_deref(), Some("https://m.example/#job=7"));
+        assert_eq!(job_link("", 7), None, "no public URL, no link");
+        // The email carries the link too.
+        assert!(body(&alert, &job, &context).contains("Dashboard: https://m.example/#job=7\n"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod auth;
 pub mod boolean;
+pub mod channel;
 pub mod content;
 pub mod cron;
 pub mod cron_words;

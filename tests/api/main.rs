@@ -3,12 +3,14 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod receiver;
 mod smtp;
 mod snooze;
 
 mod alerts;
 mod auth;
 mod backup;
+mod channels;
 mod commands;
 mod companies;
 mod connections;

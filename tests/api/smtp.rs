@@ -161,7 +161,7 @@ impl SmtpServer {
 
     /// Waits until `n` messages have arrived (the server under test delivers in the
     /// background), at most 25 s: an alert queued by a tick run beside the server (not by
-    /// the server itself) is found by the delivery loop's 10 s poll.
+    /// the server itself) is found by the delivery loop's poll (every 5 s).
     pub async fn wait_for(&self, n: usize) -> Vec<Mail> {
         let deadline = Instant::now() + Duration::from_secs(25);
         loop {

@@ -13,9 +13,11 @@ pub use backup_monitor::{
     api::badges::company_badge_url,
     app::Application,
     clock::Clock,
-    config::{Secret, Settings, SmtpSettings, SmtpTls},
+    config::{ChannelSettings, Secret, Settings, SmtpSettings, SmtpTls},
     db::{tokens::TokenInfo, writer::Writer, Db, DbError},
+    domain::alert::AlertKind,
     domain::auth::Role,
+    domain::channel::ChannelKind,
     notify::outbox::{Outbox, LEASE},
     service::retention::{PruneOutcome, Pruning, BATCH, CHUNK},
     service::tick::TickOutcome,
@@ -139,26 +141,52 @@ pub fn prune(path: &Path, now: DateTime<Utc>, keep_days: u32) -> PruneOutcome {
     backup_monitor::service::retention::prune(&mut conn, now, keep_days).expect("prune")
 }
 
+/// A plain SMTP server on 127.0.0.1:`port` (no TLS, no login), sending as
+/// monitor@example.com: the test SMTP server's settings.
+pub fn plain_smtp(port: u16) -> SmtpSettings {
+    SmtpSettings {
+        host: Some("127.0.0.1".to_owned()),
+        port,
+        username: None,
+        password: None,
+        from: Some("monitor@example.com".to_owned()),
+        tls: SmtpTls::None,
+    }
+}
+
 /// An alert outbox on the database at `path` that sends through `smtp` to `to` (besides
 /// each job's addresses), driven by hand with `dispatch_pending`.
 pub fn outbox(path: &Path, smtp: &SmtpSettings, to: Vec<String>) -> Outbox {
-    use backup_monitor::notify::email::Mailer;
-    let mailer = Mailer::from_settings(smtp).unwrap().map(Arc::new);
-    Outbox::new(
-        open_db(path),
-        mailer,
-        to,
-        Arc::new(tokio::sync::Notify::new()),
-    )
+    let mut settings = Settings {
+        smtp: smtp.clone(),
+        ..Settings::default()
+    };
+    settings.alerts.to = to;
+    outbox_with(path, &settings)
 }
 
-/// Claims up to `limit` due alerts at `now` as a sender would (for [`LEASE`]) and forgets
-/// them, as a sender that dies would; returns how many it claimed.
+/// An alert outbox on the database at `path` with the channels of `settings` (its SMTP
+/// server, `alerts.to`, `notify.channels` and `server.public_url`), driven by hand.
+pub fn outbox_with(path: &Path, settings: &Settings) -> Outbox {
+    Outbox::from_settings(
+        open_db(path),
+        settings,
+        Arc::new(tokio::sync::Notify::new()),
+    )
+    .expect("the outbox's channels")
+}
+
+/// Routes due alerts to the email channel and claims up to `limit` of their deliveries at
+/// `now` as a sender would (for [`LEASE`]), then forgets them, as a sender that dies would;
+/// returns how many it claimed.
 pub fn claim_alerts(path: &Path, now: DateTime<Utc>, limit: usize) -> usize {
     let db = open_db(path);
     let mut conn = db.conn().unwrap();
-    backup_monitor::db::alerts::claim_due(&mut conn, now, LEASE, limit)
+    let email =
+        |_: backup_monitor::domain::alert::AlertKind, _: &[String]| vec!["email".to_owned()];
+    backup_monitor::db::deliveries::claim(&mut conn, now, LEASE, limit, limit, &email)
         .unwrap()
+        .1
         .len()
 }
 
