@@ -4,11 +4,18 @@
 //! asks nothing of any host but the service, and screenshots land in
 //! `target/dashboard-screenshots/` for a person to look at.
 //!
+//! Managing jobs and tokens from the page, driven through the DevTools protocol, is in
+//! `dashboard/manage.rs` (the driver: `dashboard/cdp.rs`).
+//!
 //! Ignored by the plain `cargo test`: they need Debian's `chromium`, which `.ci/run` installs
 //! before running the ignored tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "dashboard/cdp.rs"]
+mod cdp;
 mod common;
+#[path = "dashboard/manage.rs"]
+mod manage;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +26,18 @@ use serde_json::{json, Value};
 use tokio::process::Command;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// At most two browsers at once: the tests run in parallel, and a dozen Chromiums on a small
+/// machine cut their network logs and screenshots short.
+static CHROMIUMS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A turn to run a browser, held until it is dropped.
+async fn chromium_turn() -> tokio::sync::SemaphorePermit<'static> {
+    CHROMIUMS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
+}
 
 /// The service on 127.0.0.1:0 over a temporary database, with a viewer token.
 struct App {
@@ -184,6 +203,7 @@ fn chromium_args(profile: &Path) -> Vec<String> {
 /// Runs Chromium to completion over `url` with `extra` arguments; returns its stdout and
 /// stderr.
 async fn run_chromium_output(url: &str, extra: &[String]) -> (String, String) {
+    let _turn = chromium_turn().await;
     let profile = tempfile::tempdir().unwrap();
     let mut command = Command::new(CHROMIUM);
     command
@@ -506,6 +526,7 @@ async fn a_cron_job_shows_its_schedule_and_next_slot_in_its_zone_and_the_viewers
 async fn the_token_is_taken_out_of_the_address_bar() {
     let app = spawn_with_viewer().await;
     let jobs = seed(&app).await;
+    let _turn = chromium_turn().await;
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Command::new(CHROMIUM)
         .args(chromium_args(profile.path()))

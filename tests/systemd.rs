@@ -164,14 +164,16 @@ async fn the_watchdog_goes_hungry_once_the_writer_thread_has_died() {
     std::env::set_var("NOTIFY_SOCKET", &socket_path);
     std::env::set_var("WATCHDOG_USEC", "200000");
     let app = spawn_app_with(|_| {}).await;
-    std::env::remove_var("NOTIFY_SOCKET");
-    std::env::remove_var("WATCHDOG_USEC");
     let fed = |seen: &[String]| seen.iter().any(|m| m.lines().any(|l| l == "WATCHDOG=1"));
     // Fed within a few periods (seconds on a loaded machine, where the task waits its turn).
+    // The environment stays set until then: the service reads it when its task first runs,
+    // which may be after `spawn_app_with` returned.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !fed(&drain(&socket, Duration::from_millis(200))) {
         assert!(Instant::now() < deadline, "fed while healthy");
     }
+    std::env::remove_var("NOTIFY_SOCKET");
+    std::env::remove_var("WATCHDOG_USEC");
 
     // Act: the writer thread dies; a report finds out
     app.writer.crash_for_tests();

@@ -1,7 +1,10 @@
 // backup-monitor dashboard: the jobs of /api/v1/status by company and city and the recent
 // alerts, refreshed every 30 s, and a job view with its entries, its alerts and charts of
-// sizes and run durations. Plain JS, no build step. API text reaches the page only as text
-// nodes (append, textContent), never through innerHTML.
+// sizes and run durations. With an admin token it also manages (DESIGN §15): a job's form
+// (create, edit), pause and resume, snooze, delete, the ping URL and its rotation, and the
+// tokens; a viewer token sees none of those controls, and an agent token is refused. Plain
+// JS, no build step. API text reaches the page only as text nodes (append, textContent),
+// never through innerHTML.
 
 const TOKEN_KEY = "backup-monitor.token";
 const REFRESH_MS = 30000;
@@ -27,6 +30,8 @@ const DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"
 const MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 const REFUSED = "The server refused the token: it is mistyped, or it was revoked. Enter a valid one.";
+const agentRefused = (agent) => `This is an agent token (agent ${agent}): it only reports backups and reads its own agent\u2019s jobs, so this page does not take it. `
+  + "Enter a viewer token to watch every job, or an admin token to manage jobs and tokens.";
 const $ = (id) => document.getElementById(id);
 
 let token = null;
@@ -38,6 +43,11 @@ let jobData = null; // { job, entries, total } of that job
 let timer = 0;
 let inFlight = null;
 let started = false;
+let role = null; // "admin" or "viewer", from /api/v1/tokens/current
+let companies = null; // the last answer of /api/v1/companies, for the badges
+let editing = null; // the job whose form is shown (null: a new job)
+let routedAt = null; // the address the view was last routed for
+let changesMade = 0; // changes made from this page so far
 
 // ---- DOM and formatting ----
 
@@ -184,13 +194,19 @@ function jobFromAddress() {
 
 class Refused extends Error {}
 
-async function api(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json" }, cache: "no-store" });
+/** A request with the token; `body` is sent as JSON. An answer other than 2xx throws, with
+ * the answer's `detail` (a 422's list of field errors kept as `error.fields`). */
+async function api(path, method = "GET", body = undefined) {
+  const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
   if (response.status === 401) throw new Refused();
   if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    const error = new Error(`${typeof body.detail === "string" ? `${body.detail} ` : ""}(HTTP ${response.status})`);
+    const answer = await response.json().catch(() => ({}));
+    const error = new Error(`${typeof answer.detail === "string" ? `${answer.detail} ` : ""}(HTTP ${response.status})`);
     error.status = response.status;
+    error.detail = answer.detail;
+    if (Array.isArray(answer.detail)) error.fields = answer.detail;
     throw error;
   }
   return response;
@@ -221,6 +237,17 @@ async function fetchAlerts() {
   }
 }
 
+/** Each company with its badge URL; null when they cannot be read (the jobs still show). */
+async function fetchCompanies() {
+  try {
+    const page = await (await api(`/api/v1/companies?limit=${PAGE}`)).json();
+    return Array.isArray(page) ? page : null;
+  } catch (error) {
+    if (error instanceof Refused) throw error;
+    return null;
+  }
+}
+
 // ---- loading, refreshing, navigating ----
 
 function refresh() {
@@ -234,10 +261,11 @@ async function load() {
   if (!using) return;
   $("groups").setAttribute("aria-busy", "true");
   try {
-    const [answer, recent] = await Promise.all([fetchStatuses(), fetchAlerts()]);
+    const [answer, recent, firms] = await Promise.all([fetchStatuses(), fetchAlerts(), fetchCompanies()]);
     if (token !== using) return;
     statuses = answer;
     alerts = recent;
+    companies = firms;
     loadedAt = new Date();
     renderOverview();
     if (jobId !== null) await loadJob(jobId);
@@ -255,12 +283,13 @@ async function load() {
 }
 
 async function loadJob(id) {
+  const seen = changesMade;
   try {
     const [jobResponse, entriesResponse] = await Promise.all([
       api(`/api/v1/jobs/${id}`), api(`/api/v1/entries/by_job/${id}?limit=200`)]);
     const job = await jobResponse.json();
     const entries = await entriesResponse.json();
-    if (jobId !== id) return;
+    if (jobId !== id || seen !== changesMade) return;
     jobData = { job, entries, total: total(entriesResponse, entries.length) };
     renderJob();
   } catch (error) {
@@ -272,13 +301,15 @@ async function loadJob(id) {
 }
 
 function showSection(section) {
-  for (const id of ["login", "overview", "job"]) $(id).hidden = id !== section;
+  for (const id of ["login", "overview", "job", "editor", "tokens"]) $(id).hidden = id !== section;
 }
 
 function askForToken(message) {
   clearTimeout(timer);
   storage("removeItem");
-  token = statuses = alerts = loadedAt = jobId = jobData = inFlight = null;
+  token = statuses = alerts = loadedAt = jobId = jobData = inFlight = role = companies = editing = null;
+  showRole();
+  notice("");
   fill($("groups"));
   fill($("alerts"));
   fill($("counts"));
@@ -290,16 +321,56 @@ function askForToken(message) {
   $("token").focus();
 }
 
-function enter() {
+/** Asks what the token may do: an agent token is refused with the reason; an admin token
+ * gets the controls that change things, a viewer token none. */
+async function enter() {
   $("login-error").hidden = true;
-  $("forget").hidden = $("refresh").hidden = false;
   say("Loading\u2026");
+  const using = token;
+  try {
+    const who = await (await api("/api/v1/tokens/current")).json();
+    if (token !== using) return;
+    if (who.role === "agent") return askForToken(agentRefused(who.agent_id));
+    role = who.role === "admin" ? "admin" : "viewer";
+  } catch (error) {
+    if (token !== using) return;
+    if (error instanceof Refused) return askForToken(REFUSED);
+    role = "viewer"; // the page still shows the jobs; it offers no change it cannot check
+  }
+  showRole();
+  $("forget").hidden = $("refresh").hidden = false;
   route();
   refresh();
 }
 
+/** Shows the controls that change things to an admin token only. */
+function showRole() {
+  for (const node of document.querySelectorAll(".admin-only")) node.hidden = role !== "admin";
+}
+
+/** A message about what was just done, announced politely; "" hides it. */
+function notice(text) {
+  show($("notice"), text);
+}
+
 function route() {
-  if (!token) return;
+  if (!token || !role) return;
+  // A message about what was just done stays while the address does (popstate and
+  // hashchange both route one change).
+  if (location.hash !== routedAt) notice("");
+  const params = hashParams();
+  const manage = params.has("new") || params.has("edit") || params.has("tokens");
+  if (manage && role !== "admin") {
+    notice("Only an admin token can add or change jobs and tokens; this one is a viewer token.");
+    history.replaceState(null, "", location.pathname + location.search);
+  } else if (manage) {
+    jobId = jobData = null;
+    if (params.has("tokens")) openTokens();
+    else openEditor(params.has("edit") ? Number(params.get("edit")) : null);
+    started = true;
+    routedAt = location.hash;
+    return;
+  }
   const id = jobFromAddress();
   const previous = jobId;
   if (id === null) {
@@ -307,7 +378,7 @@ function route() {
     showSection("overview");
     if (statuses) renderOverview();
     if (started && previous !== null) (document.querySelector(`[data-key="job-${previous}"]`) || $("overview-title")).focus();
-  } else if (id !== previous) {
+  } else if (id !== previous || $("job").hidden) {
     jobId = id;
     resetJob(id);
     showSection("job");
@@ -316,6 +387,7 @@ function route() {
     if (statuses) loadJob(id).catch(() => askForToken(REFUSED));
   }
   started = true;
+  routedAt = location.hash;
 }
 
 // ---- overview ----
@@ -349,7 +421,7 @@ function renderOverview() {
     company ? `No alert about ${company}\u2019s jobs yet.` : "No alert yet.");
 
   const problems = statuses.filter((s) => PROBLEMS.includes(s.state)).length;
-  if (jobId === null) document.title = `${problems ? `(${problems}) ` : ""}Backup status \u00b7 backup-monitor`;
+  if (jobId === null && !$("overview").hidden) document.title = `${problems ? `(${problems}) ` : ""}Backup status \u00b7 backup-monitor`;
   if (focused) document.querySelector(`[data-key="${CSS.escape(focused)}"]`)?.focus();
 }
 
@@ -373,8 +445,18 @@ function renderGroups(jobs) {
       .map(([s, n]) => `${n} ${WORDS[s].toLowerCase()}`).join(" \u00b7 ");
     return el("section", { class: "panel company", "aria-labelledby": `company-${i}` },
       el("h2", { id: `company-${i}` }, el("span", {}, company), el("span", { class: "summary" }, summary)),
+      companyBadge(company, i),
       [...cities].map(([city, rows]) => [el("h3", {}, city), jobTable(rows, now, `${company}, ${city}`)]));
   }));
+}
+
+/** The company's badge as a Markdown line to copy into a wiki (a badge needs no token). */
+function companyBadge(company, i) {
+  const url = companies?.find((c) => c.company_name === company)?.badge_url;
+  if (!url) return null;
+  const line = `![${company.replace(/[[\]]/g, "")} backups](${absolute(url)})`;
+  return el("details", { class: "badge-md" }, el("summary", {}, "Badge for a wiki"),
+    copyRow(line, `badge-${i}`, `Markdown of ${company}\u2019s badge`));
 }
 
 /** What a row says besides its dates: why it is suspect, or its last error. */
@@ -457,6 +539,7 @@ function renderAlerts(root, keep, max, none) {
 
 function resetJob(id) {
   $("job-title").textContent = `Job #${id}`;
+  $("job-actions").hidden = $("ping").hidden = $("job-snoozed").hidden = true;
   $("job-where").textContent = "";
   $("job-error").hidden = $("job-note").hidden = true;
   for (const node of [$("job-state"), $("job-facts"), $("chart"), $("entries").tBodies[0], $("job-alerts")]) fill(node);
@@ -539,6 +622,7 @@ function renderJob() {
       cell("Hash", "c-hash", hash && el("code", { title: e.backup_hash }, hash.slice(0, 12))),
       cell("Details", "c-error", entryDetails(e, fates.get(e.id), now)));
   }));
+  renderManage(job);
   renderAlerts($("job-alerts"), (a) => a.job_id === job.id || (a.job_id == null && a.agent_id === job.agent_id_responsible),
     ALERT_PAGE, `No alert about this job or its agent among the latest ${ALERT_PAGE}.`);
   drawChart();
@@ -623,6 +707,530 @@ function plot({ name, noun, points, marks, span: [t0, t1], width, scale, show, a
   return chart;
 }
 
+// ---- managing (admin token only; DESIGN §15) ----
+
+/** `url` as an absolute address: the API answers a path alone when `server.public_url` is not
+ * set, and then the page's own origin is the server's address. */
+const absolute = (url) => new URL(url, location.origin).href;
+/** `word` quoted for a POSIX shell when it needs to be. */
+const shell = (word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`);
+
+/** A read-only line and a button that copies it; where the browser refuses the clipboard,
+ * the text is selected for the person to copy. */
+function copyRow(text, key, label) {
+  const id = `copy-${key}`;
+  const multiline = text.length > 70;
+  const field = multiline
+    ? el("textarea", { id, class: "copy-text", readonly: "", rows: String(Math.min(4, Math.ceil(text.length / 70))), spellcheck: "false", "aria-label": label, "data-copy": key })
+    : el("input", { id, class: "copy-text", readonly: "", value: text, spellcheck: "false", "aria-label": label, "data-copy": key });
+  if (multiline) field.value = text;
+  return el("div", { class: "copy" }, field,
+    el("button", { type: "button", class: "secondary", "data-copies": id, "aria-label": `Copy: ${label}` }, "Copy"));
+}
+
+async function copy(button) {
+  const field = $(button.dataset.copies);
+  if (!field) return;
+  try {
+    await navigator.clipboard.writeText(field.value);
+    notice("Copied to the clipboard.");
+  } catch {
+    field.focus();
+    field.select();
+    notice("The browser does not let this page use the clipboard: the text is selected, press Ctrl+C (\u2318C) to copy it.");
+  }
+}
+
+/** A modal question naming what it is about; resolves true when the person confirms. */
+function confirmDialog(title, text, ok) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = ok;
+  dialog.returnValue = "";
+  answerQuestion?.(false); // a question still open is answered no
+  return new Promise((resolve) => {
+    answerQuestion = resolve;
+    dialog.showModal();
+    $("confirm-cancel").focus();
+  });
+}
+let answerQuestion = null;
+// The close event comes a moment after the dialog closed: one still due from the last
+// question, arriving once the next is open, must not answer it.
+$("confirm").addEventListener("close", () => {
+  const dialog = $("confirm");
+  if (dialog.open || !answerQuestion) return;
+  const answer = answerQuestion;
+  answerQuestion = null;
+  answer(dialog.returnValue === "ok");
+});
+
+/** The error of a change that failed, in a sentence. */
+const failure = (what, error) => (error.status === 403 ? `${what}: this token may not change anything (${reason(error)}).` : `${what}: ${reason(error)}.`);
+
+/** Runs a change (`action` answers the changed job or nothing); a refused token asks again. */
+async function change(what, action) {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof Refused) return askForToken(REFUSED);
+    show($("job-error"), failure(what, error));
+    $("job-error").focus?.();
+    return undefined;
+  }
+}
+
+/** "2026-12-01T08:00" in the browser's zone, for a datetime-local input. */
+const localInput = (date) => `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+const localText = (date) => new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(date);
+
+/** A job's schedule as the five fields of a crontab line, when a crontab can say it. */
+function cronFields(job) {
+  if (job.schedule) return job.schedule;
+  const [h, m] = [job.expected_hour_utc, job.expected_minute_utc];
+  return {
+    hourly: `${m} * * * *`, daily: `${m} ${h} * * *`, weekly: `${m} ${h} * * ${(job.expected_weekday + 1) % 7}`, monthly: `${m} ${h} ${job.expected_day_of_month} * *`,
+  }[job.backup_frequency] || `${m} ${h} * * *`;
+}
+
+/** The job view's controls for an admin: edit, pause, snooze, delete, and the ping URL. */
+function renderManage(job) {
+  if (role !== "admin") return;
+  $("job-actions").hidden = $("ping").hidden = false;
+  $("edit-link").href = `#edit=${job.id}`;
+  $("edit-link").setAttribute("aria-label", `Edit job ${job.database_name}`);
+  $("pause").textContent = job.is_active ? "Pause" : "Resume";
+  $("pause").setAttribute("aria-label", `${job.is_active ? "Pause" : "Resume"} job ${job.database_name}`);
+  $("delete").setAttribute("aria-label", `Delete job ${job.database_name}`);
+  const until = job.snoozed_until ? new Date(job.snoozed_until) : null;
+  const snoozed = until && until > new Date();
+  $("unsnooze").hidden = !snoozed;
+  fill($("job-snoozed"), snoozed && [el("strong", {}, "Snoozed: "), `its alerts are recorded but not sent until ${localText(until)} (${utc(until)}).`]);
+  $("job-snoozed").hidden = !snoozed;
+  if (!$("snooze-until").value) $("snooze-until").value = localInput(new Date(Date.now() + 864e5 - (Date.now() % 36e5)));
+
+  const url = absolute(job.ping_url);
+  const zone = job.schedule ? job.timezone : "UTC";
+  fill($("ping-lines"),
+    el("h3", {}, "The job\u2019s ping URL"), copyRow(url, "ping-url", `Ping URL of ${job.database_name}`),
+    el("h3", {}, "A crontab line"), copyRow(`${cronFields(job)} your-backup-command && curl -fsS -m 10 --retry 5 -o /dev/null ${url}`, "crontab", `Crontab line for ${job.database_name}`),
+    el("p", { class: "hint" }, `Put the backup command in place of your-backup-command: the ping is sent only when it succeeds. The times are ${zone}: `
+      + `where the host\u2019s clock is in another zone, set CRON_TZ=${zone} on the line above (cronie) or shift the hour.`));
+  $("rotate").setAttribute("aria-label", `Replace the ping URL of ${job.database_name}`);
+}
+
+/** After a change: the job as answered, the statuses and the view. */
+async function changed(job, message) {
+  changesMade += 1; // a load begun before the change must not show the job as it was
+  if (job && jobData && jobData.job.id === job.id) {
+    jobData.job = job;
+    renderJob();
+  }
+  notice(message);
+  await inFlight?.catch(() => {});
+  await refresh();
+}
+
+async function togglePause() {
+  const job = jobData?.job;
+  if (!job) return;
+  const resumed = !job.is_active;
+  const updated = await change(resumed ? "Could not resume the job" : "Could not pause the job",
+    async () => (await api(`/api/v1/jobs/${job.id}`, "PATCH", { is_active: resumed })).json());
+  if (updated) await changed(updated, resumed ? `Resumed job ${job.database_name}: its next slot counts again.` : `Paused job ${job.database_name}: it is never late while paused.`);
+}
+
+async function snooze(until) {
+  const job = jobData?.job;
+  if (!job) return;
+  const updated = await change(until ? "Could not snooze the job" : "Could not end the snooze",
+    async () => (await api(`/api/v1/jobs/${job.id}`, "PATCH", { snoozed_until: until ? until.toISOString() : null })).json());
+  if (updated && until && !updated.snoozed_until) {
+    return show($("job-error"), "Could not snooze the job: this server does not keep a snooze (its answer has no snoozed_until).");
+  }
+  if (updated) await changed(updated, until ? `Snoozed job ${job.database_name} until ${localText(until)} (${utc(until)}).` : `Job ${job.database_name} is no longer snoozed.`);
+}
+
+async function deleteJob() {
+  const job = jobData?.job;
+  if (!job) return;
+  const sure = await confirmDialog(`Delete job ${job.database_name}?`,
+    `Job ${job.database_name} (${job.company_name}, ${job.city}, job #${job.id}) is deleted with all its entries and alerts. This cannot be undone.`,
+    `Delete ${job.database_name}`);
+  if (!sure) return $("delete").focus();
+  // A refresh under way would ask for the job once more after it is gone.
+  await inFlight?.catch(() => {});
+  const gone = await change("Could not delete the job", async () => (await api(`/api/v1/jobs/${job.id}`, "DELETE")).json());
+  if (!gone) return undefined;
+  history.pushState(null, "", location.pathname + location.search);
+  route();
+  notice(`Deleted job ${job.database_name} (${job.company_name}, ${job.city}).`);
+  $("notice").focus();
+  return refresh();
+}
+
+async function rotatePingKey() {
+  const job = jobData?.job;
+  if (!job) return;
+  const sure = await confirmDialog(`Replace the ping URL of ${job.database_name}?`,
+    "The current URL stops working at once: every backup tool that uses it must be given the new one.", "Replace the URL");
+  if (!sure) return $("rotate").focus();
+  const updated = await change("Could not replace the ping URL", async () => (await api(`/api/v1/jobs/${job.id}/ping_key`, "POST")).json());
+  if (updated) await changed(updated, `Job ${job.database_name} has a new ping URL; the old one no longer works.`);
+  return $("copy-ping-url")?.focus();
+}
+
+// ---- the job form ----
+
+const OPTIONAL = "(optional)";
+/** The form's fields, following the API's (DESIGN §2, §10, §11). `when`: the schedule kinds
+ * that use the field. */
+const FIELDS = [
+  { group: "What is backed up" },
+  { name: "database_name", label: "Database", required: true },
+  { name: "company_name", label: "Company", required: true, list: "companies-known" },
+  { name: "city", label: "City or site", required: true },
+  { name: "agent_id_responsible", label: "Agent id", required: true, list: "agents", hint: "The agent (host) that runs this backup; its agent token reports for it." },
+  { group: "When" },
+  { name: "backup_frequency", label: "Schedule", type: "select", options: [["daily", "Daily (UTC)"], ["hourly", "Hourly"], ["weekly", "Weekly (UTC)"], ["monthly", "Monthly (UTC)"], ["cron", "A cron expression in a time zone"]] },
+  { name: "expected_hour_utc", required: true, label: "Hour (UTC, 0\u201323)", type: "number", min: 0, max: 23, when: ["daily", "weekly", "monthly"] },
+  { name: "expected_minute_utc", required: true, label: "Minute (0\u201359)", type: "number", min: 0, max: 59, when: ["hourly", "daily", "weekly", "monthly"] },
+  { name: "expected_weekday", label: "Day of the week", type: "select", options: DAYS.map((d, i) => [String(i), d]), when: ["weekly"] },
+  { name: "expected_day_of_month", required: true, label: "Day of the month (1\u201331)", type: "number", min: 1, max: 31, when: ["monthly"], hint: "A shorter month uses its last day." },
+  { name: "schedule", required: true, label: "Cron expression", when: ["cron"], hint: "minute hour day-of-month month day-of-week, e.g. 0 22 * * 1-5" },
+  { name: "timezone", label: "Time zone", when: ["cron"], hint: "An IANA name, e.g. Europe/Paris; default UTC." },
+  { name: "grace_minutes", label: "Grace (minutes)", type: "number", min: 1, max: 1440, hint: "How late a backup may be before it counts as late; empty: the server\u2019s default." },
+  { name: "is_active", label: "Active (unticked: paused, never late)", type: "checkbox" },
+  { group: "Where the file lands" },
+  { name: "final_storage_path_template", label: "Storage path template", required: true, wide: true, hint: "Placeholders {database_name} {company_name} {city} {agent_id_responsible} {job_id} and %Y %m %d %H %M." },
+  { group: "Alerts and content checks" },
+  { name: "notify_emails", label: "Also alert these addresses", type: "textarea", wide: true, hint: "One per line or separated by commas; empty: only the global recipients." },
+  { name: "max_duration_minutes", label: "Longest run (minutes)", type: "number", min: 1, max: 10080, hint: "A run still going after this raises a hung alert; empty: no limit." },
+  { name: "min_size_bytes", label: "Smallest size (bytes)", type: "number", min: 0, hint: "A smaller success is suspect; 1 refuses empty dumps." },
+  { name: "size_drop_percent", label: "Size drop (%)", type: "number", min: 1, max: 99, hint: "A success this much smaller than the median of the previous 10 is suspect; empty: off." },
+  { name: "stale_hash_check", label: "Suspect a backup whose hash equals the previous one", type: "checkbox" },
+];
+const FIELD_NAMES = FIELDS.filter((f) => f.name).map((f) => f.name);
+const NULLABLE = ["max_duration_minutes", "size_drop_percent"];
+const fieldLabel = (name) => FIELDS.find((f) => f.name === name)?.label || name;
+
+/** Builds the form's fields once. */
+function buildForm() {
+  const form = $("job-form");
+  if (form.elements.length) return;
+  let grid = null;
+  for (const f of FIELDS) {
+    if (f.group) {
+      grid = el("div", { class: "grid" });
+      form.append(el("fieldset", {}, el("legend", {}, f.group), grid));
+      continue;
+    }
+    const id = `f-${f.name}`;
+    const described = [f.hint && `${id}-hint`, `${id}-error`].filter(Boolean).join(" ");
+    let input;
+    if (f.type === "select") {
+      input = el("select", { id, name: f.name, "aria-describedby": described }, f.options.map(([value, text]) => el("option", { value }, text)));
+    } else if (f.type === "textarea") {
+      input = el("textarea", { id, name: f.name, rows: "2", "aria-describedby": described, spellcheck: "false" });
+    } else if (f.type === "checkbox") {
+      input = el("input", { id, name: f.name, type: "checkbox", "aria-describedby": described });
+    } else {
+      input = el("input", {
+        id, name: f.name, type: f.type || "text", inputmode: f.type === "number" ? "numeric" : null, min: f.min, max: f.max, step: f.type === "number" ? "1" : null,
+        list: f.list, "aria-required": f.required ? "true" : null, spellcheck: "false", autocapitalize: "off",
+      });
+      input.setAttribute("aria-describedby", described);
+    }
+    const label = el("label", { for: id }, f.label, f.required || f.type === "checkbox" || f.type === "select" ? "" : el("span", { class: "opt" }, ` ${OPTIONAL}`));
+    grid.append(el("div", { class: `fld${f.type === "checkbox" ? " check" : ""}${f.wide ? " wide" : ""}`, "data-field": f.name },
+      ...(f.type === "checkbox" ? [input, label] : [label, input]),
+      f.hint && el("p", { id: `${id}-hint`, class: "hint" }, f.hint),
+      el("p", { id: `${id}-error`, class: "field-error", hidden: "" })));
+  }
+  form.append(el("datalist", { id: "companies-known" }),
+    el("p", { class: "buttons" }, el("button", { type: "submit", id: "save" }, "Save"), " ", el("a", { class: "button secondary", id: "cancel-edit", href: "/" }, "Cancel")));
+  form.elements.backup_frequency.addEventListener("change", showScheduleFields);
+}
+
+function showScheduleFields() {
+  const kind = $("job-form").elements.backup_frequency.value;
+  for (const f of FIELDS.filter((x) => x.when)) document.querySelector(`[data-field="${f.name}"]`).hidden = !f.when.includes(kind);
+}
+
+/** Fills the form with `job` (null: a new job's defaults). */
+function fillForm(job) {
+  const e = $("job-form").elements;
+  const text = (v) => (v == null ? "" : String(v));
+  for (const name of FIELD_NAMES) {
+    const input = e[name];
+    if (input.type === "checkbox") input.checked = job ? Boolean(job[name]) : true;
+    else input.value = "";
+  }
+  if (job) {
+    for (const name of FIELD_NAMES) if (e[name].type !== "checkbox" && name !== "notify_emails") e[name].value = text(job[name]);
+    e.notify_emails.value = (job.notify_emails || []).join(", ");
+    e.backup_frequency.value = job.schedule ? "cron" : job.backup_frequency;
+    if (job.schedule) e.expected_hour_utc.value = e.expected_minute_utc.value = "";
+  } else {
+    e.backup_frequency.value = "daily";
+    e.expected_weekday.value = "0";
+    e.timezone.value = "UTC";
+    e.min_size_bytes.value = "1";
+    e.size_drop_percent.value = "50";
+    e.final_storage_path_template.value = "/backups/{company_name}/{city}/{database_name}/%Y-%m-%d.dump";
+  }
+  showScheduleFields();
+}
+
+/** The body the form says: numbers as numbers (text that is none is sent as typed, for the
+ * API to name), empty optional fields left out, or null where null means "off". */
+function formBody() {
+  const e = $("job-form").elements;
+  const value = (name) => e[name].value.trim();
+  const number = (name) => {
+    const v = value(name);
+    if (v === "") return NULLABLE.includes(name) ? null : undefined;
+    return /^-?\d+$/.test(v) ? Number(v) : v;
+  };
+  const kind = value("backup_frequency");
+  const body = {
+    database_name: value("database_name"), company_name: value("company_name"), city: value("city"),
+    agent_id_responsible: value("agent_id_responsible"), final_storage_path_template: value("final_storage_path_template"),
+    grace_minutes: number("grace_minutes"), is_active: e.is_active.checked,
+    notify_emails: value("notify_emails").split(/[\s,;]+/).filter(Boolean),
+    max_duration_minutes: number("max_duration_minutes"), min_size_bytes: number("min_size_bytes"),
+    size_drop_percent: number("size_drop_percent"), stale_hash_check: e.stale_hash_check.checked,
+  };
+  if (kind === "cron") {
+    Object.assign(body, { schedule: value("schedule"), timezone: value("timezone") || "UTC" });
+  } else {
+    Object.assign(body, {
+      backup_frequency: kind, expected_hour_utc: kind === "hourly" ? (number("expected_hour_utc") ?? 0) : number("expected_hour_utc"),
+      expected_minute_utc: number("expected_minute_utc"), timezone: "UTC",
+    });
+    if (kind === "weekly") body.expected_weekday = Number(value("expected_weekday"));
+    if (kind === "monthly") body.expected_day_of_month = number("expected_day_of_month");
+  }
+  for (const [k, v] of Object.entries(body)) if (v === undefined) delete body[k];
+  return body;
+}
+
+/** For an edit, only what changed (PATCH); switching a cron job back to the seed's form
+ * sends the seed's schedule fields and `schedule: null` together, as the API asks. */
+function changes(body, job) {
+  const out = {};
+  for (const [k, v] of Object.entries(body)) if (JSON.stringify(v) !== JSON.stringify(job[k] ?? (NULLABLE.includes(k) ? null : undefined))) out[k] = v;
+  if (job.schedule && !body.schedule) {
+    Object.assign(out, { schedule: null, backup_frequency: body.backup_frequency, expected_hour_utc: body.expected_hour_utc, expected_minute_utc: body.expected_minute_utc });
+  }
+  if (!job.schedule && body.schedule) delete out.backup_frequency;
+  return out;
+}
+
+function clearFieldErrors(form, summary) {
+  for (const node of form.querySelectorAll(".field-error")) { node.textContent = ""; node.hidden = true; }
+  for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+  fill(summary);
+  summary.hidden = true;
+}
+
+/** Shows a 422's messages beside the fields they name (`prefix` + field is the input's id),
+ * and the rest, with a count, in `summary` (role="alert"); what was typed stays. */
+function showFieldErrors(form, summary, error, prefix, what, labelOf) {
+  const unplaced = [];
+  const named = new Set();
+  let first = null;
+  for (const item of error.fields || []) {
+    const [where, field, index] = item.loc || [];
+    const input = where === "body" && typeof field === "string" ? $(`${prefix}${field}`) : null;
+    const message = `${typeof index === "number" ? `Item ${index + 1}: ` : ""}${String(item.msg || "").replace(/^Value error, /, "")}`;
+    if (!input || input.closest("[hidden]")) {
+      unplaced.push(field ? `${labelOf(field)}: ${message}` : message);
+      continue;
+    }
+    const box = $(`${prefix}${field}-error`);
+    box.textContent = box.textContent ? `${box.textContent} ${message}` : message;
+    box.hidden = false;
+    input.setAttribute("aria-invalid", "true");
+    named.add(labelOf(field));
+    first ||= input;
+  }
+  const detail = typeof error.detail === "string" ? error.detail : error.fields ? "" : reason(error);
+  fill(summary, el("strong", {}, `${what} `),
+    named.size ? `${plural(named.size, "field")} ${named.size === 1 ? "needs" : "need"} attention: ${[...named].join(", ")}.` : "",
+    unplaced.length || detail ? el("ul", {}, [...unplaced, detail].filter(Boolean).map((m) => el("li", {}, m))) : "");
+  summary.hidden = false;
+  (first || summary).focus?.();
+}
+
+async function openEditor(id) {
+  buildForm();
+  editing = null;
+  showSection("editor");
+  const form = $("job-form");
+  clearFieldErrors(form, $("editor-error"));
+  fill($("companies-known"), [...new Set((statuses || []).map((s) => s.company_name))].sort(compare).map((c) => el("option", { value: c })));
+  fillAgents();
+  $("editor-title").textContent = id ? `Edit job #${id}` : "Add a job";
+  $("editor-where").textContent = "";
+  document.title = `${id ? "Edit a job" : "Add a job"} \u00b7 backup-monitor`;
+  $("cancel-edit").href = id ? `#job=${id}` : "/";
+  $("cancel-edit").classList.toggle("home", !id);
+  fillForm(null);
+  scrollTo(0, 0);
+  $("editor-title").focus();
+  if (!id) return;
+  try {
+    const job = await (await api(`/api/v1/jobs/${id}`)).json();
+    if (!hashParams().has("edit")) return;
+    editing = job;
+    $("editor-title").textContent = `Edit ${job.database_name}`;
+    $("editor-where").textContent = `${job.company_name} \u00b7 ${job.city} \u00b7 job #${job.id}`;
+    fillForm(job);
+  } catch (error) {
+    if (error instanceof Refused) return askForToken(REFUSED);
+    showFieldErrors(form, $("editor-error"), error, "f-", `Could not load job #${id}:`, fieldLabel);
+  }
+}
+
+async function saveJob(event) {
+  event.preventDefault();
+  const form = $("job-form");
+  const summary = $("editor-error");
+  clearFieldErrors(form, summary);
+  const body = formBody();
+  const job = editing;
+  const sent = job ? changes(body, job) : body;
+  if (job && !Object.keys(sent).length) {
+    notice(`Nothing to save: job ${job.database_name} is unchanged.`);
+    history.pushState(null, "", `#job=${job.id}`);
+    return route();
+  }
+  $("save").disabled = true;
+  try {
+    const saved = await (await api(job ? `/api/v1/jobs/${job.id}` : "/api/v1/jobs/", job ? "PATCH" : "POST", sent)).json();
+    history.pushState(null, "", `#job=${saved.id}`);
+    route();
+    notice(job ? `Saved job ${saved.database_name}.` : `Created job ${saved.database_name} (#${saved.id}). Its ping URL and the agent\u2019s commands are below.`);
+    await refresh();
+  } catch (error) {
+    if (error instanceof Refused) return askForToken(REFUSED);
+    showFieldErrors(form, summary, error, "f-", job ? "The job was not saved." : "The job was not created.", fieldLabel);
+  } finally {
+    $("save").disabled = false;
+  }
+  return undefined;
+}
+
+// ---- tokens ----
+
+function fillAgents() {
+  fill($("agents"), [...new Set((statuses || []).map((s) => s.agent_id_responsible))].sort(compare).map((a) => el("option", { value: a })));
+}
+
+function openTokens() {
+  showSection("tokens");
+  document.title = "Tokens \u00b7 backup-monitor";
+  clearFieldErrors($("token-form"), $("token-error"));
+  fillAgents();
+  showAgentField();
+  scrollTo(0, 0);
+  $("tokens-title").focus();
+  return loadTokens();
+}
+
+function showAgentField() {
+  $("t-agent-field").hidden = $("t-role").value !== "agent";
+}
+
+async function loadTokens() {
+  try {
+    const list = await (await api("/api/v1/tokens")).json();
+    renderTokens(list);
+  } catch (error) {
+    if (error instanceof Refused) return askForToken(REFUSED);
+    fill($("token-list"), el("p", { class: "error" }, `Could not load the tokens: ${reason(error)}.`));
+  }
+  return undefined;
+}
+
+function renderTokens(list) {
+  if (!list.length) return fill($("token-list"), el("p", { class: "muted" }, "No stored token (the admin token may come from BACKUP_MONITOR_ADMIN_TOKEN)."));
+  const heads = ["Id", "Role", "Agent", "Name", "Created", ""];
+  return fill($("token-list"), el("table", { class: "cards tokens" }, el("thead", {}, el("tr", {}, heads.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, list.map((t) => el("tr", { "data-token-id": t.id, class: t.revoked_at ? "revoked" : null },
+      cell("Id", "c-id", `#${t.id}`), cell("Role", "c-role", t.role), cell("Agent", "c-agent", t.agent_id), cell("Name", "c-name", t.name),
+      cell("Created", "c-when", utc(new Date(t.created_at))),
+      cell("State", "c-act", t.revoked_at ? el("span", { class: "muted" }, `revoked ${utc(new Date(t.revoked_at))}`)
+        : el("button", { type: "button", class: "danger", "data-revoke": t.id, "data-name": t.name, "data-role": t.role, "aria-label": `Revoke token #${t.id} ${t.name}` }, "Revoke\u2026")))))));
+}
+
+async function createToken(event) {
+  event.preventDefault();
+  const form = $("token-form");
+  const summary = $("token-error");
+  clearFieldErrors(form, summary);
+  const e = form.elements;
+  const body = { role: e.role.value, name: e.name.value.trim() };
+  if (body.role === "agent") body.agent_id = e.agent_id.value.trim();
+  try {
+    const created = await (await api("/api/v1/tokens", "POST", body)).json();
+    form.reset();
+    showAgentField();
+    showCreated(created);
+    await loadTokens();
+  } catch (error) {
+    if (error instanceof Refused) return askForToken(REFUSED);
+    const labels = { role: "Role", agent_id: "Agent id", name: "Name" };
+    showFieldErrors(form, summary, error, "t-", "The token was not created.", (f) => labels[f] || f);
+  }
+  return undefined;
+}
+
+/** The secret, once, with the lines an agent host runs with it. */
+function showCreated(t) {
+  const box = $("token-created");
+  const server = location.origin;
+  const lines = [];
+  if (t.role === "agent") {
+    const jobs = (statuses || []).filter((s) => s.agent_id_responsible === t.agent_id).sort((a, b) => a.job_id - b.job_id);
+    const job = jobs[0];
+    const id = job ? String(job.job_id) : "JOB_ID";
+    const env = `BACKUP_MONITOR_URL=${shell(server)} BACKUP_MONITOR_TOKEN=${shell(t.secret)}`;
+    lines.push(el("p", {}, job ? `For job #${job.job_id} (${job.database_name}, ${job.company_name}, ${job.city})${jobs.length > 1 ? `; for its other jobs (${jobs.slice(1).map((j) => `#${j.job_id} ${j.database_name}`).join(", ")}) change the job id` : ""}:`
+      : `Agent ${t.agent_id} has no job yet: add one, then put its id in place of JOB_ID.`),
+    el("h3", {}, "Report a backup"), copyRow(`${env} backup-monitor report --job-id ${id} --status success`, "report", "backup-monitor report line"),
+    el("h3", {}, "Run a backup and report how it went"), copyRow(`${env} backup-monitor exec --job-id ${id} -- your-backup-command`, "exec", "backup-monitor exec line"),
+    el("h3", {}, "Report with curl"), copyRow(`curl -fsS -m 10 --retry 5 -H ${shell(`Authorization: Bearer ${t.secret}`)} -H 'Content-Type: application/json' -d ${shell(`{"expected_job_id": ${id}, "status": "success"}`)} ${shell(`${server}/api/v1/entries/`)}`, "curl", "curl line"));
+  } else {
+    lines.push(el("h3", {}, "Read the status with curl"),
+      copyRow(`curl -fsS -H ${shell(`Authorization: Bearer ${t.secret}`)} ${shell(`${server}/api/v1/status`)}`, "curl", "curl line"));
+  }
+  fill(box, el("h2", { id: "token-created-title" }, `Created ${t.role} token #${t.id}: ${t.name}`),
+    el("p", { class: "note s-late" }, el("strong", {}, "Copy the secret now: "), "it is shown only this once, and stored only as a hash."),
+    copyRow(t.secret, "secret", `Secret of token ${t.name}`), ...lines);
+  box.hidden = false;
+  box.focus();
+}
+
+async function revokeToken(button) {
+  const id = Number(button.dataset.revoke);
+  const sure = await confirmDialog(`Revoke token #${id} (${button.dataset.name})?`,
+    `The ${button.dataset.role} token #${id} \u201c${button.dataset.name}\u201d stops working at once; whatever uses it is refused from now on.`, "Revoke");
+  if (!sure) return button.focus();
+  try {
+    await api(`/api/v1/tokens/${id}`, "DELETE");
+    notice(`Revoked token #${id} (${button.dataset.name}).`);
+    $("token-created").hidden = true;
+    await loadTokens();
+  } catch (error) {
+    if (error instanceof Refused) return askForToken(REFUSED);
+    show($("token-error"), `Could not revoke token #${id}: ${reason(error)}.`);
+  }
+  return $("tokens-title").focus();
+}
+
 // ---- events ----
 
 $("login-form").addEventListener("submit", (event) => {
@@ -665,6 +1273,29 @@ document.addEventListener("click", (event) => {
   event.preventDefault();
   if (location.hash) history.pushState(null, "", location.pathname + location.search);
   route();
+});
+$("job-form").addEventListener("submit", saveJob);
+$("token-form").addEventListener("submit", createToken);
+$("t-role").addEventListener("change", showAgentField);
+$("pause").addEventListener("click", togglePause);
+$("delete").addEventListener("click", deleteJob);
+$("rotate").addEventListener("click", rotatePingKey);
+$("unsnooze").addEventListener("click", () => snooze(null));
+$("snooze-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("snooze-until");
+  const until = new Date(input.value);
+  const wrong = Number.isNaN(until.getTime()) ? "Choose a date and time to snooze until." : until <= new Date() ? "Choose a time in the future." : "";
+  show($("snooze-until-error"), wrong);
+  input.toggleAttribute("aria-invalid", Boolean(wrong));
+  if (wrong) return input.focus();
+  return snooze(until);
+});
+document.addEventListener("click", (event) => {
+  const copier = event.target.closest("button[data-copies]");
+  if (copier) copy(copier);
+  const revoke = event.target.closest("button[data-revoke]");
+  if (revoke) revokeToken(revoke);
 });
 addEventListener("popstate", route);
 addEventListener("hashchange", route);

@@ -153,7 +153,7 @@ pub struct Reader(pub Principal);
 pub struct EveryJobReader(pub Principal);
 /// An agent or admin token: reporting backups.
 pub struct Reporter(pub Principal);
-/// An admin token: changing jobs.
+/// An admin token: changing jobs and tokens.
 pub struct Admin(pub Principal);
 
 impl<S: Send + Sync> FromRequestParts<S> for Reader {
@@ -193,7 +193,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
         needs(
             principal(parts)?,
             &[Role::Admin],
-            "change jobs: use an admin token",
+            "change jobs or tokens: use an admin token",
         )
         .map(Admin)
     }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ping;
 pub mod status;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub fn router(metrics_require_token: bool) -> Router<ApiState> {
         .merge(status::router())
         .merge(companies::router())
         .merge(alerts::router())
+        .merge(tokens::router())
         .merge(badges::router())
         .merge(health::router())
         .merge(metrics::router(metrics_require_token))

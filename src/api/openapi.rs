@@ -13,9 +13,11 @@ use utoipa::{Modify, Number, OpenApi, ToSchema};
 
 use super::error::{FieldError, HttpError, LocItem, ValidationError};
 use super::input::{self, Page};
-use super::{alerts, companies, entries, health, jobs, ping, status, ApiState};
+use super::{alerts, companies, entries, health, jobs, ping, status, tokens, ApiState};
 use crate::db::status::JobStatus;
+use crate::db::tokens::TokenInfo;
 use crate::domain::alert::{Alert, AlertKind, Delivery};
+use crate::domain::auth::Role;
 use crate::domain::entry::{self as entry, Entry, EntryStatus};
 use crate::domain::job::{self as job, Job};
 use crate::domain::schedule::{self, Frequency};
@@ -47,6 +49,10 @@ use crate::service::companies::{Company, StateCounts};
         status::list_status,
         companies::list_companies,
         alerts::list_alerts,
+        tokens::create_token,
+        tokens::list_tokens,
+        tokens::revoke_token,
+        tokens::current_token,
         ping::ping_success,
         ping::ping_action,
         ping::push,
@@ -57,12 +63,14 @@ use crate::service::companies::{Company, StateCounts};
         HttpError, ValidationError, FieldError, LocItem, health::Health,
         JobStatus, JobState, Alert, AlertKind, Delivery,
         companies::CompanyOut, Company, StateCounts,
+        tokens::TokenCreate, tokens::CreatedToken, tokens::CurrentToken, TokenInfo, Role,
     )),
     tags(
         (name = "jobs", description = "Expected backup jobs"),
         (name = "entries", description = "Backup runs reported by agents"),
         (name = "status", description = "Each job's state"),
         (name = "alerts", description = "The alert outbox"),
+        (name = "tokens", description = "Bearer tokens: created, listed and revoked by an administrator; the secret is shown once"),
         (name = "pings", description = "Ping URLs for the backup tools people already have (healthchecks.io's protocol, Uptime Kuma's push): no token, the key is the credential"),
         (name = "health", description = "Liveness"),
     ),
@@ -134,6 +142,11 @@ impl Modify for RequestBounds {
         s.int("backup_size_bytes", entry::SIZE_MIN, None);
         s.text("error_message", 0, entry::ERROR_MESSAGE_MAX, None);
         s.text("run_id", 0, entry::RUN_ID_MAX, None);
+
+        let mut s = Bounds::of(doc, &tokens::TokenCreate::name());
+        for field in ["name", "agent_id"] {
+            s.text(field, job::NAME_MIN, job::NAME_MAX, Some(job::NAME_PATTERN));
+        }
 
         let cursor_pattern = input::cursor_pattern();
         let operations = doc

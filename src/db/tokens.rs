@@ -3,20 +3,25 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::auth::Role;
 use crate::domain::time::{self, from_micros, to_micros};
 
-/// A token as `token list` shows it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A token as `token list` and `GET /api/v1/tokens` show it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct TokenInfo {
     pub id: i64,
     pub name: String,
     pub role: Role,
+    /// The agent an agent token is confined to; null for the other roles.
+    #[schema(required = true)]
     pub agent_id: Option<String>,
     #[serde(serialize_with = "time::serialize")]
     pub created_at: DateTime<Utc>,
+    /// When it stopped working; null while it works.
     #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(required = true)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 

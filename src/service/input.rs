@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{FieldError, LocItem};
+use crate::domain::auth::Role;
 use crate::domain::entry::{EntryStatus, ReportStatus};
 use crate::domain::job::CronText;
 use crate::domain::schedule::Frequency;
@@ -34,7 +35,7 @@ macro_rules! choice_from_all {
     )*};
 }
 
-choice_from_all!(Frequency, EntryStatus, JobState, ReportStatus);
+choice_from_all!(Frequency, EntryStatus, JobState, ReportStatus, Role);
 
 /// Whether a field must be there, and whether `null` stands for "not given".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

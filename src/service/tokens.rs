@@ -1,5 +1,6 @@
 //! Bearer tokens without HTTP: making secrets, storing only their hash, recognising a
-//! presented secret, and the first admin token written to a file beside the database.
+//! presented secret, the first admin token written to a file beside the database, and the
+//! use cases of `/api/v1/tokens` (create from a request, list, revoke).
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +10,15 @@ use rusqlite::{Connection, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use serde_json::Value;
+
+use super::input::{Fields, Need};
+use super::ServiceError;
 use crate::config::Secret;
 use crate::db::tokens::{self, TokenInfo};
 use crate::db::Db;
 use crate::domain::auth::{Principal, Role};
+use crate::domain::job::{NAME_MAX, NAME_MIN};
 
 /// Every secret starts with this, so a leaked one is easy to recognise (and to grep for).
 pub const SECRET_PREFIX: &str = "bm_";
@@ -45,6 +51,75 @@ pub fn create(
     let info = tokens::insert(conn, name, role, agent_id, &hash_secret(&secret), now)
         .context("Failed to store the token")?;
     Ok((info, secret))
+}
+
+/// A token to create, as a request gives it: a role, the agent an agent token is confined to
+/// (required for an agent token, refused for the others) and a name saying what it is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub role: Role,
+    pub agent_id: Option<String>,
+    pub name: String,
+}
+
+impl TokenRequest {
+    /// Reads `{role, agent_id?, name}`; every problem comes back at once, naming its field.
+    pub fn parse(body: &Value) -> Result<Self, ServiceError> {
+        let mut f =
+            Fields::of(body, vec!["body".into()]).map_err(|e| ServiceError::Invalid(vec![e]))?;
+        let role = f.choice::<Role>("role", Need::Required);
+        let agent_id = f.name("agent_id", NAME_MIN, NAME_MAX, Need::Nullable);
+        let name = f.name("name", NAME_MIN, NAME_MAX, Need::Required);
+        match (role, &agent_id) {
+            (Some(Role::Agent), None) if !f.has("agent_id") => f.refuse_field(
+                "agent_id",
+                "missing",
+                "An agent token needs the agent_id of the jobs it reports for",
+            ),
+            (Some(role @ (Role::Admin | Role::Viewer)), Some(_)) => f.refuse_field(
+                "agent_id",
+                "value_error",
+                format!(
+                    "Value error, only an agent token takes an agent_id; a {} token sees every job",
+                    role.as_str()
+                ),
+            ),
+            _ => {}
+        }
+        f.finish().map_err(ServiceError::Invalid)?;
+        let missing = || ServiceError::invalid(vec!["body".into()], "missing", "Field required");
+        Ok(Self {
+            role: role.ok_or_else(missing)?,
+            agent_id,
+            name: name.ok_or_else(missing)?,
+        })
+    }
+}
+
+/// Creates the token `request` asks for; returns it with its secret, which is never stored.
+pub fn create_requested(
+    conn: &Connection,
+    request: &TokenRequest,
+    now: DateTime<Utc>,
+) -> Result<(TokenInfo, String), ServiceError> {
+    Ok(create(
+        conn,
+        &request.name,
+        request.role,
+        request.agent_id.as_deref(),
+        now,
+    )?)
+}
+
+/// Every token, revoked ones included, by id: never a secret.
+pub fn list(conn: &Connection) -> Result<Vec<TokenInfo>, ServiceError> {
+    Ok(tokens::list(conn)?)
+}
+
+/// Revokes the live token `id` at once; not found if there is none (or it is revoked).
+pub fn revoke(conn: &Connection, id: i64, now: DateTime<Utc>) -> Result<TokenInfo, ServiceError> {
+    tokens::revoke(conn, id, now)?
+        .ok_or_else(|| ServiceError::NotFound("Token not found (or already revoked)".to_owned()))
 }
 
 /// Who holds a presented secret, and a stable key naming the token (for rate limiting).

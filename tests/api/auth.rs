@@ -1268,7 +1268,7 @@ async fn the_openapi_document_declares_bearer_security_on_every_api_operation() 
             }
         }
     }
-    assert_eq!(api_operations, 17, "every /api/v1 operation was checked");
+    assert_eq!(api_operations, 21, "every /api/v1 operation was checked");
     assert!(doc["paths"]["/healthz"]["get"].is_object());
 }
 

@@ -1,5 +1,6 @@
-//! `backup-monitor token create|list|revoke`, run as a sysadmin would, on a database file
-//! that a running server then uses.
+//! Tokens made and revoked two ways: `backup-monitor token create|list|revoke`, run as a
+//! sysadmin would, on a database file that a running server then uses; and
+//! `/api/v1/tokens` over HTTP, as the dashboard does it.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -9,7 +10,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 
 use crate::common::{
-    client_with, command, hash_secret, open_db, spawn_app_with, stderr, stdout, TestApp,
+    assert_422, client_with, command, hash_secret, open_db, spawn_app, spawn_app_with, stderr,
+    stdout, Role, TestApp,
 };
 
 /// A database file in its own directory, and the binary run against it.
@@ -367,4 +369,240 @@ fn every_token_subcommand_has_complete_help() {
         }
     }
     assert!(!admin.db.exists(), "--help must not create the database");
+}
+
+// ---- /api/v1/tokens ----
+
+#[tokio::test]
+async fn an_admin_creates_an_agent_token_over_http_and_it_reports_for_its_agent_only() {
+    // Arrange
+    let app = spawn_app().await;
+    let own = app.create_job(json!({})).await["id"].as_i64().unwrap();
+    let other = app
+        .create_job(json!({"agent_id_responsible": "agent-paris-2"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let body = json!({"role": "agent", "agent_id": "agent-lyon-1", "name": "Lyon NAS"});
+
+    // Act
+    let response = app.post_json("/api/v1/tokens", &body).await;
+
+    // Assert
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(is_secret(secret), "{created}");
+    assert_eq!(created["role"], "agent");
+    assert_eq!(created["agent_id"], "agent-lyon-1");
+    assert_eq!(created["name"], "Lyon NAS");
+    assert_eq!(created["revoked_at"], Value::Null);
+    assert_eq!(app.stored_tokens().len(), 1);
+    assert_ne!(hash_secret(secret), secret);
+    let agent = client_with(Some(secret));
+    let report = |job: i64| json!({"expected_job_id": job, "status": "success"});
+    let url = app.url("/api/v1/entries/");
+    let mine = agent.post(&url).json(&report(own)).send().await.unwrap();
+    assert_eq!(mine.status(), 201, "its own job");
+    let theirs = agent.post(&url).json(&report(other)).send().await.unwrap();
+    assert_eq!(theirs.status(), 403, "another agent's job");
+    let current: Value = agent
+        .get(app.url("/api/v1/tokens/current"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        current,
+        json!({"role": "agent", "agent_id": "agent-lyon-1"})
+    );
+}
+
+#[tokio::test]
+async fn the_token_list_over_http_shows_every_token_and_never_a_secret() {
+    // Arrange
+    let app = spawn_app().await;
+    let viewer = app.token(Role::Viewer, None);
+    let created: Value = app
+        .post_json("/api/v1/tokens", &json!({"role": "viewer", "name": "wall"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Act
+    let response = app.get("/api/v1/tokens/").await;
+
+    // Assert
+    assert_eq!(
+        response.status(),
+        200,
+        "with and without the trailing slash"
+    );
+    let text = response.text().await.unwrap();
+    let list: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1]["id"], created["id"]);
+    assert_eq!(list[1]["name"], "wall");
+    for secret in [viewer.as_str(), created["secret"].as_str().unwrap()] {
+        assert!(!text.contains(secret), "a secret is listed: {text}");
+    }
+    assert!(!text.contains("secret"), "{text}");
+}
+
+#[tokio::test]
+async fn revoking_over_http_stops_the_token_at_once_and_a_second_revoke_is_404() {
+    // Arrange
+    let app = spawn_app().await;
+    let viewer = app.token(Role::Viewer, None);
+    let id = app.token_id(&viewer);
+    let client = client_with(Some(&viewer));
+    assert_eq!(
+        client
+            .get(app.url("/api/v1/jobs/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Act
+    let response = app.delete(&format!("/api/v1/tokens/{id}")).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let revoked: Value = response.json().await.unwrap();
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let refused = client.get(app.url("/api/v1/jobs/")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    for (case, path) in [
+        ("again", format!("/api/v1/tokens/{id}")),
+        ("unknown", "/api/v1/tokens/999".to_owned()),
+    ] {
+        let response = app.delete(&path).await;
+        assert_eq!(response.status(), 404, "{case}");
+    }
+}
+
+#[tokio::test]
+async fn only_an_admin_token_creates_lists_or_revokes_tokens() {
+    // Arrange
+    let app = spawn_app().await;
+    let viewer = app.token(Role::Viewer, None);
+    let agent = app.token(Role::Agent, Some("agent-lyon-1"));
+    let target = app.token_id(&viewer);
+    let body = json!({"role": "admin", "name": "mine now"});
+
+    for (who, secret) in [("viewer", &viewer), ("agent", &agent)] {
+        let client = client_with(Some(secret));
+        // Act
+        let create = client
+            .post(app.url("/api/v1/tokens"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let list = client.get(app.url("/api/v1/tokens")).send().await.unwrap();
+        let revoke = client
+            .delete(app.url(&format!("/api/v1/tokens/{target}")))
+            .send()
+            .await
+            .unwrap();
+        let current = client
+            .get(app.url("/api/v1/tokens/current"))
+            .send()
+            .await
+            .unwrap();
+
+        // Assert
+        for (what, response) in [("create", create), ("list", list), ("revoke", revoke)] {
+            assert_eq!(response.status(), 403, "{who} {what}");
+            let detail: Value = response.json().await.unwrap();
+            assert!(
+                detail["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("use an admin token"),
+                "{who} {what}: {detail}"
+            );
+        }
+        assert_eq!(current.status(), 200, "{who} may ask what it is");
+        let current: Value = current.json().await.unwrap();
+        assert_eq!(current["role"], who);
+    }
+    let anonymous = client_with(None)
+        .get(app.url("/api/v1/tokens"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(app.stored_tokens().len(), 2, "nothing created");
+    assert!(
+        app.stored_tokens().iter().all(|t| t.revoked_at.is_none()),
+        "nothing revoked"
+    );
+}
+
+#[tokio::test]
+async fn creating_a_token_over_http_refuses_a_bad_body_naming_the_field() {
+    let app = spawn_app().await;
+    // (case, body, loc, type)
+    let cases = [
+        (
+            "no role",
+            json!({"name": "x"}),
+            json!(["body", "role"]),
+            "missing",
+        ),
+        (
+            "unknown role",
+            json!({"role": "root", "name": "x"}),
+            json!(["body", "role"]),
+            "enum",
+        ),
+        (
+            "no name",
+            json!({"role": "viewer"}),
+            json!(["body", "name"]),
+            "missing",
+        ),
+        (
+            "blank name",
+            json!({"role": "viewer", "name": "  "}),
+            json!(["body", "name"]),
+            "string_too_short",
+        ),
+        (
+            "agent without agent_id",
+            json!({"role": "agent", "name": "x"}),
+            json!(["body", "agent_id"]),
+            "missing",
+        ),
+        (
+            "agent with a null agent_id",
+            json!({"role": "agent", "agent_id": null, "name": "x"}),
+            json!(["body", "agent_id"]),
+            "missing",
+        ),
+        (
+            "viewer with an agent_id",
+            json!({"role": "viewer", "agent_id": "a", "name": "x"}),
+            json!(["body", "agent_id"]),
+            "value_error",
+        ),
+        (
+            "not an object",
+            json!(["agent"]),
+            json!(["body"]),
+            "model_attributes_type",
+        ),
+    ];
+    for (case, body, loc, kind) in cases {
+        let response = app.post_json("/api/v1/tokens", &body).await;
+        assert_422(response, loc, kind, case).await;
+    }
+    assert!(app.stored_tokens().is_empty(), "nothing created");
 }
