@@ -75,7 +75,7 @@ pub const COLUMNS: [&str; 21] = [
 /// A snooze is the moment's state, not the job's definition: `snoozed_until` and
 /// `snooze_reason` are neither exported nor imported (an upsert keeps the stored ones), nor
 /// is the ping key (`ping_url`), which belongs to this installation.
-const IGNORED: [&str; 10] = [
+const IGNORED: [&str; 9] = [
     "id",
     "created_at",
     "updated_at",
@@ -85,7 +85,6 @@ const IGNORED: [&str; 10] = [
     "snooze_reason",
     "schedule_description",
     "next_slots_utc",
-    "seed",
 ];
 const INTEGERS: [&str; 9] = [
     "expected_hour_utc",

@@ -62,9 +62,9 @@ pub fn run(cli: Cli) -> ExitCode {
 /// `digest`: today's digest of the database, printed.
 fn digest(settings: &Settings) -> anyhow::Result<()> {
     let conn = crate::db::open_current(&settings.database_path())?;
-    let (_, text) = crate::service::digest::today(&conn, chrono::Utc::now())
+    let digest = crate::service::digest::today(&conn, chrono::Utc::now())
         .context("Failed to read the jobs")?;
-    output::print(&text).context(STDOUT)
+    output::print(&digest.text).context(STDOUT)
 }
 
 /// Loads `./.env` into the environment, as the seed read it; real variables win. Only the

@@ -132,16 +132,7 @@ pub fn snooze(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Vec<i64>> {
-    let mut f = Filters::new();
-    if let Some(v) = &filter.company_name {
-        f.add("company_name", "=", v.clone());
-    }
-    if let Some(v) = &filter.city {
-        f.add("city", "=", v.clone());
-    }
-    if let Some(v) = &filter.agent_id_responsible {
-        f.add("agent_id_responsible", "=", v.clone());
-    }
+    let f = filter.filters();
     let first = f.values.len() + 1;
     let sql = format!(
         "UPDATE jobs SET snoozed_until_us = ?{first}, snooze_reason = ?{}, updated_at_us = ?{} {} \
@@ -204,6 +195,26 @@ pub struct JobFilter {
     pub is_active: Option<bool>,
 }
 
+impl JobFilter {
+    /// The `WHERE` clauses of the filters that are set (the listing's and the snooze's).
+    fn filters(&self) -> Filters {
+        let mut f = Filters::new();
+        if let Some(v) = &self.company_name {
+            f.add("company_name", "=", v.clone());
+        }
+        if let Some(v) = &self.city {
+            f.add("city", "=", v.clone());
+        }
+        if let Some(v) = &self.agent_id_responsible {
+            f.add("agent_id_responsible", "=", v.clone());
+        }
+        if let Some(v) = self.is_active {
+            f.add("is_active", "=", i64::from(v));
+        }
+        f
+    }
+}
+
 /// One page of jobs by id, and the total count after filters.
 pub fn list(
     conn: &Connection,
@@ -211,19 +222,7 @@ pub fn list(
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Job>, i64)> {
-    let mut f = Filters::new();
-    if let Some(v) = &filter.company_name {
-        f.add("company_name", "=", v.clone());
-    }
-    if let Some(v) = &filter.city {
-        f.add("city", "=", v.clone());
-    }
-    if let Some(v) = &filter.agent_id_responsible {
-        f.add("agent_id_responsible", "=", v.clone());
-    }
-    if let Some(v) = filter.is_active {
-        f.add("is_active", "=", i64::from(v));
-    }
+    let f = filter.filters();
     let where_sql = f.where_sql();
     let total: i64 = conn.query_row(
         &format!("SELECT count(*) FROM jobs {where_sql}"),

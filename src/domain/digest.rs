@@ -22,6 +22,27 @@ pub struct DigestJob {
     pub last_success: Option<DateTime<Utc>>,
 }
 
+/// A day's digest, as sent and printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digest {
+    /// The first line: what a phone shows.
+    pub headline: String,
+    /// The whole text, headline first.
+    pub text: String,
+    /// Whether no job needs attention.
+    pub all_well: bool,
+}
+
+impl Digest {
+    pub fn of(jobs: &[DigestJob], now: DateTime<Utc>) -> Self {
+        Self {
+            headline: headline(jobs),
+            text: render(jobs, now),
+            all_well: !jobs.iter().any(|j| needs_attention(j.state)),
+        }
+    }
+}
+
 /// Whether a job in `state` needs someone: late, failed or suspect.
 pub fn needs_attention(state: JobState) -> bool {
     matches!(state, JobState::Late | JobState::Failed | JobState::Suspect)

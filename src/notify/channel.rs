@@ -11,6 +11,7 @@ use super::payload;
 use crate::config::{ChannelSettings, Settings};
 use crate::domain::alert::{self, Brief};
 use crate::domain::channel::{ChannelKind, Outcome, Route, Severity};
+use crate::domain::digest::Digest;
 
 /// What is said about one alert (or a test), in every form a channel takes.
 #[derive(Debug, Clone)]
@@ -62,9 +63,13 @@ impl Letter {
 
 impl Letter {
     /// The morning digest (DESIGN §13): its first line is the title a phone shows.
-    pub fn digest(headline: &str, text: &str, url_prefix: &str) -> Self {
+    pub fn digest(digest: &Digest, url_prefix: &str) -> Self {
+        let Digest {
+            headline,
+            text,
+            all_well,
+        } = digest;
         let subject = format!("[backup-monitor] {headline}");
-        let all_well = text.lines().count() <= 4 && headline.starts_with("All ");
         Self {
             body: format!("{text}\n-- backup-monitor\n"),
             brief: Brief {
@@ -75,7 +80,7 @@ impl Letter {
                 reason: None,
                 link: alert::dashboard_link(url_prefix),
             },
-            severity: if all_well {
+            severity: if *all_well {
                 Severity::Good
             } else {
                 Severity::Warning

@@ -419,11 +419,11 @@ impl Outbox {
                 Ok(Some((previous, digest::today(conn, now)?)))
             })
             .await?;
-        let Some((previous, (headline, text))) = claimed else {
+        let Some((previous, today)) = claimed else {
             settled(&day);
             return Ok(false);
         };
-        let letter = Letter::digest(&headline, &text, &self.url_prefix);
+        let letter = Letter::digest(&today, &self.url_prefix);
         let mut delivered = 0;
         for channel in self.channels.iter().filter(|c| names.contains(&c.name)) {
             match channel.deliver(&letter).await {
@@ -442,7 +442,7 @@ impl Outbox {
             return Ok(false);
         }
         settled(&day);
-        tracing::info!(%headline, channels = delivered, "digest sent");
+        tracing::info!(headline = %today.headline, channels = delivered, "digest sent");
         Ok(true)
     }
 

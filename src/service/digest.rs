@@ -5,13 +5,13 @@ use rusqlite::Connection;
 
 use super::status::{all, StatusFilter};
 use crate::db::digest as store;
-use crate::domain::digest::{self, DigestJob};
+use crate::domain::digest::{Digest, DigestJob};
 use crate::domain::entry::EntryStatus;
 use crate::domain::status::JobState;
 use crate::domain::zone::Zone;
 
-/// Today's digest at `now`: its first line and its whole text.
-pub fn today(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<(String, String)> {
+/// Today's digest at `now`.
+pub fn today(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Digest> {
     let jobs: Vec<DigestJob> = all(conn, &StatusFilter::default(), now)?
         .into_iter()
         .map(|s| DigestJob {
@@ -32,7 +32,7 @@ pub fn today(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<(String,
             last_success: s.last_success_utc,
         })
         .collect();
-    Ok((digest::headline(&jobs), digest::render(&jobs, now)))
+    Ok(Digest::of(&jobs, now))
 }
 
 /// The local day (`YYYY-MM-DD` in `zone`) whose digest is due at `now`: today's, once the

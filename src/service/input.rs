@@ -155,48 +155,44 @@ impl<'a> Fields<'a> {
     /// A cron expression (DESIGN §11), where `null` says "none" rather than "not given":
     /// absent → `None`, `null` → `Some(None)`. What is wrong is said in the parser's words.
     pub fn cron(&mut self, key: &str) -> Option<Option<CronText>> {
+        self.nullable(key, |f| {
+            f.read(key, Need::Optional, |v| {
+                string(v).and_then(|s| {
+                    CronText::parse(&s).map_err(|e| ("value_error", format!("Value error, {e}")))
+                })
+            })
+        })
+    }
+
+    /// A field where `null` says "none" rather than "not given": absent → `None`, `null` →
+    /// `Some(None)`, a value → what `read` makes of it (None when refused).
+    fn nullable<T>(
+        &mut self,
+        key: &str,
+        read: impl FnOnce(&mut Self) -> Option<T>,
+    ) -> Option<Option<T>> {
         match self.object.get(key) {
             None => None,
             Some(Value::Null) => Some(None),
-            Some(_) => self
-                .read(key, Need::Optional, |v| {
-                    string(v).and_then(|s| {
-                        CronText::parse(&s)
-                            .map_err(|e| ("value_error", format!("Value error, {e}")))
-                    })
-                })
-                .map(Some),
+            Some(_) => read(self).map(Some),
         }
     }
 
     /// A small whole number in `min..=max` where `null` says "none" rather than "not
     /// given": absent → `None`, `null` → `Some(None)`.
     pub fn nullable_small(&mut self, key: &str, min: u32, max: u32) -> Option<Option<u32>> {
-        match self.object.get(key) {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(_) => self.small(key, min, max, Need::Optional).map(Some),
-        }
+        self.nullable(key, |f| f.small(key, min, max, Need::Optional))
     }
 
     /// An instant where `null` says "none": absent → `None`, `null` → `Some(None)`.
     pub fn nullable_datetime(&mut self, key: &str) -> Option<Option<DateTime<Utc>>> {
-        match self.object.get(key) {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(_) => self.datetime(key, Need::Optional).map(Some),
-        }
+        self.nullable(key, |f| f.datetime(key, Need::Optional))
     }
 
     /// Text of at most `max` characters, trimmed, where `null` or "" says "none".
     pub fn nullable_text(&mut self, key: &str, max: usize) -> Option<Option<String>> {
-        match self.object.get(key) {
-            None => None,
-            Some(Value::Null) => Some(None),
-            Some(_) => self
-                .text(key, max, Need::Optional)
-                .map(|t| Some(t.trim().to_owned()).filter(|t| !t.is_empty())),
-        }
+        self.nullable(key, |f| f.text(key, max, Need::Optional))
+            .map(|t| t.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()))
     }
 
     /// An IANA time zone name.

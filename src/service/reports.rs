@@ -236,12 +236,7 @@ pub fn report(
     now: DateTime<Utc>,
 ) -> Result<Reported, ServiceError> {
     let job = job_for(conn, caller, new.expected_job_id)?;
-    let (entry, created, alerted) = store(conn, &job, new, now)?;
-    Ok(Reported {
-        entries: vec![entry],
-        created: vec![created],
-        alerted,
-    })
+    Ok(report_for(conn, &job, new, now)?)
 }
 
 /// Stores one report for `job`, found by other means than a token (a ping URL's key).

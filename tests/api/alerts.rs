@@ -6,34 +6,16 @@ use chrono::{Duration, Utc};
 use serde_json::{json, Value};
 
 use crate::common::{
-    at, claim_alerts, free_port, spawn_app, spawn_app_with, Outbox, Settings, SmtpSettings,
-    SmtpTls, TestApp, LEASE,
+    at, claim_alerts, emailing, free_port, plain_smtp, spawn_app, spawn_app_with, Outbox, Settings,
+    TestApp, LEASE,
 };
 use crate::smtp::SmtpServer;
-
-fn smtp_settings(port: u16) -> SmtpSettings {
-    SmtpSettings {
-        host: Some("127.0.0.1".to_owned()),
-        port,
-        username: None,
-        password: None,
-        from: Some("monitor@example.com".to_owned()),
-        tls: SmtpTls::None,
-    }
-}
-
-fn emailing(port: u16) -> impl FnOnce(&mut Settings) {
-    move |s| {
-        s.smtp = smtp_settings(port);
-        s.alerts.to = vec!["ops@example.com".to_owned()];
-    }
-}
 
 /// An outbox on the app's database that sends through `port`, driven by hand.
 fn outbox(app: &TestApp, port: u16) -> Outbox {
     crate::common::outbox(
         &app.db_path,
-        &smtp_settings(port),
+        &plain_smtp(port),
         vec!["ops@example.com".to_owned()],
     )
 }
@@ -339,7 +321,7 @@ async fn a_job_without_any_recipient_keeps_its_alert_with_the_reason() {
         "2026-11-24T02:31:00Z",
     )
     .await;
-    let sender = crate::common::outbox(&app.db_path, &smtp_settings(smtp.port), Vec::new());
+    let sender = crate::common::outbox(&app.db_path, &plain_smtp(smtp.port), Vec::new());
     let outcome = sender
         .dispatch_pending(Utc::now() + Duration::minutes(1))
         .await
