@@ -4,6 +4,8 @@
 #   benches/run.sh            full run (~15 min with the release builds; numbers for BENCHMARKS.md)
 #   benches/run.sh --smoke    every step at tiny sizes, 1 s of wrk each (CI; also BENCH_SMOKE=1)
 #   benches/retention.sh      only the rows of retention and backup (run.sh runs it too)
+#   benches/growth.sh         only the rows of growth: bytes per entry, start-up and RSS at
+#                             10,000,000 entries (run.sh runs it too)
 #
 # Builds the server, seeds a temporary database (1,000 jobs, 1,000,000 entries) through the
 # crate's own migrations, starts the server on a free loopback port, drives it with wrk
@@ -29,7 +31,7 @@ for arg in "$@"; do
   case $arg in
     --smoke) smoke=1 ;;
     -h | --help)
-      sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -263,6 +265,11 @@ say "retention and backup: benches/retention.sh"
 retention_rows=$(BENCH_PART_OF_SUITE=1 BENCH_SMOKE=$smoke benches/retention.sh) ||
   die "benches/retention.sh failed"
 
+# --- growth (benches/growth.sh: 10,000,000 entries, on its own server) --------------------
+say "growth: benches/growth.sh"
+growth_rows=$(BENCH_PART_OF_SUITE=1 BENCH_SMOKE=$smoke benches/growth.sh) ||
+  die "benches/growth.sh failed"
+
 # --- tick and microbenchmarks ----------------------------------------------------------
 say "tick: $tick_jobs jobs x $tick_per_job entries, $tick_rounds rounds"
 BENCH_JOBS=$tick_jobs BENCH_ENTRIES_PER_JOB=$tick_per_job BENCH_ROUNDS=$tick_rounds bench tick
@@ -326,6 +333,7 @@ row "tick, due: $(thousands "$tick_jobs") jobs, $(thousands "$tick_entries") ent
 row "tick, quiet (nothing new due), same database" "" "$(result tick quiet_ms) ms" "" "" "" \
   "≤ 250 ms" "$(verdict "$(result tick quiet_ms) <= 250")"
 echo "$retention_rows"
+echo "$growth_rows"
 drift=$(awk -v a="$h" -v b="${rps[healthz2]}" 'BEGIN { d = (b - a) / a; printf "%.0f", (d < 0 ? -d : d) * 100 }')
 if [ "$smoke" = 0 ] && [ "$drift" -gt 15 ]; then
   echo
