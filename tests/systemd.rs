@@ -117,7 +117,11 @@ fn the_unit_passes_systemd_analyze_verify() {
     // verify checks that ExecStart exists: point it at the binary under test.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backup-monitor.service");
-    std::fs::write(&path, unit.replace("ExecStart=backup-monitor", &format!("ExecStart={BIN}"))).unwrap();
+    std::fs::write(
+        &path,
+        unit.replace("ExecStart=backup-monitor", &format!("ExecStart={BIN}")),
+    )
+    .unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
