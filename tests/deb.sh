@@ -138,6 +138,8 @@ echo "# edited by tests/deb.sh" >>"$config"
 
 say "upgrade: dpkg -i $upgrade"
 dpkg -i "$upgrade" >/dev/null || die "the upgrade failed"
+[ "$(dpkg-query -W -f='${Version}' backup-monitor)" = "$(dpkg-deb -f "$upgrade" Version)" ] ||
+  die "the installed version is not $upgrade's"
 [ "$(sha256sum "$state/backup-monitor.admin-token")" = "$token_sum" ] || die "the token file changed"
 [ "$(stat -c %i "$state/backup-monitor.db")" = "$db_inode" ] || die "the database was replaced"
 grep -q '^# edited by tests/deb.sh$' "$config" || die "the upgrade replaced the edited $config"
