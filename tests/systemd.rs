@@ -90,7 +90,7 @@ fn the_unit_passes_systemd_analyze_verify() {
     .unwrap();
     for directive in [
         "Type=notify",
-        "DynamicUser=yes",
+        "User=backup-monitor",
         "ProtectSystem=strict",
         "StateDirectory=backup-monitor",
         "NoNewPrivileges=yes",
@@ -117,7 +117,11 @@ fn the_unit_passes_systemd_analyze_verify() {
     // verify checks that ExecStart exists: point it at the binary under test.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("backup-monitor.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/backup-monitor", BIN)).unwrap();
+    std::fs::write(
+        &path,
+        unit.replace("ExecStart=backup-monitor", &format!("ExecStart={BIN}")),
+    )
+    .unwrap();
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
