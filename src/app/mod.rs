@@ -76,7 +76,7 @@ impl Application {
             .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
         let limiter = Arc::new(Limiter::new(&settings.auth));
         let writer = Writer::start(
-            db.conn()
+            db.writer_conn()
                 .context("Failed to open the writer's connection")?,
         )
         .context("Failed to start the writer thread")?;
@@ -211,7 +211,17 @@ pub fn router(state: AppState) -> Router {
             } else {
                 request.uri().path()
             };
-            tracing::info_span!("request", method = %request.method(), route, path)
+            // A stored report fills in the entry's fields (`Reported::committed`): one line
+            // per report, the response's, says what was stored.
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                route,
+                path,
+                entry_id = tracing::field::Empty,
+                job_id = tracing::field::Empty,
+                entry_status = tracing::field::Empty,
+            )
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     let mut router = Router::new()
