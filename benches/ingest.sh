@@ -50,20 +50,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# CPU ticks of the server's threads, summed by kind: workers writer logger other.
+# CPU ticks of the server, then of its threads summed by kind: total tokio writer logger
+# (tokio's workers and its blocking pool share a name; a thread that ended since counts in
+# the total only).
 cpu() {
-  local pid=$1 t comm ticks w=0 g=0 l=0 o=0
+  local pid=$1 t comm ticks w=0 g=0 l=0 all
+  all=$(awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$pid/stat")
   for t in /proc/"$pid"/task/*; do
     comm=$(cat "$t/comm" 2>/dev/null) || continue
     ticks=$(awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "$t/stat" 2>/dev/null) || continue
     case $comm in
-      tokio-runtime-w*) w=$((w + ticks)) ;;
+      tokio-r*) w=$((w + ticks)) ;;
       group-commit) g=$((g + ticks)) ;;
       log-writer) l=$((l + ticks)) ;;
-      *) o=$((o + ticks)) ;;
     esac
   done
-  echo "$w $g $l $o"
+  echo "$all $w $g $l"
 }
 
 settle() {
@@ -105,7 +107,11 @@ measure() { # binary
     sleep 0.05
   done
   load warmup get.lua /healthz BENCH_TOKEN= >/dev/null
+  settle
+  local hb ha
+  hb=$(cpu "$server_pid")
   h1=$(load healthz get.lua /healthz BENCH_TOKEN=)
+  ha=$(cpu "$server_pid")
   load warmup report.lua /api/v1/entries/ BENCH_TOKEN="$token" BENCH_JOBS=$jobs BENCH_RUN=1 >/dev/null
   settle
   before=$(cpu "$server_pid")
@@ -120,14 +126,17 @@ measure() { # binary
   hz=$(getconf CLK_TCK)
   awk -v bin="$bin" -v h1="$(field rps "$h1")" -v h2="$(field rps "$h2")" -v r="$(field rps "$r")" \
     -v p50="$(field p50_us "$r")" -v p99="$(field p99_us "$r")" -v hp99="$(field p99_us "$h1")" \
-    -v n="$n" -v hz="$hz" -v before="$before" -v after="$after" -v lines="$(wc -l <"$work/server.log")" \
+    -v n="$n" -v hz="$hz" -v before="$before" -v after="$after" -v hb="$hb" -v ha="$ha" \
+    -v hn="$(field requests "$h1")" -v lines="$(wc -l <"$work/server.log")" \
     -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
       split(before, b, " "); split(after, a, " ")
       us = 1e6 / hz / n
       printf "%s: healthz %.0f/s (p99 %.2f ms) | reports %.0f/s = %.2f x healthz, p50 %.2f ms, p99 %.2f ms | healthz after %.0f/s | load %s\n",
         bin, h1, hp99 / 1000, r, r / h1, p50 / 1000, p99 / 1000, h2, load
-      printf "   server CPU per report: workers %.1f us, group-commit %.1f us, log-writer %.1f us, other %.1f us; %d log lines in all\n",
+      printf "   server CPU per report: %.1f us in all; tokio threads %.1f us, group-commit %.1f us, log-writer %.1f us; %d log lines in all\n",
         (a[1] - b[1]) * us, (a[2] - b[2]) * us, (a[3] - b[3]) * us, (a[4] - b[4]) * us, lines
+      split(hb, c, " "); split(ha, d, " ")
+      printf "   server CPU per /healthz: %.1f us\n", (d[1] - c[1]) * 1e6 / hz / hn
     }'
 }
 

@@ -28,7 +28,9 @@ pub const QUEUED_LINES_MAX: usize = 16_384;
 
 /// Writes out the queued lines when dropped: hold it in `main` until the end.
 #[must_use = "dropping the guard stops the log thread"]
-pub struct LogGuard(Option<WorkerGuard>);
+pub struct LogGuard {
+    _worker: Option<WorkerGuard>,
+}
 
 impl std::fmt::Debug for LogGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,5 +62,7 @@ pub fn init(format: LogFormat) -> LogGuard {
             .try_init(),
     };
     // Already installed (e.g. twice in one test process): keep the first.
-    LogGuard(result.is_ok().then_some(guard))
+    LogGuard {
+        _worker: result.is_ok().then_some(guard),
+    }
 }
