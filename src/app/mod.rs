@@ -141,6 +141,10 @@ impl Application {
         }));
         let forgetting = tokio::spawn(rate_limit::forget_idle_keys(state.auth.limiter.clone()));
         let metrics_upkeep = tokio::spawn(metrics::upkeep());
+        let checkpointing = tokio::spawn(crate::db::checkpoint_continually(
+            db.clone(),
+            crate::db::CHECKPOINT_EVERY,
+        ));
         let scheduler = if settings.scheduler.enabled {
             Some(
                 Scheduler::start(
@@ -176,6 +180,7 @@ impl Application {
         systemd::stopping();
         forgetting.abort();
         metrics_upkeep.abort();
+        checkpointing.abort();
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }

