@@ -158,9 +158,7 @@ impl Db {
     /// `entries` at their recent end plus the table and its counters; with 2 MiB those
     /// pages were read again from the OS (`pread`) for most reports. The cache fills only as
     /// pages are used (idle memory does not grow).
-    pub fn writer_conn(
-        &self,
-    ) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, DbError> {
+    pub fn writer_conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, DbError> {
         let conn = self.pool.get()?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         conn.query_row(
@@ -324,10 +322,7 @@ pub async fn checkpoint_continually(db: Db, every: Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = db
-            .run(|conn| checkpoint(conn).map_err(DbError::from))
-            .await
-        {
+        if let Err(e) = db.run(|conn| checkpoint(conn).map_err(DbError::from)).await {
             tracing::debug!(error = %e, "background checkpoint failed");
         }
     }

@@ -450,9 +450,8 @@ mod tests {
         let db = crate::db::Db::open(&dir.path().join("jobs.db")).unwrap();
         db.migrate().unwrap();
         let writer = Writer::start(db.writer_conn().unwrap()).unwrap();
-        let set_min_size = |size: i64| {
-            format!("UPDATE jobs SET min_size_bytes = {size} WHERE id = 1")
-        };
+        let set_min_size =
+            |size: i64| format!("UPDATE jobs SET min_size_bytes = {size} WHERE id = 1");
         let read = |sql: Option<String>, fail: bool| {
             let jobs = writer.jobs();
             writer.write(move |conn| {
