@@ -90,12 +90,24 @@ load() { # label script path [env...]
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
 measure() { # binary
   local bin=$1 db=$work/bench.db port token url h1 r h2 before after
   rm -f "$db" "$db-wal" "$db-shm"
   cp "$seeded" "$db"
   sync
-  port=$((20000 + RANDOM % 40000))
+  port=$(free_port)
   token=bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   url=http://127.0.0.1:$port
   BACKUP_MONITOR_ADMIN_TOKEN=$token BACKUP_MONITOR_AUTH_RATE_LIMIT_PER_SECOND=1000000000 \
