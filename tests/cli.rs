@@ -558,7 +558,7 @@ fn a_token_file_that_cannot_be_written_fails_the_start_and_leaves_no_admin_token
 
 /// A stored report is named on the request's own line (its span's `entry_id`, `job_id`
 /// and `entry_status`), not on a second line of its own: a busy server writes one line
-/// per report.
+/// per report. The lines still queued for the log thread are written out at the stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_stored_report_is_one_log_line_that_names_its_entry() {
     // Arrange
@@ -646,6 +646,6 @@ async fn each_stored_report_is_one_log_line_that_names_its_entry() {
     );
     assert!(
         logged.contains("\"message\":\"stopped\""),
-        "the log goes on to the stop: {logged}"
+        "the last lines are written out at the stop: {logged}"
     );
 }
