@@ -10,7 +10,8 @@ fn main() -> ExitCode {
     // Read before the command line, whose BACKUP_MONITOR_URL/TOKEN may come from it.
     let dotenv = commands::read_dotenv();
     let cli = Cli::parse();
-    telemetry::init(cli.global.log_format);
+    // Held to the end: dropping it writes out the log lines still queued.
+    let _logs = telemetry::init(cli.global.log_format);
     commands::warn_unreadable_dotenv(dotenv);
     commands::run(cli)
 }

@@ -555,3 +555,97 @@ fn a_token_file_that_cannot_be_written_fails_the_start_and_leaves_no_admin_token
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A stored report is named on the request's own line (its span's `entry_id`, `job_id`
+/// and `entry_status`), not on a second line of its own: a busy server writes one line
+/// per report. The lines still queued for the log thread are written out at the stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_stored_report_is_one_log_line_that_names_its_entry() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = command(dir.path())
+        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
+        .env("BACKUP_MONITOR_ADMIN_TOKEN", "bm_test-admin-token-for-logs")
+        .stderr(Stdio::from(log))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(i) = text.find("listening on http://") {
+            let rest = &text[i + "listening on http://".len()..];
+            break rest.split([' ', '"']).next().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "server did not start: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let admin = client_with(Some("bm_test-admin-token-for-logs"));
+    let job: Value = admin
+        .post(format!("http://{addr}/api/v1/jobs/"))
+        .json(&valid_job())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report = serde_json::json!({
+        "expected_job_id": job["id"],
+        "status": "success",
+        "backup_timestamp_utc": "2026-01-01T02:30:00Z",
+    });
+
+    // Act: a new report, then its identical repeat.
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let response = admin
+            .post(format!("http://{addr}/api/v1/entries/"))
+            .json(&report)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let entry: Value = response.json().await.unwrap();
+        answers.push((status, entry["id"].clone()));
+    }
+    terminate(&child);
+    let exit = wait_with_timeout(&mut child, Duration::from_secs(10));
+
+    // Assert
+    assert!(exit.success(), "exit after SIGTERM: {exit}");
+    assert_eq!(answers[0].0, 201);
+    assert_eq!(answers[1], (200, answers[0].1.clone()));
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = logged
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let reports: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["span"]["route"] == "/api/v1/entries")
+        .collect();
+    assert_eq!(reports.len(), 2, "one line per report: {logged}");
+    let stored = reports[0];
+    assert_eq!(stored["message"], "finished processing request", "{stored}");
+    assert_eq!(stored["status"], 201, "{stored}");
+    assert_eq!(stored["span"]["entry_id"], answers[0].1, "{stored}");
+    assert_eq!(stored["span"]["job_id"], job["id"], "{stored}");
+    assert_eq!(stored["span"]["entry_status"], "success", "{stored}");
+    let repeat = reports[1];
+    assert_eq!(repeat["status"], 200, "{repeat}");
+    assert!(
+        repeat["span"].get("entry_id").is_none(),
+        "a repeat stored nothing: {repeat}"
+    );
+    assert!(
+        !logged.contains("backup reported"),
+        "no second line per report: {logged}"
+    );
+    assert!(
+        logged.contains("\"message\":\"stopped\""),
+        "the last lines are written out at the stop: {logged}"
+    );
+}

@@ -57,9 +57,10 @@ pub(super) async fn create_entry(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let new = EntryCreate::parse_one(&body, now, state.settings.ingest.max_clock_skew())?;
+    let jobs = state.writer.jobs();
     let reported = state
         .writer
-        .write(move |conn| reports::report(conn, &caller, &new, now))
+        .write(move |conn| reports::report(conn, &jobs, &caller, &new, now))
         .await?;
     reported.committed(&state.alerts_queued);
     let (entry, created) = reported

@@ -76,7 +76,7 @@ impl Application {
             .with_context(|| format!("Failed to listen on {}", settings.server.bind))?;
         let limiter = Arc::new(Limiter::new(&settings.auth));
         let writer = Writer::start(
-            db.conn()
+            db.writer_conn()
                 .context("Failed to open the writer's connection")?,
         )
         .context("Failed to start the writer thread")?;
@@ -141,6 +141,10 @@ impl Application {
         }));
         let forgetting = tokio::spawn(rate_limit::forget_idle_keys(state.auth.limiter.clone()));
         let metrics_upkeep = tokio::spawn(metrics::upkeep());
+        let checkpointing = tokio::spawn(crate::db::checkpoint_continually(
+            db.clone(),
+            crate::db::CHECKPOINT_EVERY,
+        ));
         let scheduler = if settings.scheduler.enabled {
             Some(
                 Scheduler::start(
@@ -176,6 +180,7 @@ impl Application {
         systemd::stopping();
         forgetting.abort();
         metrics_upkeep.abort();
+        checkpointing.abort();
         if let Some(watchdog) = watchdog {
             watchdog.abort();
         }
@@ -211,7 +216,17 @@ pub fn router(state: AppState) -> Router {
             } else {
                 request.uri().path()
             };
-            tracing::info_span!("request", method = %request.method(), route, path)
+            // A stored report fills in the entry's fields (`Reported::committed`): one line
+            // per report, the response's, says what was stored.
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                route,
+                path,
+                entry_id = tracing::field::Empty,
+                job_id = tracing::field::Empty,
+                entry_status = tracing::field::Empty,
+            )
         })
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     let mut router = Router::new()

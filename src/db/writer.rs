@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::jobs::JobCache;
 use super::{DbError, StorageFault};
 
 /// Writes merged into one transaction at most.
@@ -132,6 +133,7 @@ pub struct Writer {
     queue: SyncSender<Work>,
     status: Arc<Status>,
     stuck_after: Duration,
+    jobs: Arc<JobCache>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -160,16 +162,19 @@ impl Writer {
             storage_fault: std::sync::Mutex::new(None),
         });
         let thread_status = status.clone();
+        let jobs = Arc::new(JobCache::default());
+        let thread_jobs = jobs.clone();
         std::thread::Builder::new()
             .name("group-commit".to_owned())
             .spawn(move || {
                 let _stopped = StoppedOnDrop(thread_status.clone());
-                run(conn, work, &thread_status);
+                run(conn, work, &thread_status, &thread_jobs);
             })?;
         Ok(Self {
             queue,
             status,
             stuck_after,
+            jobs,
         })
     }
 
@@ -222,6 +227,12 @@ impl Writer {
         Ok(())
     }
 
+    /// The job rows this writer's connection has read, for writes that read a job (reports):
+    /// pass it into the write. The writer forgets them after any rollback.
+    pub fn jobs(&self) -> Arc<JobCache> {
+        self.jobs.clone()
+    }
+
     /// The disk's refusal of the last commit, while no commit has succeeded since.
     pub fn storage_fault(&self) -> Option<StorageFault> {
         *self
@@ -258,6 +269,7 @@ fn run(
     mut conn: impl std::ops::DerefMut<Target = Connection>,
     work: Receiver<Work>,
     status: &Status,
+    jobs: &JobCache,
 ) {
     while let Ok(first) = work.recv() {
         status
@@ -270,12 +282,12 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group, status);
+        commit_group(&mut conn, group, status, jobs);
         status.group_began_ms.store(0, Ordering::Release);
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
+fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status, jobs: &JobCache) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -294,15 +306,17 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
     };
     let mut finishes = Vec::with_capacity(group.len());
     for work in group {
-        if let Err(e) = tx.execute_batch("SAVEPOINT item") {
+        // Prepared once (the connection's statement cache), not parsed per report.
+        if let Err(e) = run_cached(&tx, "SAVEPOINT item") {
             tracing::error!(error = %e, "cannot open a savepoint");
             work.abandon(DbError::from(e));
             continue;
         }
         let (ok, finish) = work.run(&tx);
         let closed = if ok {
-            tx.execute_batch("RELEASE item")
+            run_cached(&tx, "RELEASE item")
         } else {
+            jobs.forget();
             tx.execute_batch("ROLLBACK TO item; RELEASE item")
         };
         if let Err(e) = closed {
@@ -322,6 +336,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
             }
         }
         Err(e) => {
+            jobs.forget();
             tracing::error!(error = %e, "group commit failed: none of its writes is stored");
             let error = DbError::from(e);
             if let DbError::Storage(fault) = error {
@@ -339,6 +354,11 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status) {
             }
         }
     }
+}
+
+/// Runs one statement without parameters through the connection's statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// The same error for each caller of a group (rusqlite's errors are not `Clone`).
@@ -419,6 +439,62 @@ mod tests {
             "{refused:?}"
         );
         assert!(matches!(writer.health(), Err(DbError::WriterDown(_))));
+    }
+
+    /// A rolled-back write can move `job_changes` back to a count the cache saw with other
+    /// rows; the next change brings the count to that value again. The cache must not take
+    /// the rolled-back row for the new one.
+    #[tokio::test]
+    async fn the_job_cache_never_serves_a_row_that_a_rollback_undid() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("jobs.db")).unwrap();
+        db.migrate().unwrap();
+        let writer = Writer::start(db.writer_conn().unwrap()).unwrap();
+        let set_min_size =
+            |size: i64| format!("UPDATE jobs SET min_size_bytes = {size} WHERE id = 1");
+        let read = |sql: Option<String>, fail: bool| {
+            let jobs = writer.jobs();
+            writer.write(move |conn| {
+                if let Some(sql) = sql {
+                    conn.execute_batch(&sql)?;
+                }
+                let size = jobs.get(conn, 1)?.map(|job| job.min_size_bytes);
+                if fail {
+                    return Err(DbError::Unavailable("undone on purpose".to_owned()));
+                }
+                Ok(size)
+            })
+        };
+        let insert = "INSERT INTO jobs (database_name, agent_id_responsible, company_name, \
+            city, expected_hour_utc, expected_minute_utc, backup_frequency, \
+            final_storage_path_template, grace_minutes, schedule_anchor_us, created_at_us, \
+            updated_at_us) VALUES ('erp', 'agent', 'acme', 'Lyon', 2, 30, 'daily', '/b', 60, \
+            0, 0, 0)";
+        assert_eq!(read(Some(insert.to_owned()), false).await.unwrap(), Some(1));
+
+        let undone = read(Some(set_min_size(5)), true).await;
+        let after = read(Some(set_min_size(7)), false).await.unwrap();
+
+        assert!(matches!(undone, Err(DbError::Unavailable(_))), "{undone:?}");
+        assert_eq!(after, Some(7), "the row the rollback undid was served");
+        let paused = read(
+            Some("UPDATE jobs SET is_active = 0 WHERE id = 1".to_owned()),
+            false,
+        );
+        assert_eq!(paused.await.unwrap(), Some(7));
+        let jobs = writer.jobs();
+        let active = writer
+            .write(move |conn| Ok::<_, DbError>(jobs.get(conn, 1)?.map(|job| job.is_active)))
+            .await
+            .unwrap();
+        assert_eq!(active, Some(false), "a paused job is read as paused");
+        assert_eq!(
+            read(Some("DELETE FROM jobs WHERE id = 1".to_owned()), false)
+                .await
+                .unwrap(),
+            None,
+            "a deleted job is gone"
+        );
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ use super::access::{ensure_access, job_for};
 use super::input::{Fields, Need};
 use super::{FieldError, LocItem, ServiceError};
 use crate::db::entries::{self, EntryFilter};
+use crate::db::jobs::JobCache;
 use crate::db::{alerts, jobs, status};
 use crate::domain::alert::{self, Alert, AlertKind};
 use crate::domain::auth::Principal;
@@ -198,7 +199,9 @@ pub struct Reported {
 }
 
 impl Reported {
-    /// After the commit: counts the new entries, logs them and wakes the alert delivery.
+    /// After the commit: counts the new entries, names a single new one on the request's
+    /// log line (the `entry_id`, `job_id` and `entry_status` of its span; a batch gets a
+    /// line of its own) and wakes the alert delivery.
     pub fn committed(&self, wake: &Notify) {
         for (entry, created) in self.entries.iter().zip(&self.created) {
             if *created {
@@ -209,12 +212,14 @@ impl Reported {
             wake.notify_one();
         }
         match self.entries.as_slice() {
-            [entry] if self.created[0] => tracing::info!(
-                entry_id = entry.id,
-                job_id = entry.expected_job_id,
-                status = entry.status.as_str(),
-                "backup reported"
-            ),
+            // Named on the request's own line (its span), not on a line of its own: one
+            // line per report is what a busy server can afford to write.
+            [entry] if self.created[0] => {
+                let span = tracing::Span::current();
+                span.record("entry_id", entry.id);
+                span.record("job_id", entry.expected_job_id);
+                span.record("entry_status", entry.status.as_str());
+            }
             [_] => {}
             many => tracing::info!(count = many.len(), "backup batch reported"),
         }
@@ -228,14 +233,19 @@ impl Reported {
 }
 
 /// Stores one report from `caller`: the job must exist and be reachable. An identical
-/// repeat returns the stored entry. Call inside the transaction that will commit it.
+/// repeat returns the stored entry. Call inside the transaction that will commit it, with
+/// the cache of job rows of that transaction's connection (the writer's: `Writer::jobs`).
 pub fn report(
     conn: &Connection,
+    jobs: &JobCache,
     caller: &Principal,
     new: &NewEntry,
     now: DateTime<Utc>,
 ) -> Result<Reported, ServiceError> {
-    let job = job_for(conn, caller, new.expected_job_id)?;
+    let job = jobs
+        .get(conn, new.expected_job_id)?
+        .ok_or_else(ServiceError::job_not_found)?;
+    ensure_access(caller, &job)?;
     Ok(report_for(conn, &job, new, now)?)
 }
 

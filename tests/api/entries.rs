@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{assert_422, errors, spawn_app, spawn_app_with, total_count, with, TestApp};
+use crate::common::{
+    assert_422, client_with, errors, spawn_app, spawn_app_with, total_count, with, Role, TestApp,
+};
 
 const ENTRIES: &str = "/api/v1/entries/";
 const BATCH: &str = "/api/v1/entries/batch";
@@ -905,6 +907,55 @@ async fn report_for_a_deleted_job_is_404_and_its_entries_are_gone() {
         list_ids(&app, ENTRIES).await,
         (1, vec![kept["id"].as_i64().unwrap()])
     );
+}
+
+/// The writer keeps the job rows it has read (`db::jobs::JobCache`): a change of the job,
+/// made by the API on another connection, is seen by the very next report.
+#[tokio::test]
+async fn a_report_is_judged_by_its_job_as_it_is_now_not_as_first_read() {
+    // Arrange: a first report, so that the writer has read the job.
+    let app = spawn_app().await;
+    let job = job_id(&app).await;
+    let report = |day: u32| {
+        json!({
+            "expected_job_id": job,
+            "status": "success",
+            "backup_timestamp_utc": format!("2026-01-{day:02}T02:30:00Z"),
+            "backup_size_bytes": 100,
+        })
+    };
+    let first = created(&app, &report(1)).await;
+    assert_eq!(first["suspect_reason"], Value::Null, "{first}");
+    let agent = app.token(Role::Agent, Some("agent-lyon-1"));
+    let as_agent = client_with(Some(&agent));
+    let job_path = format!("/api/v1/jobs/{job}");
+
+    // Act and assert: a content rule changed…
+    let changed = app
+        .patch_json(&job_path, &json!({"min_size_bytes": 1000}))
+        .await;
+    assert_eq!(changed.status(), 200);
+    let second = created(&app, &report(2)).await;
+    assert!(
+        second["suspect_reason"].is_string(),
+        "judged by the new minimum size: {second}"
+    );
+    // …the job given to another agent…
+    let moved = app
+        .patch_json(&job_path, &json!({"agent_id_responsible": "agent-paris-2"}))
+        .await;
+    assert_eq!(moved.status(), 200);
+    let refused = as_agent
+        .post(app.url(ENTRIES))
+        .json(&report(3))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "the job is no longer this agent's");
+    // …and the job deleted.
+    assert_eq!(app.delete(&job_path).await.status(), 200);
+    let (status, _) = post_report(&app, &report(4)).await;
+    assert_eq!(status, 404);
 }
 
 // ---- POST /api/v1/entries/batch ------------------------------------------------------------
