@@ -277,6 +277,29 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
+/// Raises the connection's page cache to at least `kib` KiB; answers the setting it had
+/// (the value of `PRAGMA cache_size`: pages if positive, KiB if negative), to hand back to
+/// [`restore_cache_size`] once the big work is done. A cache already as large is left alone.
+pub fn grow_cache_size(conn: &Connection, kib: i64) -> rusqlite::Result<i64> {
+    let setting: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+    let current_kib = if setting < 0 {
+        -setting
+    } else {
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        setting.saturating_mul(page_size) / 1024
+    };
+    if current_kib < kib {
+        conn.pragma_update(None, "cache_size", -kib)?;
+    }
+    Ok(setting)
+}
+
+/// Puts back the page cache setting [`grow_cache_size`] answered; the pages beyond it are
+/// freed.
+pub fn restore_cache_size(conn: &Connection, setting: i64) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", setting)
+}
+
 /// One connection to an existing database whose migrations are all applied, for a one-shot
 /// reader such as `check`. No pool: r2d2 retries a failing open for its whole connection
 /// timeout and logs each try, so a file that is not a database took seconds and dozens of
