@@ -33,7 +33,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use backup_monitor::db::writer::Writer;
 use backup_monitor::db::Db;
+use backup_monitor::scheduler::tick_through;
 use backup_monitor::domain::job::CronText;
 use backup_monitor::domain::schedule::Frequency;
 use backup_monitor::domain::zone::Zone;
@@ -152,6 +154,40 @@ fn arm(path: &std::path::Path) {
     println!("result armed={armed}");
 }
 
+/// The service's own path: each chunk a write of the group-commit writer.
+fn through_writer(db: &Db, now: DateTime<Utc>, chunk_jobs: usize) -> scheduler::TickOutcome {
+    let writer = Writer::start(db.conn().expect("conn")).expect("writer");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(tick_through(db, &writer, now, 100, chunk_jobs))
+        .expect("tick")
+}
+
+/// The chunks with SQLite's automatic checkpoint at the end of each commit, for the record
+/// of what it costs.
+fn autocheckpoint(
+    conn: &mut rusqlite::Connection,
+    now: DateTime<Utc>,
+    chunk_jobs: usize,
+) -> scheduler::TickOutcome {
+    let chunks = scheduler::plan(conn, now, chunk_jobs).expect("plan");
+    conn.pragma_update(None, "cache_size", -scheduler::cache_kib_for(&chunks))
+        .expect("cache");
+    let mut outcome = scheduler::TickOutcome::default();
+    for chunk in &chunks {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .expect("tx");
+        outcome += scheduler::tick_chunk(&tx, chunk, now, 100).expect("chunk");
+        tx.commit().expect("commit");
+    }
+    outcome
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would too: both run this.
     let job_count = env_or("BENCH_JOBS", 10_000);
@@ -168,8 +204,12 @@ fn main() {
     let chunk_jobs = env_or("BENCH_TICK_CHUNK", scheduler::CHUNK_JOBS).max(1);
     let cron = std::env::var("BENCH_SCHEDULE").is_ok_and(|v| v == "cron");
     let form = if cron { "cron" } else { "daily" };
+    let path_kind = std::env::var("BENCH_TICK_PATH").unwrap_or_else(|_| "direct".to_owned());
     let dir = tempfile::tempdir().expect("temp dir");
-    let seeded = dir.path().join("seeded.db");
+    // BENCH_TICK_SEEDED=<file>: the seed is kept there and taken again by the next run with
+    // the same sizes (to compare chunk sizes or paths without seeding each time).
+    let seeded = std::env::var_os("BENCH_TICK_SEEDED")
+        .map_or_else(|| dir.path().join("seeded.db"), std::path::PathBuf::from);
 
     let seeding = Instant::now();
     let first_slot = Utc
@@ -177,7 +217,10 @@ fn main() {
         .single()
         .unwrap_or_default();
     let due_slot = first_slot + chrono::Duration::days(1) * i32::try_from(per_job).unwrap_or(0);
-    let due_at = seed(&seeded, job_count, per_job, cron, due_slot, false);
+    let due_at = due_slot + chrono::Duration::minutes(60);
+    if !seeded.exists() {
+        seed(&seeded, job_count, per_job, cron, due_slot, false);
+    }
     sync(&seeded);
     let entries = common::count_entries(&seeded);
     let size = std::fs::metadata(&seeded).map(|m| m.len()).unwrap_or(0);
@@ -200,7 +243,11 @@ fn main() {
         let db = Db::open(&path).expect("open");
         let mut conn = db.conn().expect("conn");
         let started = Instant::now();
-        outcome = scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick");
+        outcome = match path_kind.as_str() {
+            "writer" => through_writer(&db, due_at, chunk_jobs),
+            "autocheckpoint" => autocheckpoint(&mut conn, due_at, chunk_jobs),
+            _ => scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick"),
+        };
         due_times.push(started.elapsed());
         let started = Instant::now();
         quiet =
@@ -215,7 +262,7 @@ fn main() {
     }
     let (due, quiet_ms) = (median(due_times.clone()), median(quiet_times.clone()));
     println!(
-        "due tick   (checks {} jobs, writes {} missing + {} alerts, in {} chunks of {} jobs at most): median {due:.1?} over {rounds} rounds (all: {due_times:.1?})",
+        "due tick, {path_kind} (checks {} jobs, writes {} missing + {} alerts, in {} chunks of {} jobs at most): median {due:.1?} over {rounds} rounds (all: {due_times:.1?})",
         outcome.jobs_checked, outcome.missing_written, outcome.alerts_queued, outcome.chunks, outcome.largest_chunk
     );
     println!(

@@ -18,6 +18,10 @@
 # errors are counted, not fatal: they are the measurement. Progress goes to stderr,
 # markdown rows to stdout (with the table's header when run alone). Needs wrk and curl
 # (benches/run.sh installs them).
+#
+# BENCH_TICK_KEEP=<file> keeps the seeded database there, and a later run takes a copy of it
+# instead of seeding again while it is less than 20 hours old (its due slot must still be
+# the jobs' latest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +30,7 @@ for arg in "$@"; do
   case $arg in
     --smoke) smoke=1 ;;
     -h | --help)
-      sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -82,9 +86,21 @@ tick_bench() { # env... : runs the tick bench binary with these variables
 
 # --- seed: every job parked, its due slot just past ----------------------------------------
 db=$tmp/tick.db
-say "seed: $jobs parked daily jobs x $per_job entries"
-"$bin" --database "$db" migrate 2>"$tmp/migrate.log" || { cat "$tmp/migrate.log" >&2; die "migrate failed"; }
-tick_bench BENCH_TICK_SEED_DB="$db" BENCH_JOBS="$jobs" BENCH_ENTRIES_PER_JOB="$per_job" >"$tmp/seed.out"
+keep=${BENCH_TICK_KEEP:-}
+if [ -n "$keep" ] && [ -f "$keep" ] && [ -f "$keep.out" ] &&
+  [ $(($(date +%s) - $(stat -c %Y "$keep"))) -lt 72000 ]; then
+  say "seed: a copy of $keep"
+  cp "$keep" "$db"
+  cp "$keep.out" "$tmp/seed.out"
+else
+  say "seed: $jobs parked daily jobs x $per_job entries"
+  "$bin" --database "$db" migrate 2>"$tmp/migrate.log" || { cat "$tmp/migrate.log" >&2; die "migrate failed"; }
+  tick_bench BENCH_TICK_SEED_DB="$db" BENCH_JOBS="$jobs" BENCH_ENTRIES_PER_JOB="$per_job" >"$tmp/seed.out"
+  if [ -n "$keep" ]; then
+    cp "$db" "$keep"
+    cp "$tmp/seed.out" "$keep.out"
+  fi
+fi
 entries=$(sed -n 's/^result .* entries=\([0-9]*\).*/\1/p' "$tmp/seed.out")
 [ -n "$entries" ] || die "no result line from the seed: $(cat "$tmp/seed.out")"
 sync

@@ -48,9 +48,10 @@ pub struct Scheduler {
 /// One tick at `now` through the group-commit writer: the due jobs are planned on a pooled
 /// connection, then each chunk (at most [`tick::CHUNK_JOBS`] jobs, an agent's due jobs
 /// together) is one write of its own ([`Writer::write_alone`]), so a report waits for one
-/// chunk at most, never for the whole tick, and never for the lock. The writer's page cache
-/// is grown for the largest chunk while the tick runs, then put back. The hung runs are one
-/// more write.
+/// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
+/// the writer's page cache is grown for the largest and its automatic checkpoints are off
+/// ([`db::set_for_bulk`]); the WAL is checkpointed once after them, on a pooled connection.
+/// The hung runs are one more write.
 pub async fn tick_through(
     db: &Db,
     writer: &Writer,
@@ -61,13 +62,13 @@ pub async fn tick_through(
     let chunks = db
         .run(move |conn| tick::plan(conn, now, chunk_jobs.max(1)).map_err(DbError::from))
         .await?;
-    let cache = if chunks.is_empty() {
+    let saved = if chunks.is_empty() {
         None
     } else {
         let kib = tick::cache_kib_for(&chunks);
         Some(
             writer
-                .write(move |conn| db::grow_cache_size(conn, kib).map_err(DbError::from))
+                .write(move |conn| db::set_for_bulk(conn, kib).map_err(DbError::from))
                 .await?,
         )
     };
@@ -87,10 +88,18 @@ pub async fn tick_through(
             }
         }
     }
-    if let Some(cache) = cache {
+    if let Some(saved) = saved {
         writer
-            .write(move |conn| db::restore_cache_size(conn, cache).map_err(DbError::from))
+            .write(move |conn| db::restore_settings(conn, saved).map_err(DbError::from))
             .await?;
+        // The chunks' pages, copied into the database file in one pass, off the writer's
+        // thread (as retention's pauses do).
+        if let Err(e) = db
+            .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+            .await
+        {
+            tracing::debug!(error = %e, "checkpoint after a tick failed");
+        }
     }
     if let Some(e) = failed {
         return Err(e);

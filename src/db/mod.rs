@@ -277,27 +277,50 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
-/// Raises the connection's page cache to at least `kib` KiB; answers the setting it had
-/// (the value of `PRAGMA cache_size`: pages if positive, KiB if negative), to hand back to
-/// [`restore_cache_size`] once the big work is done. A cache already as large is left alone.
-pub fn grow_cache_size(conn: &Connection, kib: i64) -> rusqlite::Result<i64> {
-    let setting: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-    let current_kib = if setting < 0 {
-        -setting
-    } else {
-        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        setting.saturating_mul(page_size) / 1024
-    };
-    if current_kib < kib {
-        conn.pragma_update(None, "cache_size", -kib)?;
-    }
-    Ok(setting)
+/// A connection's settings as they were before [`set_for_bulk`], to put back with
+/// [`restore_settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnSettings {
+    /// `PRAGMA cache_size`: pages if positive, KiB if negative.
+    cache_size: i64,
+    /// `PRAGMA wal_autocheckpoint`: WAL pages past which a commit checkpoints.
+    wal_autocheckpoint: i64,
 }
 
-/// Puts back the page cache setting [`grow_cache_size`] answered; the pages beyond it are
-/// freed.
-pub fn restore_cache_size(conn: &Connection, setting: i64) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "cache_size", setting)
+/// Readies `conn` for a run of big write transactions (a tick's chunks): a page cache of at
+/// least `cache_kib` KiB, so that a transaction's pages do not spill to the WAL before its
+/// commit and get written twice; and no automatic checkpoint at the end of each commit,
+/// which would copy each transaction's pages into the database file on its own (scattered
+/// writes and an fsync each time, on the committing thread): the caller checkpoints once,
+/// after the run ([`checkpoint`]), from a connection of its choice. Answers what to put
+/// back.
+pub fn set_for_bulk(conn: &Connection, cache_kib: i64) -> rusqlite::Result<ConnSettings> {
+    let saved = ConnSettings {
+        cache_size: conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?,
+        wal_autocheckpoint: conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?,
+    };
+    let current_kib = if saved.cache_size < 0 {
+        -saved.cache_size
+    } else {
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        saved.cache_size.saturating_mul(page_size) / 1024
+    };
+    if current_kib < cache_kib {
+        conn.pragma_update(None, "cache_size", -cache_kib)?;
+    }
+    conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+    Ok(saved)
+}
+
+/// Puts back the settings [`set_for_bulk`] changed; the pages beyond the page cache's
+/// size are freed.
+pub fn restore_settings(conn: &Connection, saved: ConnSettings) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", saved.cache_size)?;
+    conn.query_row(
+        &format!("PRAGMA wal_autocheckpoint = {}", saved.wal_autocheckpoint),
+        [],
+        |_| Ok(()),
+    )
 }
 
 /// One connection to an existing database whose migrations are all applied, for a one-shot

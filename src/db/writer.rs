@@ -56,7 +56,7 @@ where
     F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish) {
-        let Pending { f, reply, span } = *self;
+        let Pending { f, reply, span, .. } = *self;
         // A panic is a bug in one write: it must not take the thread (and every later
         // report) with it. Its savepoint is rolled back like any failed write's.
         let result =

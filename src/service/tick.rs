@@ -278,8 +278,9 @@ pub fn tick(
 /// `chunk_jobs` (an agent's due jobs are never split), each chunk in its own immediate
 /// transaction ([`tick_chunk`]), then the hung runs in one more. Two ticks (or two processes
 /// on the same file) never write the same slot twice: each chunk sees what the other's
-/// committed. The connection's page cache is grown for the largest chunk while the tick
-/// runs, then put back.
+/// committed. While the chunks run, the connection's page cache is grown for the largest
+/// and its automatic checkpoints are off; the WAL is checkpointed once at the end
+/// ([`db::set_for_bulk`]).
 pub fn tick_in_chunks(
     conn: &mut Connection,
     now: DateTime<Utc>,
@@ -287,9 +288,13 @@ pub fn tick_in_chunks(
     chunk_jobs: usize,
 ) -> rusqlite::Result<TickOutcome> {
     let chunks = plan(conn, now, chunk_jobs.max(1))?;
-    let cache = db::grow_cache_size(conn, cache_kib_for(&chunks))?;
+    if chunks.is_empty() {
+        return run_chunks(conn, &chunks, now, max_catchup);
+    }
+    let saved = db::set_for_bulk(conn, cache_kib_for(&chunks))?;
     let outcome = run_chunks(conn, &chunks, now, max_catchup);
-    db::restore_cache_size(conn, cache)?;
+    db::restore_settings(conn, saved)?;
+    db::checkpoint(conn)?;
     outcome
 }
 
