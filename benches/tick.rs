@@ -16,11 +16,15 @@
 //! runs compare the tick's cost for the two forms on the same data (issue 12: within 2×).
 //!
 //! The tick commits its due work in chunks (`service::tick::CHUNK_JOBS` jobs at most, an
-//! agent's jobs together; the seed's jobs belong to 100 agents); BENCH_TICK_CHUNK sets
-//! another bound, to measure what a chunk costs.
+//! agent's jobs together; the seed's jobs belong to 100 agents, 1,000 each); BENCH_TICK_CHUNK
+//! sets another bound. The due tick is timed on the service's own path
+//! (`scheduler::tick_through`: each chunk a write of the group-commit writer, checkpoints on
+//! a pooled connection); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
+//! connection instead (what the tests and the CLI use). BENCH_TICK_SEEDED=<file> keeps the
+//! seed there for the next run with the same sizes.
 //!
 //! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5), BENCH_SCHEDULE,
-//! BENCH_TICK_CHUNK. `benches/run.sh` runs it at 100,000 jobs and 10,000,000 entries. The
+//! BENCH_TICK_CHUNK, BENCH_TICK_PATH, BENCH_TICK_SEEDED. `benches/run.sh` runs it at 100,000 jobs and 10,000,000 entries. The
 //! last line, `result …`, is what run.sh reads.
 //!
 //! For `benches/tick.sh` (reports during an all-due tick, on a real server) it also seeds a
@@ -35,10 +39,10 @@ use std::time::{Duration, Instant};
 
 use backup_monitor::db::writer::Writer;
 use backup_monitor::db::Db;
-use backup_monitor::scheduler::tick_through;
 use backup_monitor::domain::job::CronText;
 use backup_monitor::domain::schedule::Frequency;
 use backup_monitor::domain::zone::Zone;
+use backup_monitor::scheduler::tick_through;
 use backup_monitor::service::tick as scheduler;
 use chrono::{DateTime, TimeZone, Timelike, Utc};
 use common::{env_or, hash, Seeder};
@@ -138,13 +142,17 @@ fn seed_for_server(path: &std::path::Path, job_count: usize, per_job: usize) {
         common::count_entries(path),
         started.elapsed()
     );
-    println!("result jobs={job_count} entries={}", common::count_entries(path));
+    println!(
+        "result jobs={job_count} entries={}",
+        common::count_entries(path)
+    );
 }
 
 /// Makes every job of the database due at its server's next tick.
 fn arm(path: &std::path::Path) {
     let conn = rusqlite::Connection::open(path).expect("open");
-    conn.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+    conn.busy_timeout(Duration::from_secs(30))
+        .expect("busy timeout");
     let armed = conn
         .execute(
             "UPDATE jobs SET next_due_us = 0 WHERE next_due_us = ?1",
@@ -167,27 +175,6 @@ fn through_writer(db: &Db, now: DateTime<Utc>, chunk_jobs: usize) -> scheduler::
         .expect("tick")
 }
 
-/// The chunks with SQLite's automatic checkpoint at the end of each commit, for the record
-/// of what it costs.
-fn autocheckpoint(
-    conn: &mut rusqlite::Connection,
-    now: DateTime<Utc>,
-    chunk_jobs: usize,
-) -> scheduler::TickOutcome {
-    let chunks = scheduler::plan(conn, now, chunk_jobs).expect("plan");
-    conn.pragma_update(None, "cache_size", -scheduler::cache_kib_for(&chunks))
-        .expect("cache");
-    let mut outcome = scheduler::TickOutcome::default();
-    for chunk in &chunks {
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .expect("tx");
-        outcome += scheduler::tick_chunk(&tx, chunk, now, 100).expect("chunk");
-        tx.commit().expect("commit");
-    }
-    outcome
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would too: both run this.
     let job_count = env_or("BENCH_JOBS", 10_000);
@@ -204,10 +191,8 @@ fn main() {
     let chunk_jobs = env_or("BENCH_TICK_CHUNK", scheduler::CHUNK_JOBS).max(1);
     let cron = std::env::var("BENCH_SCHEDULE").is_ok_and(|v| v == "cron");
     let form = if cron { "cron" } else { "daily" };
-    let path_kind = std::env::var("BENCH_TICK_PATH").unwrap_or_else(|_| "direct".to_owned());
+    let path_kind = std::env::var("BENCH_TICK_PATH").unwrap_or_else(|_| "writer".to_owned());
     let dir = tempfile::tempdir().expect("temp dir");
-    // BENCH_TICK_SEEDED=<file>: the seed is kept there and taken again by the next run with
-    // the same sizes (to compare chunk sizes or paths without seeding each time).
     let seeded = std::env::var_os("BENCH_TICK_SEEDED")
         .map_or_else(|| dir.path().join("seeded.db"), std::path::PathBuf::from);
 
@@ -244,9 +229,10 @@ fn main() {
         let mut conn = db.conn().expect("conn");
         let started = Instant::now();
         outcome = match path_kind.as_str() {
-            "writer" => through_writer(&db, due_at, chunk_jobs),
-            "autocheckpoint" => autocheckpoint(&mut conn, due_at, chunk_jobs),
-            _ => scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick"),
+            "direct" => {
+                scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick")
+            }
+            _ => through_writer(&db, due_at, chunk_jobs),
         };
         due_times.push(started.elapsed());
         let started = Instant::now();

@@ -27,6 +27,9 @@ pub struct TickSettings {
     /// `alerts.repeat_every_minutes`: the reminders' default interval.
     pub repeat_every_minutes: Option<u32>,
 }
+/// A tick checkpoints the WAL after this many due jobs' chunks (and after its last).
+const CHECKPOINT_EVERY_JOBS: usize = 8 * tick::CHUNK_JOBS;
+
 /// How often retention runs, besides once at start.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -50,8 +53,8 @@ pub struct Scheduler {
 /// together) is one write of its own ([`Writer::write_alone`]), so a report waits for one
 /// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
 /// the writer's page cache is grown for the largest and its automatic checkpoints are off
-/// ([`db::set_for_bulk`]); the WAL is checkpointed once after them, on a pooled connection.
-/// The hung runs are one more write.
+/// ([`db::set_for_bulk`]): the WAL is checkpointed after each chunk on a pooled connection,
+/// beside the reports. The hung runs are one more write.
 pub async fn tick_through(
     db: &Db,
     writer: &Writer,
@@ -68,13 +71,17 @@ pub async fn tick_through(
         let kib = tick::cache_kib_for(&chunks);
         Some(
             writer
-                .write(move |conn| db::set_for_bulk(conn, kib).map_err(DbError::from))
+                .write(move |conn| db::set_for_bulk(conn, kib, false).map_err(DbError::from))
                 .await?,
         )
     };
     let mut outcome = TickOutcome::default();
     let mut failed = None;
+    let mut since_checkpoint = 0;
+    let mut left = chunks.len();
     for chunk in chunks {
+        left -= 1;
+        let done_jobs = chunk.len();
         let done = writer
             .write_alone(move |conn| {
                 tick::tick_chunk(conn, &chunk, now, max_catchup).map_err(DbError::from)
@@ -87,19 +94,26 @@ pub async fn tick_through(
                 break;
             }
         }
+        // The chunks' pages, copied into the database file off the writer's thread (as
+        // retention does between its steps), while the reports go on: every few chunks,
+        // so that a page that several chunks wrote (a page of `jobs` holds jobs of many
+        // agents) is copied once, and the WAL stays small enough for its index to be
+        // searched fast, and after the last.
+        since_checkpoint += done_jobs;
+        if since_checkpoint >= CHECKPOINT_EVERY_JOBS || left == 0 {
+            since_checkpoint = 0;
+            if let Err(e) = db
+                .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+                .await
+            {
+                tracing::debug!(error = %e, "checkpoint after a tick's chunks failed");
+            }
+        }
     }
     if let Some(saved) = saved {
         writer
             .write(move |conn| db::restore_settings(conn, saved).map_err(DbError::from))
             .await?;
-        // The chunks' pages, copied into the database file in one pass, off the writer's
-        // thread (as retention's pauses do).
-        if let Err(e) = db
-            .run(|conn| db::checkpoint(conn).map_err(DbError::from))
-            .await
-        {
-            tracing::debug!(error = %e, "checkpoint after a tick failed");
-        }
     }
     if let Some(e) = failed {
         return Err(e);

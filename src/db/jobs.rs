@@ -312,11 +312,7 @@ pub fn due_among(
     now: DateTime<Utc>,
     ids: &[i64],
 ) -> rusqlite::Result<Vec<DueJob>> {
-    let list = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, schedule_anchor_us, evaluated_until_us FROM jobs \
          WHERE id IN (SELECT value FROM json_each(?2)) AND +is_active = 1 \

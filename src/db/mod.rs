@@ -289,12 +289,16 @@ pub struct ConnSettings {
 
 /// Readies `conn` for a run of big write transactions (a tick's chunks): a page cache of at
 /// least `cache_kib` KiB, so that a transaction's pages do not spill to the WAL before its
-/// commit and get written twice; and no automatic checkpoint at the end of each commit,
-/// which would copy each transaction's pages into the database file on its own (scattered
-/// writes and an fsync each time, on the committing thread): the caller checkpoints once,
-/// after the run ([`checkpoint`]), from a connection of its choice. Answers what to put
-/// back.
-pub fn set_for_bulk(conn: &Connection, cache_kib: i64) -> rusqlite::Result<ConnSettings> {
+/// commit and get written twice. Unless `autocheckpoint`, its commits no longer checkpoint
+/// (copy the WAL into the database file, on the committing thread): the caller then runs
+/// [`checkpoint`] after each transaction from another connection, or the WAL grows, and
+/// with it the cost of every page read (SQLite searches the WAL's index for each). Answers
+/// what to put back.
+pub fn set_for_bulk(
+    conn: &Connection,
+    cache_kib: i64,
+    autocheckpoint: bool,
+) -> rusqlite::Result<ConnSettings> {
     let saved = ConnSettings {
         cache_size: conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?,
         wal_autocheckpoint: conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?,
@@ -308,7 +312,9 @@ pub fn set_for_bulk(conn: &Connection, cache_kib: i64) -> rusqlite::Result<ConnS
     if current_kib < cache_kib {
         conn.pragma_update(None, "cache_size", -cache_kib)?;
     }
-    conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+    if !autocheckpoint {
+        conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+    }
     Ok(saved)
 }
 

@@ -493,7 +493,10 @@ mod tests {
         let (busy, (before, big, after)) = tokio::join!(busy, queued_behind);
         busy.unwrap();
         big.unwrap();
-        assert!(!before, "the write queued before the big one does not wait for it");
+        assert!(
+            !before,
+            "the write queued before the big one does not wait for it"
+        );
         assert!(after, "the write queued after the big one commits after it");
         assert_eq!(count(&writer).await, 3);
     }

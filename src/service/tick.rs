@@ -279,7 +279,6 @@ pub fn tick(
 /// transaction ([`tick_chunk`]), then the hung runs in one more. Two ticks (or two processes
 /// on the same file) never write the same slot twice: each chunk sees what the other's
 /// committed. While the chunks run, the connection's page cache is grown for the largest
-/// and its automatic checkpoints are off; the WAL is checkpointed once at the end
 /// ([`db::set_for_bulk`]).
 pub fn tick_in_chunks(
     conn: &mut Connection,
@@ -291,10 +290,9 @@ pub fn tick_in_chunks(
     if chunks.is_empty() {
         return run_chunks(conn, &chunks, now, max_catchup);
     }
-    let saved = db::set_for_bulk(conn, cache_kib_for(&chunks))?;
+    let saved = db::set_for_bulk(conn, cache_kib_for(&chunks), true)?;
     let outcome = run_chunks(conn, &chunks, now, max_catchup);
     db::restore_settings(conn, saved)?;
-    db::checkpoint(conn)?;
     outcome
 }
 
