@@ -50,6 +50,8 @@ else
   duration=10s during=5 jobs=100000 per_job=100
   profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
+# The reports go to the first jobs (ids 1..N): as many as exist, 1,000 at most.
+report_jobs=$((jobs < report_jobs ? jobs : report_jobs))
 alone=1
 [ "${BENCH_PART_OF_SUITE:-0}" = 1 ] && alone=0
 
