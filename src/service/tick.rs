@@ -120,8 +120,10 @@ pub fn hung_runs(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<usiz
 }
 
 /// Due jobs in one chunk (one transaction) at most; an agent with more due jobs than this is
-/// one chunk of its own. Measured (BENCHMARKS.md, "The all-due tick"): a chunk of 1,000 jobs
-/// takes ~TODO ms, which is what a report queued behind it waits at most.
+/// one chunk of its own. A report queued behind a chunk waits for it: measured
+/// (BENCHMARKS.md, "The all-due tick in chunks"), a chunk of 1,000 jobs whose agents'
+/// jobs are spread over the whole file took ~500 ms on a busy 2-core machine, not the tens
+/// of ms it was meant to; see there for why and what is left.
 pub const CHUNK_JOBS: usize = 1000;
 
 /// Page cache a chunk needs per job, in KiB: the pages its evaluation reads and dirties
