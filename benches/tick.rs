@@ -15,34 +15,55 @@
 //! (`30 11 * * *` in Asia/Tokyo, 02:30 UTC) instead of the seed's daily form, so the two
 //! runs compare the tick's cost for the two forms on the same data (issue 12: within 2×).
 //!
-//! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5), BENCH_SCHEDULE. `benches/run.sh`
-//! runs it at 100,000 jobs and 10,000,000 entries. The last line, `result …`, is what
-//! run.sh reads.
+//! The tick commits its due work in chunks (`service::tick::CHUNK_JOBS` jobs at most, an
+//! agent's jobs together; the seed's jobs belong to 100 agents, 1,000 each); BENCH_TICK_CHUNK
+//! sets another bound. The due tick is timed on the service's own path
+//! (`scheduler::tick_through`: each chunk a write of the group-commit writer, checkpoints on
+//! a pooled connection); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
+//! connection instead (what the tests and the CLI use). BENCH_TICK_SEEDED=<file> keeps the
+//! seed there for the next run with the same sizes.
+//!
+//! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5), BENCH_SCHEDULE,
+//! BENCH_TICK_CHUNK, BENCH_TICK_PATH, BENCH_TICK_SEEDED. `benches/run.sh` runs it at 100,000 jobs and 10,000,000 entries. The
+//! last line, `result …`, is what run.sh reads.
+//!
+//! For `benches/tick.sh` (reports during an all-due tick, on a real server) it also seeds a
+//! database for a server and exits: `BENCH_TICK_SEED_DB=<file>` seeds the same jobs and
+//! entries with the due slot an hour and a minute before now, every job *parked* (its next
+//! due time far ahead, so the server's ticks pass over it); `BENCH_TICK_ARM=<file>` then
+//! makes every job due at once (as a job just created is), for the server's next tick.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use backup_monitor::db::writer::Writer;
 use backup_monitor::db::Db;
 use backup_monitor::domain::job::CronText;
 use backup_monitor::domain::schedule::Frequency;
 use backup_monitor::domain::zone::Zone;
+use backup_monitor::scheduler::tick_through;
 use backup_monitor::service::tick as scheduler;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Timelike, Utc};
 use common::{env_or, hash, Seeder};
 
-/// Seeds the database; returns the instant of the due tick.
-fn seed(path: &std::path::Path, job_count: usize, per_job: usize, cron: bool) -> DateTime<Utc> {
-    let created = Utc
-        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default();
-    let first_slot = Utc
-        .with_ymd_and_hms(2026, 1, 1, 2, 30, 0)
-        .single()
-        .unwrap_or_default();
+/// A next due time no tick reaches: the job is passed over until armed.
+const PARKED_US: i64 = i64::MAX / 2;
+
+/// Seeds the database with daily jobs whose slot `due_slot` is the one about to fall due
+/// (an hour later: their grace); returns the instant of the due tick. `parked`: every job's
+/// next due time is far ahead instead of due.
+fn seed(
+    path: &std::path::Path,
+    job_count: usize,
+    per_job: usize,
+    cron: bool,
+    due_slot: DateTime<Utc>,
+    parked: bool,
+) -> DateTime<Utc> {
     let day = chrono::Duration::days(1);
-    let due_slot = first_slot + day * i32::try_from(per_job).unwrap_or(i32::MAX);
+    let first_slot = due_slot - day * i32::try_from(per_job).unwrap_or(i32::MAX);
+    let created = first_slot - chrono::Duration::minutes(150);
     // Every slot before the due one counts as evaluated already.
     let evaluated = (due_slot - day + chrono::Duration::minutes(60)).timestamp_micros();
     let seeder = Seeder::open(path);
@@ -57,8 +78,8 @@ fn seed(path: &std::path::Path, job_count: usize, per_job: usize, cron: bool) ->
         let mut n = 0i64;
         for i in 0..job_count {
             let mut template = common::job(i, Frequency::Daily, created);
-            template.expected_hour_utc = 2;
-            template.expected_minute_utc = 30;
+            template.expected_hour_utc = due_slot.hour();
+            template.expected_minute_utc = due_slot.minute();
             if cron {
                 template.schedule = Some(CronText::parse("30 11 * * *").expect("cron"));
                 template.timezone = Zone::parse("Asia/Tokyo").expect("zone");
@@ -80,9 +101,13 @@ fn seed(path: &std::path::Path, job_count: usize, per_job: usize, cron: bool) ->
                 report(due_slot + chrono::Duration::minutes(5));
             }
         }
+        let next_due = if parked { PARKED_US } else { 0 };
         seeder
             .conn()
-            .execute("UPDATE jobs SET evaluated_until_us = ?1", [evaluated])
+            .execute(
+                "UPDATE jobs SET evaluated_until_us = ?1, next_due_us = ?2",
+                [evaluated, next_due],
+            )
             .expect("evaluated");
     }
     seeder.finish();
@@ -104,18 +129,83 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Seeds a parked database for a server (see the module's comment).
+fn seed_for_server(path: &std::path::Path, job_count: usize, per_job: usize) {
+    let started = Instant::now();
+    let now = Utc::now();
+    let due_slot = now - chrono::Duration::minutes(61);
+    let due_slot = due_slot - chrono::Duration::seconds(i64::from(due_slot.second()));
+    seed(path, job_count, per_job, false, due_slot, true);
+    sync(path);
+    println!(
+        "seeded {job_count} parked jobs and {} entries for a server in {:.1?}",
+        common::count_entries(path),
+        started.elapsed()
+    );
+    println!(
+        "result jobs={job_count} entries={}",
+        common::count_entries(path)
+    );
+}
+
+/// Makes every job of the database due at its server's next tick.
+fn arm(path: &std::path::Path) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.busy_timeout(Duration::from_secs(30))
+        .expect("busy timeout");
+    let armed = conn
+        .execute(
+            "UPDATE jobs SET next_due_us = 0 WHERE next_due_us = ?1",
+            [PARKED_US],
+        )
+        .expect("arm");
+    println!("result armed={armed}");
+}
+
+/// The service's own path: each chunk a write of the group-commit writer.
+fn through_writer(db: &Db, now: DateTime<Utc>, chunk_jobs: usize) -> scheduler::TickOutcome {
+    let writer = Writer::start(db.conn().expect("conn")).expect("writer");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(tick_through(db, &writer, now, 100, chunk_jobs))
+        .expect("tick")
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would too: both run this.
     let job_count = env_or("BENCH_JOBS", 10_000);
     let per_job = env_or("BENCH_ENTRIES_PER_JOB", 100);
+    if let Some(path) = std::env::var_os("BENCH_TICK_SEED_DB") {
+        seed_for_server(std::path::Path::new(&path), job_count, per_job);
+        return;
+    }
+    if let Some(path) = std::env::var_os("BENCH_TICK_ARM") {
+        arm(std::path::Path::new(&path));
+        return;
+    }
     let rounds = env_or("BENCH_ROUNDS", 5).max(1);
+    let chunk_jobs = env_or("BENCH_TICK_CHUNK", scheduler::CHUNK_JOBS).max(1);
     let cron = std::env::var("BENCH_SCHEDULE").is_ok_and(|v| v == "cron");
     let form = if cron { "cron" } else { "daily" };
+    let path_kind = std::env::var("BENCH_TICK_PATH").unwrap_or_else(|_| "writer".to_owned());
     let dir = tempfile::tempdir().expect("temp dir");
-    let seeded = dir.path().join("seeded.db");
+    let seeded = std::env::var_os("BENCH_TICK_SEEDED")
+        .map_or_else(|| dir.path().join("seeded.db"), std::path::PathBuf::from);
 
     let seeding = Instant::now();
-    let due_at = seed(&seeded, job_count, per_job, cron);
+    let first_slot = Utc
+        .with_ymd_and_hms(2026, 1, 1, 2, 30, 0)
+        .single()
+        .unwrap_or_default();
+    let due_slot = first_slot + chrono::Duration::days(1) * i32::try_from(per_job).unwrap_or(0);
+    let due_at = due_slot + chrono::Duration::minutes(60);
+    if !seeded.exists() {
+        seed(&seeded, job_count, per_job, cron, due_slot, false);
+    }
     sync(&seeded);
     let entries = common::count_entries(&seeded);
     let size = std::fs::metadata(&seeded).map(|m| m.len()).unwrap_or(0);
@@ -138,7 +228,12 @@ fn main() {
         let db = Db::open(&path).expect("open");
         let mut conn = db.conn().expect("conn");
         let started = Instant::now();
-        outcome = scheduler::tick(&mut conn, due_at, 100).expect("tick");
+        outcome = match path_kind.as_str() {
+            "direct" => {
+                scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick")
+            }
+            _ => through_writer(&db, due_at, chunk_jobs),
+        };
         due_times.push(started.elapsed());
         let started = Instant::now();
         quiet =
@@ -153,18 +248,20 @@ fn main() {
     }
     let (due, quiet_ms) = (median(due_times.clone()), median(quiet_times.clone()));
     println!(
-        "due tick   (checks {} jobs, writes {} missing + {} alerts): median {due:.1?} over {rounds} rounds (all: {due_times:.1?})",
-        outcome.jobs_checked, outcome.missing_written, outcome.alerts_queued
+        "due tick, {path_kind} (checks {} jobs, writes {} missing + {} alerts, in {} chunks of {} jobs at most): median {due:.1?} over {rounds} rounds (all: {due_times:.1?})",
+        outcome.jobs_checked, outcome.missing_written, outcome.alerts_queued, outcome.chunks, outcome.largest_chunk
     );
     println!(
         "quiet tick (nothing new due, reads {} jobs): median {quiet_ms:.1?} (all: {quiet_times:.1?})",
         quiet.jobs_checked
     );
     println!(
-        "result schedule={form} jobs={job_count} entries={entries} due_ms={:.1} quiet_ms={:.1} missing={} alerts={}",
+        "result schedule={form} jobs={job_count} entries={entries} due_ms={:.1} quiet_ms={:.1} missing={} alerts={} chunks={} largest_chunk={}",
         ms(due),
         ms(quiet_ms),
         outcome.missing_written,
-        outcome.alerts_queued
+        outcome.alerts_queued,
+        outcome.chunks,
+        outcome.largest_chunk
     );
 }

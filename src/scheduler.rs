@@ -1,7 +1,8 @@
-//! The in-process scheduler: runs `service::tick::tick` at start and then on its cron
-//! schedule (tokio-cron-scheduler), never two at once, and wakes the alert delivery when a
-//! tick queued alerts. It also prunes what retention lets go (`service::retention`), once
-//! right after the first tick and then every hour.
+//! The in-process scheduler: runs the tick (`service::tick`) at start and then on its cron
+//! schedule (tokio-cron-scheduler), never two at once, each chunk of its due work through
+//! the group-commit writer between the reports, and wakes the alert delivery when a tick
+//! queued alerts. It also prunes what retention lets go (`service::retention`), once right
+//! after the first tick and then every hour.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use crate::db::{self, Db, DbError};
 use crate::metrics;
 use crate::service::reminders::remind;
 use crate::service::retention::Pruning;
-use crate::service::tick::tick;
+use crate::service::tick::{self, TickOutcome};
 
 /// What each tick needs of the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +27,9 @@ pub struct TickSettings {
     /// `alerts.repeat_every_minutes`: the reminders' default interval.
     pub repeat_every_minutes: Option<u32>,
 }
+/// A tick checkpoints the WAL after this many due jobs' chunks (and after its last).
+const CHECKPOINT_EVERY_JOBS: usize = 8 * tick::CHUNK_JOBS;
+
 /// How often retention runs, besides once at start.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -44,21 +48,107 @@ pub struct Scheduler {
     pruning: Option<(watch::Sender<bool>, JoinHandle<()>)>,
 }
 
-/// Runs one tick on the blocking pool; skipped if the previous one is still running.
-async fn run_tick(db: &Db, running: &Mutex<()>, settings: TickSettings, wake: &Notify) {
+/// One tick at `now` through the group-commit writer: the due jobs are planned on a pooled
+/// connection, then each chunk (at most [`tick::CHUNK_JOBS`] jobs, an agent's due jobs
+/// together) is one write of its own ([`Writer::write_alone`]), so a report waits for one
+/// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
+/// the writer's page cache is grown for the largest and its automatic checkpoints are off
+/// ([`db::set_for_bulk`]): the WAL is checkpointed after each chunk on a pooled connection,
+/// beside the reports. The hung runs are one more write.
+pub async fn tick_through(
+    db: &Db,
+    writer: &Writer,
+    now: chrono::DateTime<Utc>,
+    max_catchup: usize,
+    chunk_jobs: usize,
+) -> Result<TickOutcome, DbError> {
+    let chunks = db
+        .run(move |conn| tick::plan(conn, now, chunk_jobs.max(1)).map_err(DbError::from))
+        .await?;
+    let saved = if chunks.is_empty() {
+        None
+    } else {
+        let kib = tick::cache_kib_for(&chunks);
+        Some(
+            writer
+                .write(move |conn| db::set_for_bulk(conn, kib, false).map_err(DbError::from))
+                .await?,
+        )
+    };
+    let mut outcome = TickOutcome::default();
+    let mut failed = None;
+    let mut since_checkpoint = 0;
+    let mut left = chunks.len();
+    for chunk in chunks {
+        left -= 1;
+        let done_jobs = chunk.len();
+        let done = writer
+            .write_alone(move |conn| {
+                tick::tick_chunk(conn, &chunk, now, max_catchup).map_err(DbError::from)
+            })
+            .await;
+        match done {
+            Ok(done) => outcome += done,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        // The chunks' pages, copied into the database file off the writer's thread (as
+        // retention does between its steps), while the reports go on: every few chunks,
+        // so that a page that several chunks wrote (a page of `jobs` holds jobs of many
+        // agents) is copied once, and the WAL stays small enough for its index to be
+        // searched fast, and after the last.
+        since_checkpoint += done_jobs;
+        if since_checkpoint >= CHECKPOINT_EVERY_JOBS || left == 0 {
+            since_checkpoint = 0;
+            if let Err(e) = db
+                .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+                .await
+            {
+                tracing::debug!(error = %e, "checkpoint after a tick's chunks failed");
+            }
+        }
+    }
+    if let Some(saved) = saved {
+        writer
+            .write(move |conn| db::restore_settings(conn, saved).map_err(DbError::from))
+            .await?;
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    outcome.alerts_queued += writer
+        .write(move |conn| tick::hung_runs(conn, now).map_err(DbError::from))
+        .await?;
+    Ok(outcome)
+}
+
+/// Runs one tick and the reminders; skipped if the previous tick is still running.
+async fn run_tick(
+    db: &Db,
+    writer: &Writer,
+    running: &Mutex<()>,
+    settings: TickSettings,
+    wake: &Notify,
+) {
     let Ok(_guard) = running.try_lock() else {
         tracing::warn!("previous tick still running; skipping this one");
         return;
     };
     let started = std::time::Instant::now();
-    let result = db
-        .run(move |conn| {
-            let now = Utc::now();
-            let mut outcome = tick(conn, now, settings.max_catchup)?;
-            outcome.alerts_queued += remind(conn, now, settings.repeat_every_minutes)?;
-            Ok::<_, DbError>(outcome)
-        })
-        .await;
+    let now = Utc::now();
+    let result = async {
+        let mut outcome =
+            tick_through(db, writer, now, settings.max_catchup, tick::CHUNK_JOBS).await?;
+        outcome.alerts_queued += db
+            .run(move |conn| {
+                remind(conn, now, settings.repeat_every_minutes).map_err(DbError::from)
+            })
+            .await?;
+        Ok::<_, DbError>(outcome)
+    }
+    .await;
     metrics::tick_took(started.elapsed().as_secs_f64());
     match result {
         Ok(outcome) => {
@@ -70,6 +160,9 @@ async fn run_tick(db: &Db, running: &Mutex<()>, settings: TickSettings, wake: &N
                 tracing::info!(
                     missing = outcome.missing_written,
                     alerts = outcome.alerts_queued,
+                    jobs = outcome.jobs_checked,
+                    chunks = outcome.chunks,
+                    elapsed_ms = started.elapsed().as_millis(),
                     "tick found missing backups"
                 );
             }
@@ -178,7 +271,7 @@ impl Scheduler {
         wake: Arc<Notify>,
     ) -> anyhow::Result<Self> {
         let running = Arc::new(Mutex::new(()));
-        run_tick(&db, &running, settings, &wake).await;
+        run_tick(&db, &writer, &running, settings, &wake).await;
         let pruning = if keep_days == 0 {
             tracing::info!(
                 "retention off (retention.keep_days = 0): entries and alerts are kept for ever"
@@ -186,7 +279,12 @@ impl Scheduler {
             None
         } else {
             let (stop, stopped) = watch::channel(false);
-            let task = tokio::spawn(prune_every_hour(db.clone(), writer, keep_days, stopped));
+            let task = tokio::spawn(prune_every_hour(
+                db.clone(),
+                writer.clone(),
+                keep_days,
+                stopped,
+            ));
             Some((stop, task))
         };
         let cron = tokio_cron_scheduler::JobScheduler::new()
@@ -195,9 +293,10 @@ impl Scheduler {
         let job_running = running.clone();
         let job = tokio_cron_scheduler::Job::new_async_tz(expression, Utc, move |_, _| {
             let db = db.clone();
+            let writer = writer.clone();
             let running = job_running.clone();
             let wake = wake.clone();
-            Box::pin(async move { run_tick(&db, &running, settings, &wake).await })
+            Box::pin(async move { run_tick(&db, &writer, &running, settings, &wake).await })
         })
         .with_context(|| format!("Invalid scheduler.tick {expression:?}"))?;
         cron.add(job).await.context("Failed to schedule the tick")?;

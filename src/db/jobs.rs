@@ -350,15 +350,37 @@ pub struct DueJob {
     pub evaluated_until: DateTime<Utc>,
 }
 
-/// The active jobs whose next due time is at or before `now` (an index lookup: a quiet tick
-/// reads nothing).
-pub fn due(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<DueJob>> {
+/// The active jobs whose next due time is at or before `now`, as `(agent, id)`, agent by
+/// agent and in id order within an agent: what a tick plans its chunks from. A lookup in
+/// `jobs_next_due`, named: left to itself, SQLite prefers the equality on `is_active` and
+/// reads every active job, and a quiet tick would cost as much as there are jobs.
+pub fn due_by_agent(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT agent_id_responsible, id FROM jobs INDEXED BY jobs_next_due \
+         WHERE is_active = 1 AND next_due_us <= ?1",
+    )?;
+    let rows = stmt.query_map([to_micros(now)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let mut due = rows.collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
+    due.sort_unstable();
+    Ok(due)
+}
+
+/// Those of the jobs `ids` that are active and due at `now`, read afresh, in id order (the
+/// order of their rows and of their entries in the indexes). Found by id (`+is_active`
+/// keeps SQLite from reading them through the `is_active` index instead).
+pub fn due_among(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    ids: &[i64],
+) -> rusqlite::Result<Vec<DueJob>> {
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, schedule_anchor_us, evaluated_until_us FROM jobs \
-         WHERE is_active = 1 AND next_due_us <= ?1"
+         WHERE id IN (SELECT value FROM json_each(?2)) AND +is_active = 1 \
+         AND next_due_us <= ?1 ORDER BY id"
     ))?;
     let anchor_column = COLUMN_COUNT;
-    let rows = stmt.query_map([to_micros(now)], |row| {
+    let rows = stmt.query_map(params![to_micros(now), format!("[{list}]")], |row| {
         Ok(DueJob {
             job: from_row(row)?,
             anchor: from_micros(row.get(anchor_column)?),

@@ -328,6 +328,58 @@ pub async fn checkpoint_continually(db: Db, every: Duration) {
     }
 }
 
+/// A connection's settings as they were before [`set_for_bulk`], to put back with
+/// [`restore_settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnSettings {
+    /// `PRAGMA cache_size`: pages if positive, KiB if negative.
+    cache_size: i64,
+    /// `PRAGMA wal_autocheckpoint`: WAL pages past which a commit checkpoints.
+    wal_autocheckpoint: i64,
+}
+
+/// Readies `conn` for a run of big write transactions (a tick's chunks): a page cache of at
+/// least `cache_kib` KiB, so that a transaction's pages do not spill to the WAL before its
+/// commit and get written twice. Unless `autocheckpoint`, its commits no longer checkpoint
+/// (copy the WAL into the database file, on the committing thread): the caller then runs
+/// [`checkpoint`] after each transaction from another connection, or the WAL grows, and
+/// with it the cost of every page read (SQLite searches the WAL's index for each). Answers
+/// what to put back.
+pub fn set_for_bulk(
+    conn: &Connection,
+    cache_kib: i64,
+    autocheckpoint: bool,
+) -> rusqlite::Result<ConnSettings> {
+    let saved = ConnSettings {
+        cache_size: conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?,
+        wal_autocheckpoint: conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?,
+    };
+    let current_kib = if saved.cache_size < 0 {
+        -saved.cache_size
+    } else {
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        saved.cache_size.saturating_mul(page_size) / 1024
+    };
+    if current_kib < cache_kib {
+        conn.pragma_update(None, "cache_size", -cache_kib)?;
+    }
+    if !autocheckpoint {
+        conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+    }
+    Ok(saved)
+}
+
+/// Puts back the settings [`set_for_bulk`] changed; the pages beyond the page cache's
+/// size are freed.
+pub fn restore_settings(conn: &Connection, saved: ConnSettings) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "cache_size", saved.cache_size)?;
+    conn.query_row(
+        &format!("PRAGMA wal_autocheckpoint = {}", saved.wal_autocheckpoint),
+        [],
+        |_| Ok(()),
+    )
+}
+
 /// One connection to an existing database whose migrations are all applied, for a one-shot
 /// reader such as `check`. No pool: r2d2 retries a failing open for its whole connection
 /// timeout and logs each try, so a file that is not a database took seconds and dozens of

@@ -37,12 +37,17 @@ trait Job: Send {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish);
     /// Answers the caller without running.
     fn abandon(self: Box<Self>, error: DbError);
+    /// Runs in a group of its own (see [`Writer::write_alone`]).
+    fn alone(&self) -> bool {
+        false
+    }
 }
 
 struct Pending<T, E, F> {
     f: F,
     reply: oneshot::Sender<Result<T, E>>,
     span: tracing::Span,
+    alone: bool,
 }
 
 impl<T, E, F> Job for Pending<T, E, F>
@@ -52,7 +57,7 @@ where
     F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish) {
-        let Pending { f, reply, span } = *self;
+        let Pending { f, reply, span, .. } = *self;
         // A panic is a bug in one write: it must not take the thread (and every later
         // report) with it. Its savepoint is rolled back like any failed write's.
         let result =
@@ -77,6 +82,10 @@ where
 
     fn abandon(self: Box<Self>, error: DbError) {
         let _ = self.reply.send(Err(E::from(error)));
+    }
+
+    fn alone(&self) -> bool {
+        self.alone
     }
 }
 
@@ -187,11 +196,34 @@ impl Writer {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    /// [`Writer::write`] for a big write (a chunk of the tick's work): it runs in a group
+    /// transaction of its own, after the writes queued before it have committed, and the
+    /// writes queued while it runs go in the next group. A report waits for one big write at
+    /// most, never for a big write that was queued after it.
+    pub async fn write_alone<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T, E, F>(&self, f: F, alone: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T, E>>();
         let work: Work = Box::new(Pending {
             f,
             reply,
             span: tracing::Span::current(),
+            alone,
         });
         match self.queue.try_send(work) {
             Ok(()) => {}
@@ -271,13 +303,21 @@ fn run(
     status: &Status,
     jobs: &JobCache,
 ) {
-    while let Ok(first) = work.recv() {
+    // A write that must run alone, taken from the queue while a group was being gathered:
+    // it begins the next group.
+    let mut held: Option<Work> = None;
+    while let Some(first) = held.take().or_else(|| work.recv().ok()) {
         status
             .group_began_ms
             .store(status.now_ms(), Ordering::Release);
+        let alone = first.alone();
         let mut group = vec![first];
-        while group.len() < GROUP_MAX {
+        while !alone && group.len() < GROUP_MAX {
             match work.try_recv() {
+                Ok(more) if more.alone() => {
+                    held = Some(more);
+                    break;
+                }
                 Ok(more) => group.push(more),
                 Err(_) => break,
             }
@@ -495,6 +535,46 @@ mod tests {
             None,
             "a deleted job is gone"
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_alone_runs_in_a_group_of_its_own_between_the_writes_around_it() {
+        use std::sync::atomic::AtomicBool;
+        let (_dir, writer) = writer(STUCK_AFTER);
+        let busy = writer.write(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        });
+        let big_done = Arc::new(AtomicBool::new(false));
+        let queued_behind = async {
+            // Queued while the first group runs, in this order: before, big, after.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let done = big_done.clone();
+            let before = async {
+                insert(&writer, 1).await.unwrap();
+                big_done.load(Ordering::Acquire)
+            };
+            let big = writer.write_alone(move |conn| {
+                std::thread::sleep(Duration::from_millis(300));
+                conn.execute("INSERT INTO t (x) VALUES (2)", [])?;
+                done.store(true, Ordering::Release);
+                Ok::<_, DbError>(())
+            });
+            let after = async {
+                insert(&writer, 3).await.unwrap();
+                big_done.load(Ordering::Acquire)
+            };
+            tokio::join!(before, big, after)
+        };
+        let (busy, (before, big, after)) = tokio::join!(busy, queued_behind);
+        busy.unwrap();
+        big.unwrap();
+        assert!(
+            !before,
+            "the write queued before the big one does not wait for it"
+        );
+        assert!(after, "the write queued after the big one commits after it");
+        assert_eq!(count(&writer).await, 3);
     }
 
     #[tokio::test]

@@ -26,5 +26,6 @@ mod scheduler;
 mod schedules;
 mod service;
 mod silent_agent;
+mod tick_chunks;
 mod tokens;
 mod trust;

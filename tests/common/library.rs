@@ -19,8 +19,9 @@ pub use backup_monitor::{
     domain::auth::Role,
     domain::channel::ChannelKind,
     notify::outbox::{Outbox, LEASE},
+    scheduler::tick_through,
     service::retention::{PruneOutcome, Pruning, BATCH, CHUNK},
-    service::tick::TickOutcome,
+    service::tick::{TickOutcome, CHUNK_JOBS},
     service::tokens::hash_secret,
 };
 
@@ -124,6 +125,13 @@ pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
     let db = open_db(path);
     let mut conn = db.conn().unwrap();
     backup_monitor::service::tick::tick(&mut conn, now, 100).expect("tick")
+}
+
+/// [`tick`] with chunks of at most `chunk_jobs` due jobs (an agent's due jobs together).
+pub fn tick_in_chunks(path: &Path, now: DateTime<Utc>, chunk_jobs: usize) -> TickOutcome {
+    let db = open_db(path);
+    let mut conn = db.conn().unwrap();
+    backup_monitor::service::tick::tick_in_chunks(&mut conn, now, 100, chunk_jobs).expect("tick")
 }
 
 /// The reminders due at `now` on the database at `path`, with `default_every` as

@@ -1,0 +1,202 @@
+//! The tick's due work committed a chunk at a time (issue 15): every missing entry and
+//! alert as in one transaction, an agent's due jobs always in one chunk, no chunk larger
+//! than the bound unless one agent has more due jobs, and reports stored between the
+//! chunks rather than after the whole tick.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::common::{at, insert_jobs, spawn_app, tick_in_chunks, tick_through, valid_job, TestApp};
+
+/// Hourly jobs at :00 with a 30-minute grace, `count` per agent, whose lateness counts from
+/// 24 November 00:40: at 01:30 their 01:00 slot is due and unreported, and nothing before.
+fn hourly_jobs(app: &TestApp, agents: &[(&str, usize)]) -> BTreeMap<String, Vec<i64>> {
+    let mut bodies = Vec::new();
+    let mut owners = Vec::new();
+    for (agent, count) in agents {
+        for i in 0..*count {
+            let mut body = valid_job();
+            body["database_name"] = json!(format!("{agent}-db{i}"));
+            body["agent_id_responsible"] = json!(agent);
+            body["backup_frequency"] = json!("hourly");
+            body["expected_minute_utc"] = json!(0);
+            body["grace_minutes"] = json!(30);
+            bodies.push(body);
+            owners.push((*agent).to_owned());
+        }
+    }
+    let ids = insert_jobs(&app.db_path, &bodies);
+    let conn = app.db().conn().unwrap();
+    conn.execute(
+        "UPDATE jobs SET schedule_anchor_us = ?1, created_at_us = ?1, next_due_us = 0 \
+         WHERE id BETWEEN ?2 AND ?3",
+        (
+            at("2026-11-24T00:40:00Z").timestamp_micros(),
+            ids.iter().min().unwrap(),
+            ids.iter().max().unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut by_agent: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (agent, id) in owners.into_iter().zip(ids) {
+        by_agent.entry(agent).or_default().push(id);
+    }
+    by_agent
+}
+
+async fn alerts(app: &TestApp) -> Vec<Value> {
+    app.get("/api/v1/alerts?limit=1000")
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// How many jobs the agent alert `id` names.
+fn jobs_named(app: &TestApp, id: &Value) -> i64 {
+    app.db()
+        .conn()
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM alert_jobs WHERE alert_id = ?1",
+            [id.as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tick_over_more_jobs_than_a_chunk_writes_every_missing_entry_and_weighs_each_agent_whole()
+{
+    // Arrange: with chunks of 4, "big" (5 jobs) is a chunk of its own; "nas-1" (3) and
+    // "solo-1" (1) share one; "solo-2" has the last.
+    let app = spawn_app().await;
+    let jobs = hourly_jobs(
+        &app,
+        &[("big", 5), ("nas-1", 3), ("solo-1", 1), ("solo-2", 1)],
+    );
+
+    // Act
+    let outcome = tick_in_chunks(&app.db_path, at("2026-11-24T01:30:00Z"), 4);
+
+    // Assert
+    assert_eq!(outcome.jobs_checked, 10);
+    assert_eq!(outcome.missing_written, 10, "one missing entry per job");
+    assert_eq!(outcome.chunks, 3, "{outcome:?}");
+    assert_eq!(
+        outcome.largest_chunk, 5,
+        "an agent's due jobs are never split, even past the bound"
+    );
+    assert_eq!(outcome.alerts_queued, 4, "two agent_silent, two late");
+    let listed = alerts(&app).await;
+    let mut silent: Vec<(String, i64)> = listed
+        .iter()
+        .filter(|a| a["kind"] == "agent_silent")
+        .map(|a| {
+            (
+                a["agent_id"].as_str().unwrap().to_owned(),
+                jobs_named(&app, &a["id"]),
+            )
+        })
+        .collect();
+    silent.sort();
+    assert_eq!(
+        silent,
+        [("big".to_owned(), 5), ("nas-1".to_owned(), 3)],
+        "one agent_silent per silent agent, naming all of its late jobs"
+    );
+    let mut late: Vec<i64> = listed
+        .iter()
+        .filter(|a| a["kind"] == "late")
+        .map(|a| a["job_id"].as_i64().unwrap())
+        .collect();
+    late.sort_unstable();
+    assert_eq!(late, [jobs["solo-1"][0], jobs["solo-2"][0]]);
+
+    let again = tick_in_chunks(&app.db_path, at("2026-11-24T01:31:00Z"), 4);
+    assert_eq!(
+        (again.missing_written, again.alerts_queued, again.chunks),
+        (0, 0, 0),
+        "nothing is written twice, and a quiet tick has no chunk"
+    );
+}
+
+#[tokio::test]
+async fn agents_are_packed_into_chunks_up_to_the_bound_and_never_past_it() {
+    // Arrange: four agents of three late jobs each.
+    let app = spawn_app().await;
+    hourly_jobs(&app, &[("a", 3), ("b", 3), ("c", 3), ("d", 3)]);
+
+    // Act: chunks of 7 take two agents (6 jobs), never a third.
+    let outcome = tick_in_chunks(&app.db_path, at("2026-11-24T01:30:00Z"), 7);
+
+    // Assert
+    assert_eq!(
+        (outcome.chunks, outcome.largest_chunk),
+        (2, 6),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.missing_written, 12);
+    assert_eq!(outcome.alerts_queued, 4, "one agent_silent per agent");
+}
+
+#[tokio::test]
+async fn reports_are_stored_between_the_chunks_of_a_big_tick_not_after_it() {
+    // Arrange: 600 jobs of 30 agents fall due at once; a job outside them takes reports.
+    let app = spawn_app().await;
+    let reporter = app
+        .create_job(json!({"agent_id_responsible": "reporter"}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    // Evaluated once, so that the big tick has only the 600 jobs to do.
+    tick_in_chunks(&app.db_path, at("2026-11-24T01:30:00Z"), 20);
+    let agents: Vec<(String, usize)> = (0..30).map(|i| (format!("agent-{i:02}"), 20)).collect();
+    let agents: Vec<(&str, usize)> = agents.iter().map(|(a, n)| (a.as_str(), *n)).collect();
+    hourly_jobs(&app, &agents);
+    let (db, writer) = (app.db(), app.writer.clone());
+    let now = at("2026-11-24T01:30:00Z");
+
+    // Act: the service's own path (each chunk of 20 jobs one write of the group-commit
+    // writer), while reports go in one after another until it ends.
+    let first = app
+        .report(reporter, "success", "2026-11-24T00:00:00.000Z")
+        .await;
+    let ticking = tokio::spawn(async move { tick_through(&db, &writer, now, 100, 20).await });
+    let mut stored = vec![first["id"].as_i64().unwrap()];
+    let mut n = 0;
+    while !ticking.is_finished() {
+        n += 1;
+        let at = format!("2026-11-24T00:{:02}:{:02}.000Z", n / 60 % 60, n % 60);
+        stored.push(
+            app.report(reporter, "success", &at).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let outcome = ticking.await.unwrap().unwrap();
+
+    // Assert: all 600 missing entries, in chunks of 20, and some report stored between the
+    // first chunk's and the last's (in one transaction, none could be).
+    assert_eq!(outcome.missing_written, 600);
+    assert_eq!((outcome.chunks, outcome.largest_chunk), (30, 20));
+    let (first_missing, last_missing): (i64, i64) = app
+        .db()
+        .conn()
+        .unwrap()
+        .query_row(
+            "SELECT min(id), max(id) FROM entries WHERE status = 'missing'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        stored
+            .iter()
+            .any(|id| (first_missing..last_missing).contains(id)),
+        "no report among {} was stored while the tick ran (missing entries {first_missing}..={last_missing}, reports {stored:?})",
+        stored.len()
+    );
+}
