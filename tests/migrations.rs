@@ -1,14 +1,17 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…7) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…12) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
-//! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret.
+//! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
+//! later versions added where a fixture has it: runs and content checks (8), agent alerts
+//! (8), ping keys (10), snoozes and reminders (11), deliveries (12).
 //!
-//! The fixtures are small committed files (512-byte pages, a few KB each). They are made by
-//! [`regenerate_fixtures`], which applies the migrations up to N exactly as that version
-//! did (the migration files never change once released) and writes the rows with the columns
-//! and encodings the code of that version wrote (instants in microseconds, `notify_emails`
-//! as a JSON array, tokens as the SHA-256 hex of their secret, a cron job's seed fields
-//! from its first slot). Regenerate them, e.g. after adding a version to [`MIGRATION_SQL`],
+//! The fixtures are small committed files (512-byte pages, 9 to 28 KB each). They are made
+//! by [`regenerate_fixtures`], which applies the migrations up to N exactly as that version
+//! did (the migration files never change once released; foreign keys off, as `Db::migrate`
+//! runs them) and writes the rows with the columns and encodings the code of that version
+//! wrote (instants in microseconds, `notify_emails` as a JSON array, tokens as the SHA-256
+//! hex of their secret, a cron job's seed fields from its first slot, a run's start closed
+//! by its finish, an alert's email delivery). Regenerate them, e.g. after adding a version to [`MIGRATION_SQL`],
 //! with
 //!
 //! ```sh
@@ -24,14 +27,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use common::{
     at, client_with, command, hash_secret, migrated_db, open_db, spawn_app_in, total_count, Ran,
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 7] = [
+const MIGRATION_SQL: [&str; 12] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -39,7 +42,25 @@ const MIGRATION_SQL: [&str; 7] = [
     include_str!("../src/db/migrations/0005_entry_counts.sql"),
     include_str!("../src/db/migrations/0006_next_due.sql"),
     include_str!("../src/db/migrations/0007_cron_schedules.sql"),
+    include_str!("../src/db/migrations/0008_runs_and_content.sql"),
+    include_str!("../src/db/migrations/0009_retention.sql"),
+    include_str!("../src/db/migrations/0010_ping_keys.sql"),
+    include_str!("../src/db/migrations/0011_snooze_and_reminders.sql"),
+    include_str!("../src/db/migrations/0012_deliveries.sql"),
 ];
+
+/// Job 1's longest run before a `hung` alert (schema version 8 on).
+const MAX_DURATION_MINUTES: u32 = 180;
+/// Job 1's reminders (schema version 11 on).
+const REPEAT_EVERY_MINUTES: u32 = 240;
+/// Job 2's snooze (schema version 11 on).
+const SNOOZED_UNTIL: &str = "2027-01-04T08:00:00Z";
+const SNOOZE_REASON: &str = "datacenter move";
+
+/// A job's ping key as versions 10 on wrote it (earlier jobs get a random one on upgrade).
+fn ping_key(job: i64) -> String {
+    format!("{:032x}", (0xc0ff_ee00_u64 << 32) | job.unsigned_abs())
+}
 
 const ADMIN_SECRET: &str = "fixture-admin-0123456789abcdef";
 const AGENT_SECRET: &str = "fixture-agent-lyon-0123456789abcdef";
@@ -129,44 +150,100 @@ struct FixtureEntry {
     status: &'static str,
     at: &'static str,
     since: usize,
+    /// A run (schema version 8 on): its id, and on a `started` entry when the report that
+    /// finished it came.
+    run_id: Option<&'static str>,
+    finished_at: Option<&'static str>,
+    /// On the report that finished a run: seconds since its start.
+    duration_seconds: Option<i64>,
+    /// On a success that failed a content check (its size is then 0 bytes).
+    suspect_reason: Option<&'static str>,
 }
 
-const ENTRIES: [FixtureEntry; 6] = [
+/// An entry with nothing of a run or a content check.
+const PLAIN: FixtureEntry = FixtureEntry {
+    job: 0,
+    status: "",
+    at: "",
+    since: 0,
+    run_id: None,
+    finished_at: None,
+    duration_seconds: None,
+    suspect_reason: None,
+};
+
+/// The run of schema version 8 on (job 1, 2026-11-24): started, then finished 12 minutes on.
+const RUN_ID: &str = "5f0c3a9e1d2b4c68";
+const SUSPECT_REASON: &str = "size 0 B is below the minimum of 1 B";
+
+const ENTRIES: [FixtureEntry; 9] = [
     FixtureEntry {
         job: 1,
         status: "success",
         at: "2026-11-20T02:31:07Z",
         since: 1,
+        ..PLAIN
     },
     FixtureEntry {
         job: 1,
         status: "failed",
         at: "2026-11-21T02:40:00Z",
         since: 1,
+        ..PLAIN
     },
     FixtureEntry {
         job: 1,
         status: "missing",
         at: "2026-11-22T02:30:00Z",
         since: 2,
+        ..PLAIN
     },
     FixtureEntry {
         job: 1,
         status: "success",
         at: "2026-11-23T02:35:00Z",
         since: 1,
+        ..PLAIN
     },
     FixtureEntry {
         job: 2,
         status: "success",
         at: "2026-11-16T03:20:00Z",
         since: 1,
+        ..PLAIN
     },
     FixtureEntry {
         job: 3,
         status: "success",
         at: "2026-11-24T01:31:00Z",
         since: 7,
+        ..PLAIN
+    },
+    FixtureEntry {
+        job: 2,
+        status: "success",
+        at: "2026-11-23T03:20:00Z",
+        since: 8,
+        suspect_reason: Some(SUSPECT_REASON),
+        ..PLAIN
+    },
+    FixtureEntry {
+        job: 1,
+        status: "started",
+        at: "2026-11-24T02:30:02Z",
+        since: 8,
+        run_id: Some(RUN_ID),
+        finished_at: Some("2026-11-24T02:42:02Z"),
+        ..PLAIN
+    },
+    FixtureEntry {
+        job: 1,
+        status: "success",
+        at: "2026-11-24T02:42:02Z",
+        since: 8,
+        run_id: Some(RUN_ID),
+        duration_seconds: Some(720),
+        ..PLAIN
     },
 ];
 
@@ -229,6 +306,34 @@ fn fill(conn: &Connection, version: usize) {
             )
             .unwrap();
         }
+        if version >= 8 && id == 1 {
+            conn.execute(
+                "UPDATE jobs SET max_duration_minutes = ?2 WHERE id = ?1",
+                params![id, MAX_DURATION_MINUTES],
+            )
+            .unwrap();
+        }
+        if version >= 10 {
+            conn.execute(
+                "UPDATE jobs SET ping_key = ?2 WHERE id = ?1",
+                params![id, ping_key(id)],
+            )
+            .unwrap();
+        }
+        if version >= 11 && id == 1 {
+            conn.execute(
+                "UPDATE jobs SET repeat_every_minutes = ?2 WHERE id = ?1",
+                params![id, REPEAT_EVERY_MINUTES],
+            )
+            .unwrap();
+        }
+        if version >= 11 && id == 2 {
+            conn.execute(
+                "UPDATE jobs SET snoozed_until_us = ?2, snooze_reason = ?3 WHERE id = ?1",
+                params![id, us(SNOOZED_UNTIL), SNOOZE_REASON],
+            )
+            .unwrap();
+        }
     }
     let mut ids = Vec::new();
     for (n, entry) in entries_of(version).enumerate() {
@@ -241,6 +346,11 @@ fn fill(conn: &Connection, version: usize) {
             ),
             "failed" => (None, None, Some("pg_dump: connection refused")),
             _ => (None, None, None),
+        };
+        let size = if entry.suspect_reason.is_some() {
+            Some(0)
+        } else {
+            size
         };
         conn.execute(
             "INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
@@ -256,7 +366,22 @@ fn fill(conn: &Connection, version: usize) {
             ],
         )
         .unwrap();
-        ids.push((entry.status, conn.last_insert_rowid()));
+        let id = conn.last_insert_rowid();
+        if version >= 8 {
+            conn.execute(
+                "UPDATE entries SET run_id = ?2, finished_at_us = ?3, duration_seconds = ?4, \
+                 suspect_reason = ?5 WHERE id = ?1",
+                params![
+                    id,
+                    entry.run_id,
+                    entry.finished_at.map(us),
+                    entry.duration_seconds,
+                    entry.suspect_reason
+                ],
+            )
+            .unwrap();
+        }
+        ids.push((entry.status, id));
     }
     if version >= 2 {
         let entry = |status: &str, nth: usize| {
@@ -292,6 +417,8 @@ fn fill(conn: &Connection, version: usize) {
             ),
         ];
         for (kind, slot, entry_id, created, sent, error) in alerts {
+            let attempts = if sent.is_some() { 1 } else { 3 };
+            let next_attempt = us(created) + 600_000_000;
             conn.execute(
                 "INSERT INTO alerts (job_id, kind, slot_us, entry_id, created_at_us, attempts, \
                  next_attempt_us, sent_at_us, last_error) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -300,13 +427,54 @@ fn fill(conn: &Connection, version: usize) {
                     us(slot),
                     entry_id,
                     us(created),
-                    if sent.is_some() { 1 } else { 3 },
-                    us(created) + 600_000_000,
+                    attempts,
+                    next_attempt,
                     sent.map(us),
                     error
                 ],
             )
             .unwrap();
+            if version >= 12 {
+                deliver(
+                    conn,
+                    conn.last_insert_rowid(),
+                    us(created),
+                    attempts,
+                    sent.map(us),
+                    error,
+                    next_attempt,
+                );
+            }
+        }
+    }
+    if version >= 8 {
+        // Agent lyon-1 went silent: an agent alert, speaking for job 1's late slot.
+        let slot = us("2026-11-22T02:30:00Z");
+        let created = us("2026-11-22T03:30:00Z");
+        let sent = us("2026-11-22T03:30:05Z");
+        conn.execute(
+            "INSERT INTO alerts (agent_id, kind, slot_us, created_at_us, attempts, \
+             next_attempt_us, sent_at_us) VALUES ('agent-lyon-1', 'agent_silent', ?1, ?2, 1, ?3, ?4)",
+            params![slot, created, created + 600_000_000, sent],
+        )
+        .unwrap();
+        let alert = conn.last_insert_rowid();
+        let missing = ids.iter().find(|(s, _)| *s == "missing").map(|(_, id)| *id);
+        conn.execute(
+            "INSERT INTO alert_jobs (alert_id, job_id, slot_us, entry_id) VALUES (?1, 1, ?2, ?3)",
+            params![alert, slot, missing],
+        )
+        .unwrap();
+        if version >= 12 {
+            deliver(
+                conn,
+                alert,
+                created,
+                1,
+                Some(sent),
+                None,
+                created + 600_000_000,
+            );
         }
     }
     if version >= 3 {
@@ -345,13 +513,45 @@ fn fill(conn: &Connection, version: usize) {
     }
 }
 
+/// Routes alert `alert` to email at `routed` and records its delivery there, as version 12
+/// did: delivered at `sent`, or failing with `error`, tried again at `next_attempt`.
+fn deliver(
+    conn: &Connection,
+    alert: i64,
+    routed: i64,
+    attempts: i64,
+    sent: Option<i64>,
+    error: Option<&str>,
+    next_attempt: i64,
+) {
+    conn.execute(
+        "UPDATE alerts SET routed_at_us = ?2 WHERE id = ?1",
+        params![alert, routed],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO deliveries (alert_id, channel, attempts, next_attempt_us, sent_at_us, \
+         last_error) VALUES (?1, 'email', ?2, ?3, ?4, ?5)",
+        params![
+            alert,
+            attempts,
+            sent.is_none().then_some(next_attempt),
+            sent,
+            error
+        ],
+    )
+    .unwrap();
+}
+
 /// A schema-`version` database at `path`: the migrations up to `version`, each in its
 /// transaction with `user_version` set after it, as `Db::migrate` ran them; then the rows.
 fn write_fixture(version: usize, path: &Path) {
     let _ = std::fs::remove_file(path);
     let mut conn = Connection::open(path).unwrap();
-    conn.execute_batch("PRAGMA page_size = 512; PRAGMA journal_mode = DELETE;")
-        .unwrap();
+    conn.execute_batch(
+        "PRAGMA page_size = 512; PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = OFF;",
+    )
+    .unwrap();
     for (index, sql) in MIGRATION_SQL[..version].iter().enumerate() {
         let tx = conn.transaction().unwrap();
         tx.execute_batch(sql).unwrap();
@@ -359,6 +559,7 @@ fn write_fixture(version: usize, path: &Path) {
             .unwrap();
         tx.commit().unwrap();
     }
+    conn.pragma_update(None, "foreign_keys", true).unwrap();
     fill(&conn, version);
     conn.execute_batch("VACUUM").unwrap();
 }
@@ -378,7 +579,8 @@ fn the_fixtures_are_small_and_each_is_the_version_its_name_says() {
         let bytes = std::fs::metadata(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .len();
-        assert!(bytes <= 24 * 1024, "{} is {bytes} bytes", path.display());
+        // Mostly schema by version 12 (each table and index takes a page at least).
+        assert!(bytes <= 32 * 1024, "{} is {bytes} bytes", path.display());
         let conn =
             Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let stored: i64 = conn
@@ -516,6 +718,50 @@ async fn upgrade_keeps_history(version: usize) {
                 assert_eq!(job["timezone"], zone, "{v}");
             }
         }
+        // …with what later versions added to a job (8: runs, 11: reminders and snoozes)…
+        let max_duration = (version >= 8 && id == 1).then_some(MAX_DURATION_MINUTES);
+        assert_eq!(
+            job["max_duration_minutes"],
+            json!(max_duration),
+            "{v} job {id}"
+        );
+        let repeat = (version >= 11 && id == 1).then_some(REPEAT_EVERY_MINUTES);
+        assert_eq!(job["repeat_every_minutes"], json!(repeat), "{v} job {id}");
+        if version >= 11 && id == 2 {
+            assert_eq!(
+                datetime(&job["snoozed_until"]),
+                at(SNOOZED_UNTIL),
+                "{v}: {job}"
+            );
+            assert_eq!(job["snooze_reason"], SNOOZE_REASON, "{v}: {job}");
+        } else {
+            assert!(job["snoozed_until"].is_null(), "{v}: {job}");
+            assert!(job["snooze_reason"].is_null(), "{v}: {job}");
+        }
+    }
+    // …each with a ping key of its own: the one it had (version 10 on), or one the upgrade
+    // gave it…
+    let keys: Vec<String> = jobs
+        .iter()
+        .map(|job| {
+            let url = job["ping_url"].as_str().unwrap();
+            let (_, key) = url.rsplit_once("/ping/").unwrap();
+            assert!(
+                key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{v}: {url}"
+            );
+            key.to_owned()
+        })
+        .collect();
+    for ((id, _), key) in jobs_of(version).zip(&keys) {
+        if version >= 10 {
+            assert_eq!(*key, ping_key(id), "{v} job {id}");
+        }
+        assert_eq!(
+            keys.iter().filter(|k| *k == key).count(),
+            1,
+            "{v}: {keys:?}"
+        );
     }
 
     // …with every entry, and counts that agree with them…
@@ -549,6 +795,18 @@ async fn upgrade_keeps_history(version: usize) {
                     "{v}: {entry}"
                 );
             }
+            // The runs and content checks of version 8 on.
+            assert_eq!(entry["run_id"], json!(fixture.run_id), "{v}: {entry}");
+            assert_eq!(
+                entry["duration_seconds"],
+                json!(fixture.duration_seconds),
+                "{v}: {entry}"
+            );
+            assert_eq!(
+                entry["suspect_reason"],
+                json!(fixture.suspect_reason),
+                "{v}: {entry}"
+            );
         }
         total += counted;
     }
@@ -565,12 +823,51 @@ async fn upgrade_keeps_history(version: usize) {
     // …the alerts…
     let alerts: Vec<Value> = get("/api/v1/alerts").await.unwrap().json().await.unwrap();
     let kinds: Vec<&str> = alerts.iter().map(|a| a["kind"].as_str().unwrap()).collect();
-    let expected: &[&str] = if version >= 2 {
-        &["recovered", "late", "failed"]
-    } else {
-        &[]
+    let expected: &[&str] = match version {
+        1 => &[],
+        2..=7 => &["recovered", "late", "failed"],
+        _ => &["agent_silent", "recovered", "late", "failed"],
     };
     assert_eq!(kinds, expected, "{v}");
+    if version >= 8 {
+        let silent = &alerts[0];
+        assert_eq!(silent["agent_id"], "agent-lyon-1", "{v}: {silent}");
+        assert!(silent["job_id"].is_null(), "{v}: {silent}");
+    }
+    // …each alert sent by email before channels (version 12) still delivered by email…
+    for alert in alerts.iter().filter(|a| !a["sent_at"].is_null()) {
+        let deliveries = alert["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries.len(), 1, "{v}: {alert}");
+        assert_eq!(deliveries[0]["channel"], "email", "{v}: {alert}");
+        assert_eq!(deliveries[0]["sent_at"], alert["sent_at"], "{v}: {alert}");
+        assert!(deliveries[0]["next_attempt_at"].is_null(), "{v}: {alert}");
+    }
+    let sent = alerts.iter().filter(|a| !a["sent_at"].is_null()).count();
+    assert_eq!(sent, expected.len().saturating_sub(1), "{v}: {alerts:?}");
+
+    // …the ping URLs answer: job 1's key finds it and stores a success (and, the agent
+    // having been silent, says it is back)…
+    let pinged = client_with(None)
+        .get(app.url(&format!("/ping/{}", keys[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pinged.status(), 200, "{v}");
+    assert_eq!(pinged.text().await.unwrap(), "OK", "{v}");
+    let response = get("/api/v1/entries/by_job/1").await.unwrap();
+    let before = entries_of(version).filter(|e| e.job == 1).count();
+    assert_eq!(
+        total_count(&response),
+        i64::try_from(before + 1).unwrap(),
+        "{v}"
+    );
+    let listed: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(listed[0]["status"], "success", "{v}: {listed:?}");
+    if version >= 8 {
+        let alerts: Vec<Value> = get("/api/v1/alerts").await.unwrap().json().await.unwrap();
+        assert_eq!(alerts[0]["kind"], "agent_back", "{v}: {alerts:?}");
+        assert_eq!(alerts[0]["agent_id"], "agent-lyon-1", "{v}: {alerts:?}");
+    }
 
     // …the tokens, which still let in whom they let in…
     if version >= 3 {
