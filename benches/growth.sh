@@ -23,21 +23,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=${BENCH_SMOKE:-0}
-for arg in "$@"; do
-  case $arg in
-    --smoke) smoke=1 ;;
-    -h | --help)
-      sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "usage: benches/growth.sh [--smoke]" >&2
-      exit 2
-      ;;
-  esac
-done
-[ "$smoke" = 0 ] || smoke=1
+bench_name=benches/growth.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
+bench_options 21 "$@"
 
 target_dir=${CARGO_TARGET_DIR:-target}
 conns=32 hours=6 starts=3
@@ -51,11 +40,6 @@ fi
 alone=1
 [ "${BENCH_PART_OF_SUITE:-0}" = 1 ] && alone=0
 
-say() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'benches/growth.sh: %s\n' "$*" >&2
-  exit 1
-}
 for tool in wrk curl; do
   command -v "$tool" >/dev/null || die "$tool is missing (benches/run.sh installs it)"
 done
@@ -97,12 +81,7 @@ bytes() { stat -c %s "$db"; }
 seeded_bytes=$(bytes)
 
 # --- the server --------------------------------------------------------------------------
-port=
-for _ in $(seq 200); do
-  p=$((20000 + RANDOM % 40000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p && break; fi
-done
-[ -n "$port" ] || die "no free port found"
+port=$(free_port)
 url=http://127.0.0.1:$port
 token=bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 # Starts the server and waits for its first 200; leaves the milliseconds it took in $took_ms.
@@ -208,14 +187,7 @@ stored=$((after_entries - before_entries))
 after_bytes=$(checkpointed_bytes)
 
 # --- rows ----------------------------------------------------------------------------------
-thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 per() { awk -v b="$1" -v n="$2" 'BEGIN { printf "%.0f bytes", b / n }'; }
-verdict() {
-  [ "$smoke" = 1 ] && { echo "(smoke)"; return; }
-  awk "BEGIN { exit !($1) }" && echo "met" || echo "**missed**"
-}
-row() { printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 
 if [ "$alone" = 1 ]; then
   echo

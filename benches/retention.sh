@@ -18,21 +18,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=${BENCH_SMOKE:-0}
-for arg in "$@"; do
-  case $arg in
-    --smoke) smoke=1 ;;
-    -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "usage: benches/retention.sh [--smoke]" >&2
-      exit 2
-      ;;
-  esac
-done
-[ "$smoke" = 0 ] || smoke=1
+bench_name=benches/retention.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
+bench_options 17 "$@"
 
 target_dir=${CARGO_TARGET_DIR:-target}
 jobs=1000 conns=32 keep_days=400
@@ -47,11 +36,6 @@ fi
 alone=1
 [ "${BENCH_PART_OF_SUITE:-0}" = 1 ] && alone=0
 
-say() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'benches/retention.sh: %s\n' "$*" >&2
-  exit 1
-}
 for tool in wrk curl; do
   command -v "$tool" >/dev/null || die "$tool is missing (benches/run.sh installs it)"
 done
@@ -88,12 +72,7 @@ sync
 db_mib=$(du -m "$db" | cut -f1)
 
 # --- the server, pruning from its start --------------------------------------------------
-port=
-for _ in $(seq 200); do
-  p=$((20000 + RANDOM % 40000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p && break; fi
-done
-[ -n "$port" ] || die "no free port found"
+port=$(free_port)
 url=http://127.0.0.1:$port
 token=bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 say "start: $bin serve with retention.keep_days = $keep_days"
@@ -108,16 +87,6 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ]; do
 done
 
 declare -A rps p50 p99 refused
-# Waits until the server is idle (as run.sh does), unless told not to.
-settle() {
-  local before after
-  for _ in $(seq 50); do
-    before=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    sleep 0.2
-    after=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    [ $((after - before)) -gt 2 ] || return 0
-  done
-}
 # Runs wrk; keeps the rate, latencies and the count of refused requests under `key`.
 measure() { # key script path [env...]
   local key=$1 script=$2 path=$3 out line
@@ -185,15 +154,7 @@ wait "$server_pid" || true
 server_pid=
 
 # --- rows ----------------------------------------------------------------------------------
-thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
-int() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
-ms() { awk -v us="$1" 'BEGIN { printf (us < 10000 ? "%.2f ms" : "%.0f ms"), us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="${rps[healthz]}" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() {
-  [ "$smoke" = 1 ] && { echo "(smoke)"; return; }
-  awk "BEGIN { exit !($1) }" && echo "met" || echo "**missed**"
-}
-row() { printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 report_row() { # key label
   local k=$1
   row "$2 (${refused[$k]} refused)" "$conns" "$(thousands "$(int "${rps[$k]}")") reports/s" \

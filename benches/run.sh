@@ -29,21 +29,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=${BENCH_SMOKE:-0}
-for arg in "$@"; do
-  case $arg in
-    --smoke) smoke=1 ;;
-    -h | --help)
-      sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "usage: benches/run.sh [--smoke]" >&2
-      exit 2
-      ;;
-  esac
-done
-[ "$smoke" = 0 ] || smoke=1
+bench_name=benches/run.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
+bench_options 27 "$@"
 
 # Where cargo puts its builds (CARGO_TARGET_DIR when set, as fresh-ci does).
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -61,13 +50,7 @@ else
   profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
 
-say() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'benches/run.sh: %s\n' "$*" >&2
-  exit 1
-}
 
-thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
 
 # --- tools ---------------------------------------------------------------------------
 need() { # command debian-package
@@ -125,17 +108,6 @@ sync
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- server --------------------------------------------------------------------------
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  die "no free port found"
-}
 port=$(free_port)
 url=http://127.0.0.1:$port
 token=bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
@@ -170,18 +142,6 @@ seen=$(total_entries) || true
 
 # --- load ----------------------------------------------------------------------------
 declare -A rps p50 p99 conns_of
-# Waits until the server is idle (under 10 % of a core for 200 ms, 10 s at most): wrk stops
-# on time, but the server still finishes what the closed connections had sent, and a slow
-# endpoint's leftovers would otherwise be timed in the next run.
-settle() {
-  local before after
-  for _ in $(seq 50); do
-    before=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    sleep 0.2
-    after=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    [ $((after - before)) -gt 2 ] || return 0
-  done
-}
 # Runs wrk; keeps requests/s and latencies under `key`. Any error answer stops the suite.
 load() { # key connections script path [env...]
   local key=$1 c=$2 script=$3 path=$4 out line
@@ -284,16 +244,8 @@ say "micro (divan)"
 BENCH_MICRO_ENTRIES=$micro_entries bench micro "${micro_args[@]}"
 
 # --- the table -------------------------------------------------------------------------
-int() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
-ms() { awk -v us="$1" 'BEGIN { printf (us < 10000 ? "%.2f ms" : "%.0f ms"), us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="${rps[healthz]}" 'BEGIN { printf "%.2f", a / b }'; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 # verdict "awk condition" : met / missed, or nothing in smoke mode.
-verdict() {
-  [ "$smoke" = 1 ] && { echo "(smoke)"; return; }
-  awk "BEGIN { exit !($1) }" && echo "met" || echo "**missed**"
-}
-row() { printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 http_row() { # key label unit target condition
   local k=$1
   row "$2" "${conns_of[$k]}" "$(thousands "$(int "${rps[$k]}")") $3" "$(ratio "${rps[$k]}")" \

@@ -25,21 +25,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=${BENCH_SMOKE:-0}
-for arg in "$@"; do
-  case $arg in
-    --smoke) smoke=1 ;;
-    -h | --help)
-      sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *)
-      echo "usage: benches/tick.sh [--smoke]" >&2
-      exit 2
-      ;;
-  esac
-done
-[ "$smoke" = 0 ] || smoke=1
+bench_name=benches/tick.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
+bench_options 24 "$@"
 
 target_dir=${CARGO_TARGET_DIR:-target}
 conns=32 report_jobs=1000 every=20
@@ -55,11 +44,6 @@ report_jobs=$((jobs < report_jobs ? jobs : report_jobs))
 alone=1
 [ "${BENCH_PART_OF_SUITE:-0}" = 1 ] && alone=0
 
-say() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'benches/tick.sh: %s\n' "$*" >&2
-  exit 1
-}
 for tool in wrk curl; do
   command -v "$tool" >/dev/null || die "$tool is missing (benches/run.sh installs it)"
 done
@@ -108,12 +92,7 @@ entries=$(sed -n 's/^result .* entries=\([0-9]*\).*/\1/p' "$tmp/seed.out")
 sync
 
 # --- the server, ticking every $every s ------------------------------------------------------
-port=
-for _ in $(seq 200); do
-  p=$((20000 + RANDOM % 40000))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p && break; fi
-done
-[ -n "$port" ] || die "no free port found"
+port=$(free_port)
 url=http://127.0.0.1:$port
 token=bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 say "start: $bin serve, a tick every $every s"
@@ -129,15 +108,6 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ]; do
 done
 
 declare -A rps p50 p99 refused
-settle() {
-  local before after
-  for _ in $(seq 50); do
-    before=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    sleep 0.2
-    after=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    [ $((after - before)) -gt 2 ] || return 0
-  done
-}
 measure() { # key duration script path [env...]
   local key=$1 d=$2 script=$3 path=$4 out line
   shift 4
@@ -197,15 +167,7 @@ wait "$server_pid" || true
 server_pid=
 
 # --- rows ----------------------------------------------------------------------------------
-thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
-int() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
-ms() { awk -v us="$1" 'BEGIN { printf (us < 10000 ? "%.2f ms" : "%.0f ms"), us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="${rps[healthz]}" 'BEGIN { printf "%.2f", a / b }'; }
-verdict() {
-  [ "$smoke" = 1 ] && { echo "(smoke)"; return; }
-  awk "BEGIN { exit !($1) }" && echo "met" || echo "**missed**"
-}
-row() { printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
 report_row() { # key label target condition
   local k=$1
   row "$2 (${refused[$k]} refused)" "$conns" "$(thousands "$(int "${rps[$k]}")") reports/s" \

@@ -1,0 +1,69 @@
+# Shared by the benchmark scripts (sourced, after `cd` to the project's root): messages, the
+# command line, a free port, waiting for an idle server, and the markdown table's cells.
+# A script sets `bench_name` (how its messages are signed) before sourcing this.
+
+say() { printf '== %s\n' "$*" >&2; }
+die() {
+  printf '%s: %s\n' "$bench_name" "$*" >&2
+  exit 1
+}
+
+# The command line every script takes: --smoke (or BENCH_SMOKE=1) sets smoke=1; --help prints
+# the script's header comment, lines 2 to `help_last`.
+bench_options() { # help_last args...
+  local help_last=$1 arg
+  shift
+  smoke=${BENCH_SMOKE:-0}
+  for arg in "$@"; do
+    case $arg in
+      --smoke) smoke=1 ;;
+      -h | --help)
+        sed -n "2,${help_last}p" "$0" | sed 's/^# \{0,1\}//'
+        exit 0
+        ;;
+      *)
+        echo "usage: $bench_name [--smoke]" >&2
+        exit 2
+        ;;
+    esac
+  done
+  [ "$smoke" = 0 ] || smoke=1
+}
+
+# A loopback port nothing listens on.
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+# Waits until the server ($server_pid) is idle (under 10 % of a core for 200 ms, 10 s at
+# most): wrk stops on time, but the server still finishes what the closed connections had
+# sent, and a slow endpoint's leftovers would otherwise be timed in the next run.
+settle() {
+  local before after
+  for _ in $(seq 50); do
+    before=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
+    sleep 0.2
+    after=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
+    [ $((after - before)) -gt 2 ] || return 0
+  done
+}
+
+# The table's cells.
+thousands() { sed ':a;s/\B[0-9]\{3\}\>/,&/;ta' <<<"$1"; }
+int() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+ms() { awk -v us="$1" 'BEGIN { printf (us < 10000 ? "%.2f ms" : "%.0f ms"), us / 1000 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+# verdict "awk condition": met or missed, or "(smoke)" in smoke mode, which judges nothing.
+verdict() {
+  [ "$smoke" = 1 ] && { echo "(smoke)"; return; }
+  awk "BEGIN { exit !($1) }" && echo "met" || echo "**missed**"
+}
+row() { printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$@"; }
