@@ -26,11 +26,9 @@ conns=32 jobs=1000
 bins=("$@")
 [ ${#bins[@]} -gt 0 ] || bins=("$target_dir/release/backup-monitor")
 
-say() { printf '== %s\n' "$*" >&2; }
-die() {
-  printf 'benches/ingest.sh: %s\n' "$*" >&2
-  exit 1
-}
+bench_name=benches/ingest.sh
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 mkdir -p "$work"
 seeded=$work/seeded.db
 if [ ! -f "$seeded" ]; then
@@ -68,16 +66,6 @@ cpu() {
   echo "$all $w $g $l"
 }
 
-settle() {
-  local before after
-  for _ in $(seq 50); do
-    before=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    sleep 0.2
-    after=$(awk '{ print $14 + $15 }' "/proc/$server_pid/stat")
-    [ $((after - before)) -gt 2 ] || return 0
-  done
-}
-
 load() { # label script path [env...]
   local label=$1 script=$2 path=$3 out line
   shift 3
@@ -89,18 +77,6 @@ load() { # label script path [env...]
   echo "$line"
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-
-free_port() {
-  local p
-  for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  die "no free port found"
-}
 
 measure() { # binary
   local bin=$1 db=$work/bench.db port token url h1 r h2 before after
