@@ -28,14 +28,12 @@ bench_name=benches/growth.sh
 . benches/lib.sh
 bench_options 21 "$@"
 
-target_dir=${CARGO_TARGET_DIR:-target}
+bench_build
 conns=32 hours=6 starts=3
 if [ "$smoke" = 1 ]; then
   duration=1s jobs=50 entries=5000 scrapes=2 polls=3
-  profile_args=(--profile dev) bin="$target_dir/debug/backup-monitor" build=(cargo build)
 else
   duration=10s jobs=10000 entries=10000000 scrapes=60 polls=120
-  profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
 alone=1
 [ "${BENCH_PART_OF_SUITE:-0}" = 1 ] && alone=0

@@ -30,6 +30,18 @@ bench_options() { # help_last args...
   [ "$smoke" = 0 ] || smoke=1
 }
 
+# What the script runs and how to build it: in smoke mode the debug binary and the dev profile
+# (what `cargo test` has built already), else the release build. Sets target_dir, bin,
+# build (the command) and profile_args (for `cargo bench`).
+bench_build() {
+  target_dir=${CARGO_TARGET_DIR:-target}
+  if [ "$smoke" = 1 ]; then
+    profile_args=(--profile dev) bin="$target_dir/debug/backup-monitor" build=(cargo build)
+  else
+    profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
+  fi
+}
+
 # A loopback port nothing listens on.
 free_port() {
   local p

@@ -23,14 +23,12 @@ bench_name=benches/retention.sh
 . benches/lib.sh
 bench_options 17 "$@"
 
-target_dir=${CARGO_TARGET_DIR:-target}
+bench_build
 jobs=1000 conns=32 keep_days=400
 if [ "$smoke" = 1 ]; then
   duration=1s entries=5000
-  profile_args=(--profile dev) bin="$target_dir/debug/backup-monitor" build=(cargo build)
 else
   duration=10s entries=1000000
-  profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
 # benches/run.sh has built everything already and prints the header itself.
 alone=1

@@ -34,8 +34,8 @@ bench_name=benches/run.sh
 . benches/lib.sh
 bench_options 27 "$@"
 
-# Where cargo puts its builds (CARGO_TARGET_DIR when set, as fresh-ci does).
-target_dir=${CARGO_TARGET_DIR:-target}
+# The binary and its build (benches/lib.sh; cargo's builds go to CARGO_TARGET_DIR when set, as in fresh-ci).
+bench_build
 jobs=1000          # jobs the reports are spread over
 conns=32           # connections of the ingestion and listing runs
 batch_conns=4      # connections of the batch run
@@ -43,11 +43,9 @@ batch_rows=1000    # reports per batch (the API's maximum)
 if [ "$smoke" = 1 ]; then
   duration=1s seed_entries=5000 tick_jobs=500 tick_per_job=10 tick_rounds=1
   micro_entries=5000 micro_args=(--test)
-  profile_args=(--profile dev) bin="$target_dir/debug/backup-monitor" build=(cargo build)
 else
   duration=10s seed_entries=1000000 tick_jobs=100000 tick_per_job=100 tick_rounds=3
   micro_entries=1000000 micro_args=()
-  profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
 
 

@@ -30,14 +30,12 @@ bench_name=benches/tick.sh
 . benches/lib.sh
 bench_options 24 "$@"
 
-target_dir=${CARGO_TARGET_DIR:-target}
+bench_build
 conns=32 report_jobs=1000 every=20
 if [ "$smoke" = 1 ]; then
   duration=1s during=4 jobs=500 per_job=10
-  profile_args=(--profile dev) bin="$target_dir/debug/backup-monitor" build=(cargo build)
 else
   duration=10s during=5 jobs=100000 per_job=100
-  profile_args=() bin="$target_dir/release/backup-monitor" build=(cargo build --release)
 fi
 # The reports go to the first jobs (ids 1..N): as many as exist, 1,000 at most.
 report_jobs=$((jobs < report_jobs ? jobs : report_jobs))

@@ -7,7 +7,10 @@ use std::path::Path;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{client_with, command, stderr, stdout, terminate, valid_job, wait_for_listening};
+use common::{
+    client_with, command, serve_logging_to, stderr, stdout, terminate, valid_job,
+    wait_for_listening,
+};
 use serde_json::Value;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -564,24 +567,7 @@ async fn each_stored_report_is_one_log_line_that_names_its_entry() {
     // Arrange
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("serve.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = command(dir.path())
-        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
-        .env("BACKUP_MONITOR_ADMIN_TOKEN", "bm_test-admin-token-for-logs")
-        .stderr(Stdio::from(log))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(i) = text.find("listening on http://") {
-            let rest = &text[i + "listening on http://".len()..];
-            break rest.split([' ', '"']).next().unwrap().to_owned();
-        }
-        assert!(Instant::now() < deadline, "server did not start: {text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut child, addr) = serve_logging_to(dir.path(), &log_path, "bm_test-admin-token-for-logs");
     let admin = client_with(Some("bm_test-admin-token-for-logs"));
     let job: Value = admin
         .post(format!("http://{addr}/api/v1/jobs/"))

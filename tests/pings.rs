@@ -8,10 +8,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::{client_with, command, spawn_app, terminate, valid_job, TestApp};
+use common::{client_with, serve_logging_to, spawn_app, terminate, valid_job, TestApp};
 use serde_json::{json, Value};
 
 /// A job's id and its ping URL on `app` (absolute).
@@ -214,27 +213,8 @@ async fn borgmatic_reports_a_backup_and_a_failure_through_its_healthchecks_hook(
 async fn a_ping_key_never_appears_in_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("serve.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = command(dir.path())
-        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
-        .env(
-            "BACKUP_MONITOR_ADMIN_TOKEN",
-            "bm_test-admin-token-for-pings",
-        )
-        .stderr(Stdio::from(log))
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(i) = text.find("listening on http://") {
-            let rest = &text[i + "listening on http://".len()..];
-            break rest.split([' ', '"']).next().unwrap().to_owned();
-        }
-        assert!(Instant::now() < deadline, "server did not start: {text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut child, addr) =
+        serve_logging_to(dir.path(), &log_path, "bm_test-admin-token-for-pings");
     let base = format!("http://{addr}");
     let admin = client_with(Some("bm_test-admin-token-for-pings"));
     let job: Value = admin

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_backup-monitor");
@@ -70,6 +70,36 @@ pub fn wait_for_listening(child: &mut Child) -> (String, Vec<String>) {
         }
     }
     panic!("server did not start: {lines:?}");
+}
+
+/// Starts `serve` in `dir` on a free port with JSON logs written to the file `log` (for a
+/// test that reads the whole log afterwards) and `admin_token` as the first admin token;
+/// returns once the log names the address, with that address.
+// The caller owns the child it gets back, and waits for it (the lint sees only this body).
+#[allow(clippy::zombie_processes)]
+pub fn serve_logging_to(dir: &Path, log: &Path, admin_token: &str) -> (Child, String) {
+    let file = std::fs::File::create(log).unwrap();
+    let mut child = command(dir)
+        .args(["--log-format", "json", "serve", "--bind", "127.0.0.1:0"])
+        .env("BACKUP_MONITOR_ADMIN_TOKEN", admin_token)
+        .stderr(Stdio::from(file))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(i) = text.find("listening on http://") {
+            let rest = &text[i + "listening on http://".len()..];
+            return (child, rest.split([' ', '"']).next().unwrap().to_owned());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start: {text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Sends SIGTERM to `child`, as systemd or Ctrl-C would.

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 pub use self::{
     app::{spawn_app, spawn_app_in, spawn_app_with, TestApp},
     assertions::{assert_422, errors, total_count},
-    binary::{command, stderr, stdout, terminate, wait_for_listening, Ran, BIN},
+    binary::{command, serve_logging_to, stderr, stdout, terminate, wait_for_listening, Ran, BIN},
     library::*,
     raw::{head, read_answer, send, wait_for_close, Ended, RawAnswer},
 };
