@@ -40,7 +40,10 @@ user_existed=0
 ! getent passwd "$user" >/dev/null || user_existed=1
 
 server_pid=
+# Runs at exit; keeps the script's own exit status (a last `getent group` that finds no group
+# would otherwise make a passing run exit 2).
 cleanup() {
+  local status=$?
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -50,8 +53,11 @@ cleanup() {
   fi
   if [ "$user_existed" = 0 ] && getent passwd "$user" >/dev/null; then
     deluser --quiet --system "$user" >/dev/null 2>&1 || userdel "$user" 2>/dev/null || true
-    getent group "$user" >/dev/null && { delgroup --quiet --system "$user" >/dev/null 2>&1 || groupdel "$user" 2>/dev/null || true; }
+    if getent group "$user" >/dev/null; then
+      delgroup --quiet --system "$user" >/dev/null 2>&1 || groupdel "$user" 2>/dev/null || true
+    fi
   fi
+  exit "$status"
 }
 trap cleanup EXIT
 
