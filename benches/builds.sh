@@ -54,7 +54,7 @@ for round in $(seq "$rounds"); do
   for i in $(seq $#); do
     bin=${!i}
     rm -f "$tmp"/bench.db*
-    port=$((20000 + RANDOM % 40000))
+    port=$((20000 + RANDOM % 12000))
     env -u RUST_LOG "$bin" --database "$tmp/bench.db" serve --bind "127.0.0.1:$port" 2>"$tmp/server.log" &
     server_pid=$!
     until curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; do

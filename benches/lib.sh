@@ -42,11 +42,12 @@ bench_build() {
   fi
 }
 
-# A loopback port nothing listens on.
+# A loopback port nothing listens on, below the kernel's ephemeral range (32768 and up), so
+# that no outgoing connection (of wrk, of a test running beside) holds it when serve binds.
 free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return

@@ -49,8 +49,8 @@ pub struct Scheduler {
 }
 
 /// One tick at `now` through the group-commit writer: the due jobs are planned on a pooled
-/// connection, then each chunk (at most [`tick::CHUNK_JOBS`] jobs, an agent's due jobs
-/// together) is one write of its own ([`Writer::write_alone`]), so a report waits for one
+/// connection, then each chunk (at most [`tick::CHUNK_JOBS`] jobs, in id order) is one write
+/// of its own ([`Writer::write_alone`]), so a report waits for one
 /// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
 /// the writer's page cache is grown for the largest and its automatic checkpoints are off
 /// ([`db::set_for_bulk`]): the WAL is checkpointed after each chunk on a pooled connection,
@@ -76,19 +76,27 @@ pub async fn tick_through(
         )
     };
     let mut outcome = TickOutcome::default();
+    let mut weighed = tick::Weighed::default();
     let mut failed = None;
     let mut since_checkpoint = 0;
     let mut left = chunks.len();
     for chunk in chunks {
         left -= 1;
         let done_jobs = chunk.len();
+        let carried = std::mem::take(&mut weighed);
         let done = writer
             .write_alone(move |conn| {
-                tick::tick_chunk(conn, &chunk, now, max_catchup).map_err(DbError::from)
+                let mut weighed = carried;
+                tick::tick_chunk(conn, &chunk, now, max_catchup, &mut weighed)
+                    .map(|done| (done, weighed))
+                    .map_err(DbError::from)
             })
             .await;
         match done {
-            Ok(done) => outcome += done,
+            Ok((done, carried)) => {
+                outcome += done;
+                weighed = carried;
+            }
             Err(e) => {
                 failed = Some(e);
                 break;

@@ -101,7 +101,7 @@ set -e
 # Starts the installed service as its user on a free port, with the installed config.
 port=
 start() {
-  port=$((20000 + RANDOM % 40000))
+  port=$((20000 + RANDOM % 12000))
   runuser -u "$user" -- env -u BACKUP_MONITOR_ADMIN_TOKEN backup-monitor --config "$config" \
     serve --bind "127.0.0.1:$port" 2>>/tmp/backup-monitor-deb-test.log &
   server_pid=$!

@@ -350,19 +350,33 @@ pub struct DueJob {
     pub evaluated_until: DateTime<Utc>,
 }
 
-/// The active jobs whose next due time is at or before `now`, as `(agent, id)`, agent by
-/// agent and in id order within an agent: what a tick plans its chunks from. A lookup in
-/// `jobs_next_due`, named: left to itself, SQLite prefers the equality on `is_active` and
-/// reads every active job, and a quiet tick would cost as much as there are jobs.
-pub fn due_by_agent(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<(String, i64)>> {
+/// The ids of the active jobs whose next due time is at or before `now`, in id order (the
+/// order of their rows, and of their entries in the indexes keyed by job): what a tick plans
+/// its chunks from. A lookup in `jobs_next_due`, named: left to itself, SQLite prefers the
+/// equality on `is_active` and reads every active job.
+pub fn due_ids(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT agent_id_responsible, id FROM jobs INDEXED BY jobs_next_due \
-         WHERE is_active = 1 AND next_due_us <= ?1",
+        "SELECT id FROM jobs INDEXED BY jobs_next_due WHERE is_active = 1 AND next_due_us <= ?1",
     )?;
-    let rows = stmt.query_map([to_micros(now)], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let mut due = rows.collect::<rusqlite::Result<Vec<(String, i64)>>>()?;
+    let rows = stmt.query_map([to_micros(now)], |row| row.get(0))?;
+    let mut due = rows.collect::<rusqlite::Result<Vec<i64>>>()?;
     due.sort_unstable();
     Ok(due)
+}
+
+/// The active jobs of `agent` whose next due time is at or before `now`, in id order: the
+/// agent's jobs that a tick has still to evaluate.
+pub fn due_of_agent(
+    conn: &Connection,
+    agent: &str,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Vec<DueJob>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, schedule_anchor_us, evaluated_until_us FROM jobs INDEXED BY jobs_agent \
+         WHERE agent_id_responsible = ?1 AND is_active = 1 AND next_due_us <= ?2 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![agent, to_micros(now)], due_job)?;
+    rows.collect()
 }
 
 /// Those of the jobs `ids` that are active and due at `now`, read afresh, in id order (the
@@ -379,15 +393,17 @@ pub fn due_among(
          WHERE id IN (SELECT value FROM json_each(?2)) AND +is_active = 1 \
          AND next_due_us <= ?1 ORDER BY id"
     ))?;
-    let anchor_column = COLUMN_COUNT;
-    let rows = stmt.query_map(params![to_micros(now), format!("[{list}]")], |row| {
-        Ok(DueJob {
-            job: from_row(row)?,
-            anchor: from_micros(row.get(anchor_column)?),
-            evaluated_until: from_micros(row.get(anchor_column + 1)?),
-        })
-    })?;
+    let rows = stmt.query_map(params![to_micros(now), format!("[{list}]")], due_job)?;
     rows.collect()
+}
+
+/// A [`DueJob`] from a row of `COLUMNS, schedule_anchor_us, evaluated_until_us`.
+fn due_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<DueJob> {
+    Ok(DueJob {
+        job: from_row(row)?,
+        anchor: from_micros(row.get(COLUMN_COUNT)?),
+        evaluated_until: from_micros(row.get(COLUMN_COUNT + 1)?),
+    })
 }
 
 /// Notes when the job's next slot falls due, so that ticks before then skip it.

@@ -3,20 +3,24 @@
 //!
 //! The due work is committed a chunk at a time, so that no transaction keeps the reports
 //! waiting for long however many jobs fall due at once: [`plan`] splits the due jobs into
-//! chunks of at most [`CHUNK_JOBS`] jobs, agent by agent (all the due jobs of an agent go in
-//! one chunk, so that its late jobs are weighed together for one `agent_silent` alert, in
-//! the transaction of their `missing` entries), and [`tick_chunk`] evaluates one chunk
-//! inside the caller's write transaction. [`tick`] runs them all on one connection, each
-//! chunk in its own transaction; the service's scheduler runs each through the group-commit
-//! writer instead, between the reports. `tick` takes `now` and a connection, so tests drive
-//! it a step at a time.
+//! chunks of at most [`CHUNK_JOBS`] jobs in id order (the order of their rows and of their
+//! entries in the indexes, so that consecutive chunks touch different pages and each page is
+//! written about once per tick), and [`tick_chunk`] evaluates one chunk inside the caller's
+//! write transaction. An agent's jobs may fall in several chunks; its late jobs are still
+//! weighed together for one `agent_silent` alert ([`queue_late`]): the chunk that finds its
+//! first late job looks ahead at its jobs still due, and what it decides is kept in
+//! [`Weighed`] for the chunks after it. [`tick`] runs them all on one connection, each chunk
+//! in its own transaction; the service's scheduler runs each through the group-commit writer
+//! instead, between the reports. `tick` takes `now` and a connection, so tests drive it a
+//! step at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::reports::log_queued;
+use crate::db::jobs::DueJob;
 use crate::db::{self, alerts, entries, jobs, status};
 use crate::domain::alert::AlertKind;
 use crate::domain::alert::{late_alerts, LateAlerts, SILENT_AGENT_MIN_JOBS};
@@ -32,12 +36,31 @@ struct Late {
     entry_id: i64,
 }
 
-/// Queues the alerts of the slots this tick found late, agent by agent (DESIGN §10): while
+/// What one tick has decided about agents, carried from one of its chunks to the next.
+#[derive(Debug, Clone, Default)]
+pub struct Weighed {
+    /// Agents whose late jobs this tick gives each its own `late` alert: once decided, for
+    /// all of the agent's jobs of the tick, whichever chunk they fall in.
+    each_job: HashSet<String>,
+}
+
+/// Queues the alerts of the slots this chunk found late, agent by agent (DESIGN §10): while
 /// an agent's `agent_silent` alert is open, its late slots are folded into it; when two or
-/// more of its jobs are newly late and it has sent nothing since the earliest of those
-/// slots' windows opened, one `agent_silent` alert names them all; otherwise each job gets
-/// its `late` alert. Returns how many alerts were queued.
-fn queue_late(conn: &Connection, late: Vec<Late>, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+/// more of its jobs are newly late in this tick and it has sent nothing since the earliest
+/// of those slots' windows opened, one `agent_silent` alert names them all (the jobs in
+/// later chunks are folded into it there); otherwise each job gets its `late` alert, in
+/// this chunk and in the later ones ([`Weighed`]). Returns how many alerts were queued.
+///
+/// Called after the chunk's jobs were evaluated, so the agent's jobs still due are exactly
+/// those of the chunks to come: an earlier chunk found none of them late, or the agent
+/// would have been weighed there.
+fn queue_late(
+    conn: &Connection,
+    late: Vec<Late>,
+    now: DateTime<Utc>,
+    max_catchup: usize,
+    weighed: &mut Weighed,
+) -> rusqlite::Result<usize> {
     let mut by_agent: BTreeMap<String, Vec<Late>> = BTreeMap::new();
     for l in late {
         by_agent
@@ -47,35 +70,22 @@ fn queue_late(conn: &Connection, late: Vec<Late>, now: DateTime<Utc>) -> rusqlit
     }
     let mut queued = 0;
     for (agent, late) in by_agent {
-        let opened = late
-            .iter()
-            .map(|l| l.job.schedule().window(l.slot).0)
-            .min()
-            .unwrap_or(now);
         let open = alerts::open_agent_silent(conn, &agent)?;
-        // The cheap conditions first: the query only for two or more late jobs.
-        let heard = open.is_some()
-            || late.len() < SILENT_AGENT_MIN_JOBS
-            || status::agent_heard_since(conn, &agent, opened, now)?;
-        let fold_into = match late_alerts(open.is_some(), late.len(), heard) {
-            LateAlerts::Fold => open,
-            LateAlerts::AgentSilent => {
-                let since = late.iter().map(|l| l.slot).min().unwrap_or(now);
-                let alert = alerts::queue_for_agent(
-                    conn,
-                    &agent,
-                    AlertKind::AgentSilent,
-                    since,
-                    false,
-                    now,
-                )?;
-                if let Some(alert) = &alert {
-                    tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs = late.len(), kind = alert.kind.as_str(), "alert queued");
-                    queued += 1;
-                }
-                alert
+        let fold_into = if open.is_some() {
+            open
+        } else if weighed.each_job.contains(&agent) {
+            None
+        } else if let Some(since) = weigh(conn, &agent, &late, now, max_catchup)? {
+            let alert =
+                alerts::queue_for_agent(conn, &agent, AlertKind::AgentSilent, since, false, now)?;
+            if let Some(alert) = &alert {
+                tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs = late.len(), kind = alert.kind.as_str(), "alert queued");
+                queued += 1;
             }
-            LateAlerts::EachJob => None,
+            alert
+        } else {
+            weighed.each_job.insert(agent);
+            None
         };
         for l in late {
             match &fold_into {
@@ -97,6 +107,62 @@ fn queue_late(conn: &Connection, late: Vec<Late>, now: DateTime<Utc>) -> rusqlit
         }
     }
     Ok(queued)
+}
+
+/// Weighs an agent with no open `agent_silent` alert, the first time this tick finds one of
+/// its jobs late: its late jobs in this chunk (`late`) and those the chunks to come will
+/// find. `Some(since)`: one `agent_silent` alert from that slot; `None`: a `late` alert each.
+/// Cheap first: an agent heard since this chunk's earliest window opened was heard since
+/// the tick's earliest (which is no later), so its jobs get a `late` alert each with no look
+/// ahead; that is the common case (an agent that reports, with a job late).
+fn weigh(
+    conn: &Connection,
+    agent: &str,
+    late: &[Late],
+    now: DateTime<Utc>,
+    max_catchup: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let window_opened = |l: &Late| l.job.schedule().window(l.slot).0;
+    let opened_here = late.iter().map(window_opened).min().unwrap_or(now);
+    if status::agent_heard_since(conn, agent, opened_here, now)? {
+        return Ok(None);
+    }
+    let mut count = late.len();
+    let mut opened = opened_here;
+    let mut since = late.iter().map(|l| l.slot).min().unwrap_or(now);
+    for due in jobs::due_of_agent(conn, agent, now)? {
+        if let Some(slot) = late_slot(conn, &due, now, max_catchup)? {
+            count += 1;
+            opened = opened.min(due.job.schedule().window(slot).0);
+            since = since.min(slot);
+        }
+    }
+    // Not heard since `opened_here`; since an earlier `opened`, perhaps.
+    let heard = count >= SILENT_AGENT_MIN_JOBS
+        && opened < opened_here
+        && status::agent_heard_since(conn, agent, opened, now)?;
+    Ok((late_alerts(false, count, heard) == LateAlerts::AgentSilent).then_some(since))
+}
+
+/// The slot that would make `due` late if this tick evaluated it now: its latest due slot,
+/// when that is among the slots the tick evaluates for it and has no report.
+fn late_slot(
+    conn: &Connection,
+    due: &DueJob,
+    now: DateTime<Utc>,
+    max_catchup: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let schedule = due.job.schedule();
+    let latest_due = schedule.latest_due_slot(now);
+    let after = due.anchor.max(due.evaluated_until);
+    if !schedule
+        .due_slots_between(after, now, max_catchup)
+        .contains(&latest_due)
+    {
+        return Ok(None);
+    }
+    let reported = status::reported_in(conn, due.job.id, schedule.window(latest_due), now)?.0;
+    Ok((!reported).then_some(latest_due))
 }
 
 /// Queues one `hung` alert for each run that has gone on longer than its job's
@@ -153,7 +219,7 @@ impl std::ops::AddAssign for TickOutcome {
     }
 }
 
-/// The due jobs of one agent or more, evaluated in one transaction.
+/// Due jobs evaluated in one transaction, in id order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     ids: Vec<i64>,
@@ -176,34 +242,19 @@ pub fn cache_kib_for(chunks: &[Chunk]) -> i64 {
     i64::try_from(jobs.saturating_mul(CACHE_KIB_PER_JOB)).unwrap_or(i64::MAX)
 }
 
-/// Splits the jobs due at `now` into chunks of at most `chunk_jobs` jobs, agent by agent: an
-/// agent's due jobs are never split (one agent with more than `chunk_jobs` is a chunk of its
-/// own), and agents are packed together while they fit. Needs no write transaction: each
-/// chunk re-reads its jobs in its own (see [`tick_chunk`]). A quiet tick reads nothing.
+/// Splits the jobs due at `now` into chunks of at most `chunk_jobs` jobs, in id order. Needs
+/// no write transaction: each chunk re-reads its jobs in its own (see [`tick_chunk`]). A
+/// quiet tick reads nothing.
 pub fn plan(
     conn: &Connection,
     now: DateTime<Utc>,
     chunk_jobs: usize,
 ) -> rusqlite::Result<Vec<Chunk>> {
-    let due = jobs::due_by_agent(conn, now)?;
-    let mut chunks = Vec::new();
-    let mut current: Vec<i64> = Vec::new();
-    let mut rest = due.as_slice();
-    while let Some((agent, _)) = rest.first() {
-        let n = rest.iter().take_while(|(a, _)| a == agent).count();
-        let (of_agent, after) = rest.split_at(n);
-        if !current.is_empty() && current.len() + n > chunk_jobs {
-            chunks.push(Chunk {
-                ids: std::mem::take(&mut current),
-            });
-        }
-        current.extend(of_agent.iter().map(|(_, id)| *id));
-        rest = after;
-    }
-    if !current.is_empty() {
-        chunks.push(Chunk { ids: current });
-    }
-    Ok(chunks)
+    let due = jobs::due_ids(conn, now)?;
+    Ok(due
+        .chunks(chunk_jobs.max(1))
+        .map(|ids| Chunk { ids: ids.to_vec() })
+        .collect())
 }
 
 /// Evaluates one chunk at `now` inside the caller's write transaction. Its jobs are read
@@ -215,12 +266,15 @@ pub fn plan(
 /// `max_catchup` per job (the rest on the next ticks). A slot with no `success` or `failed`
 /// report in its window gets a `missing` entry. Only the job's latest due slot raises a
 /// `late` alert: after downtime, one alert per job says it is late, not one per slot
-/// missed. The late jobs of each agent are then weighed together ([`queue_late`]).
+/// missed. The late jobs of each agent are then weighed with those of the tick's other
+/// chunks ([`queue_late`]); `weighed` carries what was decided from one chunk to the next,
+/// so the chunks of one tick must share one.
 pub fn tick_chunk(
     conn: &Connection,
     chunk: &Chunk,
     now: DateTime<Utc>,
     max_catchup: usize,
+    weighed: &mut Weighed,
 ) -> rusqlite::Result<TickOutcome> {
     let candidates = jobs::due_among(conn, now, &chunk.ids)?;
     let mut outcome = TickOutcome {
@@ -262,7 +316,7 @@ pub fn tick_chunk(
         let evaluated = schedule.due(last);
         jobs::set_evaluated(conn, job.id, evaluated, schedule.next_due_after(evaluated))?;
     }
-    outcome.alerts_queued += queue_late(conn, late, now)?;
+    outcome.alerts_queued += queue_late(conn, late, now, max_catchup, weighed)?;
     Ok(outcome)
 }
 
@@ -277,7 +331,7 @@ pub fn tick(
 }
 
 /// One evaluation at `now` on one connection: the due jobs planned in chunks of at most
-/// `chunk_jobs` (an agent's due jobs are never split), each chunk in its own immediate
+/// `chunk_jobs` in id order, each chunk in its own immediate
 /// transaction ([`tick_chunk`]), then the hung runs in one more. Two ticks (or two processes
 /// on the same file) never write the same slot twice: each chunk sees what the other's
 /// committed. While the chunks run, the connection's page cache is grown for the largest
@@ -305,9 +359,10 @@ fn run_chunks(
     max_catchup: usize,
 ) -> rusqlite::Result<TickOutcome> {
     let mut outcome = TickOutcome::default();
+    let mut weighed = Weighed::default();
     for chunk in chunks {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        outcome += tick_chunk(&tx, chunk, now, max_catchup)?;
+        outcome += tick_chunk(&tx, chunk, now, max_catchup, &mut weighed)?;
         tx.commit()?;
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -1,6 +1,6 @@
 //! The tick's due work committed a chunk at a time (issue 15): every missing entry and
-//! alert as in one transaction, an agent's due jobs always in one chunk, no chunk larger
-//! than the bound unless one agent has more due jobs, and reports stored between the
+//! alert as in one transaction, chunks of at most the bound in id order, an agent's late
+//! jobs weighed together whichever chunks they fall in, and reports stored between the
 //! chunks rather than after the whole tick.
 #![allow(clippy::unwrap_used)]
 
@@ -67,11 +67,34 @@ fn jobs_named(app: &TestApp, id: &Value) -> i64 {
         .unwrap()
 }
 
+/// The `agent_silent` alerts as (agent, jobs named), and the jobs of the `late` alerts.
+async fn agent_and_job_alerts(app: &TestApp) -> (Vec<(String, i64)>, Vec<i64>) {
+    let listed = alerts(app).await;
+    let mut silent: Vec<(String, i64)> = listed
+        .iter()
+        .filter(|a| a["kind"] == "agent_silent")
+        .map(|a| {
+            (
+                a["agent_id"].as_str().unwrap().to_owned(),
+                jobs_named(app, &a["id"]),
+            )
+        })
+        .collect();
+    silent.sort();
+    let mut late: Vec<i64> = listed
+        .iter()
+        .filter(|a| a["kind"] == "late")
+        .map(|a| a["job_id"].as_i64().unwrap())
+        .collect();
+    late.sort_unstable();
+    (silent, late)
+}
+
 #[tokio::test]
 async fn a_tick_over_more_jobs_than_a_chunk_writes_every_missing_entry_and_weighs_each_agent_whole()
 {
-    // Arrange: with chunks of 4, "big" (5 jobs) is a chunk of its own; "nas-1" (3) and
-    // "solo-1" (1) share one; "solo-2" has the last.
+    // Arrange: with chunks of 4 in id order, "big" (5 jobs) spans the first two chunks and
+    // "nas-1" (3) the second and third; "solo-1" and "solo-2" have one job each.
     let app = spawn_app().await;
     let jobs = hourly_jobs(
         &app,
@@ -84,35 +107,18 @@ async fn a_tick_over_more_jobs_than_a_chunk_writes_every_missing_entry_and_weigh
     // Assert
     assert_eq!(outcome.jobs_checked, 10);
     assert_eq!(outcome.missing_written, 10, "one missing entry per job");
-    assert_eq!(outcome.chunks, 3, "{outcome:?}");
     assert_eq!(
-        outcome.largest_chunk, 5,
-        "an agent's due jobs are never split, even past the bound"
+        (outcome.chunks, outcome.largest_chunk),
+        (3, 4),
+        "{outcome:?}"
     );
     assert_eq!(outcome.alerts_queued, 4, "two agent_silent, two late");
-    let listed = alerts(&app).await;
-    let mut silent: Vec<(String, i64)> = listed
-        .iter()
-        .filter(|a| a["kind"] == "agent_silent")
-        .map(|a| {
-            (
-                a["agent_id"].as_str().unwrap().to_owned(),
-                jobs_named(&app, &a["id"]),
-            )
-        })
-        .collect();
-    silent.sort();
+    let (silent, late) = agent_and_job_alerts(&app).await;
     assert_eq!(
         silent,
         [("big".to_owned(), 5), ("nas-1".to_owned(), 3)],
-        "one agent_silent per silent agent, naming all of its late jobs"
+        "one agent_silent per silent agent, naming all of its late jobs across the chunks"
     );
-    let mut late: Vec<i64> = listed
-        .iter()
-        .filter(|a| a["kind"] == "late")
-        .map(|a| a["job_id"].as_i64().unwrap())
-        .collect();
-    late.sort_unstable();
     assert_eq!(late, [jobs["solo-1"][0], jobs["solo-2"][0]]);
 
     let again = tick_in_chunks(&app.db_path, at("2026-11-24T01:31:00Z"), 4);
@@ -124,22 +130,83 @@ async fn a_tick_over_more_jobs_than_a_chunk_writes_every_missing_entry_and_weigh
 }
 
 #[tokio::test]
-async fn agents_are_packed_into_chunks_up_to_the_bound_and_never_past_it() {
-    // Arrange: four agents of three late jobs each.
+async fn an_agent_whose_two_late_jobs_fall_in_two_chunks_gets_one_agent_silent_alert() {
+    // Arrange: chunks of one job each, so each of the agent's jobs is alone in its chunk.
+    let app = spawn_app().await;
+    hourly_jobs(&app, &[("pair", 2)]);
+
+    // Act
+    let outcome = tick_in_chunks(&app.db_path, at("2026-11-24T01:30:00Z"), 1);
+
+    // Assert
+    assert_eq!((outcome.chunks, outcome.missing_written), (2, 2));
+    assert_eq!(outcome.alerts_queued, 1, "{outcome:?}");
+    let (silent, late) = agent_and_job_alerts(&app).await;
+    assert_eq!(silent, [("pair".to_owned(), 2)]);
+    assert!(
+        late.is_empty(),
+        "no late alert beside the agent's: {late:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_heard_since_the_earliest_late_window_gets_a_late_alert_per_job_in_every_chunk() {
+    // Arrange: one agent, four hourly jobs at :00 in id order A, D, B, C. A and D have a
+    // 30-minute grace (the 01:00 slot's window opens at 00:30), B and C a 10-minute one (it
+    // opens at 00:50). D reports at 00:45: the agent was heard after A's window opened but
+    // not since B's and C's. Weighed whole, A, B and C are late and the agent was heard
+    // since the earliest of their windows: three `late` alerts. The second chunk alone (B
+    // and C, unheard since 00:50) would have made an `agent_silent` alert.
+    let app = spawn_app().await;
+    let ids = hourly_jobs(&app, &[("mixed", 4)])["mixed"].clone();
+    let (a, d, b, c) = (ids[0], ids[1], ids[2], ids[3]);
+    app.db()
+        .conn()
+        .unwrap()
+        .execute(
+            "UPDATE jobs SET grace_minutes = 10 WHERE id IN (?1, ?2)",
+            (b, c),
+        )
+        .unwrap();
+    app.report(d, "success", "2026-11-24T00:45:00.000Z").await;
+
+    // Act: chunks of two: (A, D) then (B, C).
+    let outcome = tick_in_chunks(&app.db_path, at("2026-11-24T01:30:00Z"), 2);
+
+    // Assert
+    assert_eq!(
+        (outcome.chunks, outcome.missing_written),
+        (2, 3),
+        "{outcome:?}"
+    );
+    let (silent, late) = agent_and_job_alerts(&app).await;
+    assert!(silent.is_empty(), "{silent:?}");
+    assert_eq!(late, [a, b, c]);
+}
+
+#[tokio::test]
+async fn chunks_hold_at_most_the_bound_in_id_order_whatever_the_agents() {
+    // Arrange: four agents of three late jobs each, created agent after agent.
     let app = spawn_app().await;
     hourly_jobs(&app, &[("a", 3), ("b", 3), ("c", 3), ("d", 3)]);
 
-    // Act: chunks of 7 take two agents (6 jobs), never a third.
+    // Act: chunks of 7 split agent "c" over the two chunks.
     let outcome = tick_in_chunks(&app.db_path, at("2026-11-24T01:30:00Z"), 7);
 
     // Assert
     assert_eq!(
         (outcome.chunks, outcome.largest_chunk),
-        (2, 6),
+        (2, 7),
         "{outcome:?}"
     );
     assert_eq!(outcome.missing_written, 12);
-    assert_eq!(outcome.alerts_queued, 4, "one agent_silent per agent");
+    let (silent, late) = agent_and_job_alerts(&app).await;
+    assert_eq!(
+        silent,
+        ["a", "b", "c", "d"].map(|agent| (agent.to_owned(), 3)),
+        "one agent_silent per agent, naming its three jobs"
+    );
+    assert!(late.is_empty());
 }
 
 #[tokio::test]
