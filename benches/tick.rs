@@ -120,6 +120,31 @@ fn sync(path: &std::path::Path) {
         .expect("sync the database file");
 }
 
+/// This process's CPU time (user + system) and bytes written to storage so far, from
+/// `/proc/self/stat` and `/proc/self/io`: what a round cost besides its wall time.
+fn cpu_and_written() -> (Duration, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's ")": state, then ten numbers, then utime and stime.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |i: usize| -> u64 {
+        after
+            .split_whitespace()
+            .nth(i)
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0)
+    };
+    let ticks = field(11) + field(12);
+    // USER_HZ is 100 on Linux.
+    let cpu = Duration::from_millis(ticks * 10);
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let written = io
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (cpu, written)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -227,6 +252,7 @@ fn main() {
         sync(&path);
         let db = Db::open(&path).expect("open");
         let mut conn = db.conn().expect("conn");
+        let (cpu_before, written_before) = cpu_and_written();
         let started = Instant::now();
         outcome = match path_kind.as_str() {
             "direct" => {
@@ -235,6 +261,13 @@ fn main() {
             _ => through_writer(&db, due_at, chunk_jobs),
         };
         due_times.push(started.elapsed());
+        let (cpu_after, written_after) = cpu_and_written();
+        println!(
+            "round {round}: due tick {:.1?}, {:.1?} of CPU, {} MiB written",
+            started.elapsed(),
+            cpu_after.saturating_sub(cpu_before),
+            written_after.saturating_sub(written_before) >> 20
+        );
         let started = Instant::now();
         quiet =
             scheduler::tick(&mut conn, due_at + chrono::Duration::minutes(1), 100).expect("tick");

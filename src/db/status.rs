@@ -194,24 +194,61 @@ pub fn agent_last_heard(
     .map(|us| us.map(from_micros))
 }
 
+/// [`agent_heard_since`]'s query: `?1` agent, `?2` since, `?3` now.
+const AGENT_HEARD_SINCE: &str =
+    "SELECT EXISTS (SELECT 1 FROM jobs j CROSS JOIN entries e ON e.job_id = j.id \
+     WHERE j.agent_id_responsible = ?1 AND e.backup_timestamp_us >= ?2 \
+     AND e.backup_timestamp_us <= ?3 AND e.status IN ('started', 'success', 'failed'))";
+
 /// Whether `agent` sent anything (a `started`, `success` or `failed` entry of any of its
-/// jobs) dated in `[since, now]`.
+/// jobs) dated in `[since, now]`. Job by job (`CROSS JOIN` keeps that order): a range of
+/// the agent's jobs' entries in `entries_identical` each. Left to itself, SQLite read every
+/// report of every agent dated in the range through `entries_status_time`, and each of
+/// their rows for its job: 0.35 s a call at 100,000 jobs when a day's reports were in
+/// range, 17 s of an all-due tick that asked it for 50 silent agents.
 pub fn agent_heard_since(
     conn: &Connection,
     agent: &str,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM jobs j JOIN entries e ON e.job_id = j.id \
-         WHERE j.agent_id_responsible = ?1 AND e.backup_timestamp_us >= ?2 \
-         AND e.backup_timestamp_us <= ?3 AND e.status IN ('started', 'success', 'failed'))",
-    )?
-    .query_row(params![agent, to_micros(since), to_micros(now)], |r| {
-        r.get(0)
-    })
+    conn.prepare_cached(AGENT_HEARD_SINCE)?
+        .query_row(params![agent, to_micros(since), to_micros(now)], |r| {
+            r.get(0)
+        })
 }
 
 const NOT_LOGS: &str = "AND status != 'log'";
 const REPORTS: &str = "AND status IN ('success', 'failed')";
 const SUCCESSES: &str = "AND status = 'success'";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The plan of a query of three parameters, one line a step.
+    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(params!["agent", 0, 1], |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn agent_heard_since_reads_the_agents_jobs_entries_not_every_report_in_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("plan.db")).unwrap();
+        db.migrate().unwrap();
+        let conn = db.conn().unwrap();
+
+        let steps = plan(&conn, AGENT_HEARD_SINCE);
+
+        let at = |needle: &str| steps.iter().position(|s| s.contains(needle));
+        let jobs = at("jobs_agent").unwrap_or_else(|| panic!("{steps:?}"));
+        let entries = at("entries_identical").unwrap_or_else(|| panic!("{steps:?}"));
+        assert!(jobs < entries, "the agent's jobs first: {steps:?}");
+        assert!(at("entries_status_time").is_none(), "{steps:?}");
+    }
+}

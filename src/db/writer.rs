@@ -344,6 +344,33 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status, jobs: 
             return;
         }
     };
+    // A group of one write (a tick's chunk, always; a report when they come one at a time)
+    // needs no savepoint: should the write fail, the whole transaction is rolled back. A
+    // savepoint would make SQLite keep the original of every page the write changes in a
+    // statement journal, a temporary file past 64 KiB: a tick's chunk of 1,000 jobs wrote
+    // as much there as to the WAL.
+    if group.len() == 1 {
+        if let Some(work) = group.into_iter().next() {
+            let (ok, finish) = work.run(&tx);
+            if !ok {
+                jobs.forget();
+                if let Err(e) = tx.rollback() {
+                    tracing::error!(error = %e, "cannot roll back a failed write");
+                }
+                if !conn.is_autocommit() {
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "cannot roll back a failed write");
+                    }
+                }
+                status.group_began_ms.store(0, Ordering::Release);
+                finish(None);
+                return;
+            }
+            let committed = tx.commit();
+            answer(conn, committed, vec![finish], status, jobs);
+        }
+        return;
+    }
     let mut finishes = Vec::with_capacity(group.len());
     for work in group {
         // Prepared once (the connection's statement cache), not parsed per report.
@@ -362,16 +389,27 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status, jobs: 
         if let Err(e) = closed {
             tracing::error!(error = %e, "cannot close a savepoint");
         }
-        finishes.push((ok, finish));
+        finishes.push(finish);
     }
     let committed = tx.commit();
+    answer(conn, committed, finishes, status, jobs);
+}
+
+/// Answers the writes of a group once its commit has succeeded or failed.
+fn answer(
+    conn: &mut Connection,
+    committed: rusqlite::Result<()>,
+    finishes: Vec<Finish>,
+    status: &Status,
+    jobs: &JobCache,
+) {
     // The group is over before anyone hears of it: a health check made right after a
     // caller's answer must not find the group still open.
     status.group_began_ms.store(0, Ordering::Release);
     match committed {
         Ok(()) => {
             status.set_storage_fault(None);
-            for (_, finish) in finishes {
+            for finish in finishes {
                 finish(None);
             }
         }
@@ -389,7 +427,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status, jobs: 
                     tracing::error!(error = %e, "cannot roll back the failed group");
                 }
             }
-            for (_, finish) in finishes {
+            for finish in finishes {
                 finish(Some(copy(&error)));
             }
         }
@@ -465,6 +503,27 @@ mod tests {
             2,
             "the panicking write's row is rolled back"
         );
+        assert!(writer.health().is_ok());
+    }
+
+    /// A group of one write runs without a savepoint: its failure rolls back the whole
+    /// transaction, and the writer goes on.
+    #[tokio::test]
+    async fn a_failing_write_alone_leaves_none_of_its_rows_and_the_next_writes_commit() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        insert(&writer, 1).await.unwrap();
+        let failed = writer
+            .write_alone(|conn| -> Result<(), DbError> {
+                conn.execute("INSERT INTO t (x) VALUES (2)", [])?;
+                conn.execute("INSERT INTO t (x) VALUES (3)", [])?;
+                Err(DbError::Unavailable(
+                    "refused by the write itself".to_owned(),
+                ))
+            })
+            .await;
+        assert!(matches!(failed, Err(DbError::Unavailable(_))), "{failed:?}");
+        insert(&writer, 4).await.unwrap();
+        assert_eq!(count(&writer).await, 2, "rows 2 and 3 are rolled back");
         assert!(writer.health().is_ok());
     }
 
