@@ -39,9 +39,10 @@ struct Late {
 /// What one tick has decided about agents, carried from one of its chunks to the next.
 #[derive(Debug, Clone, Default)]
 pub struct Weighed {
-    /// Agents whose late jobs this tick gives each its own `late` alert: once decided, for
-    /// all of the agent's jobs of the tick, whichever chunk they fall in.
-    each_job: HashSet<String>,
+    /// Agents this tick has weighed already. Each is weighed once a tick: afterwards its
+    /// late jobs are folded into its open `agent_silent` alert, or, with none open (it was
+    /// heard, or it came back while the tick ran), each gets its own `late` alert.
+    agents: HashSet<String>,
 }
 
 /// Queues the alerts of the slots this chunk found late, agent by agent (DESIGN §10): while
@@ -49,7 +50,9 @@ pub struct Weighed {
 /// more of its jobs are newly late in this tick and it has sent nothing since the earliest
 /// of those slots' windows opened, one `agent_silent` alert names them all (the jobs in
 /// later chunks are folded into it there); otherwise each job gets its `late` alert, in
-/// this chunk and in the later ones ([`Weighed`]). Returns how many alerts were queued.
+/// this chunk and in the later ones ([`Weighed`]). An agent that comes back (an
+/// `agent_back` answers its alert) while the tick runs gets a `late` alert for each of its
+/// jobs found late after that. Returns how many alerts were queued.
 ///
 /// Called after the chunk's jobs were evaluated, so the agent's jobs still due are exactly
 /// those of the chunks to come: an earlier chunk found none of them late, or the agent
@@ -73,7 +76,7 @@ fn queue_late(
         let open = alerts::open_agent_silent(conn, &agent)?;
         let fold_into = if open.is_some() {
             open
-        } else if weighed.each_job.contains(&agent) {
+        } else if !weighed.agents.insert(agent.clone()) {
             None
         } else if let Some(since) = weigh(conn, &agent, &late, now, max_catchup)? {
             let alert =
@@ -84,7 +87,6 @@ fn queue_late(
             }
             alert
         } else {
-            weighed.each_job.insert(agent);
             None
         };
         for l in late {
@@ -131,7 +133,7 @@ fn weigh(
     let mut opened = opened_here;
     let mut since = late.iter().map(|l| l.slot).min().unwrap_or(now);
     for due in jobs::due_of_agent(conn, agent, now)? {
-        if let Some(slot) = late_slot(conn, &due, now, max_catchup)? {
+        if let Some(slot) = late_slot(conn, &due, now, max_catchup, opened_here)? {
             count += 1;
             opened = opened.min(due.job.schedule().window(slot).0);
             since = since.min(slot);
@@ -145,12 +147,15 @@ fn weigh(
 }
 
 /// The slot that would make `due` late if this tick evaluated it now: its latest due slot,
-/// when that is among the slots the tick evaluates for it and has no report.
+/// when that is among the slots the tick evaluates for it and has no report. Its agent sent
+/// nothing dated from `silent_since` to `now`: a slot whose window opened since has no
+/// report, and is not looked up (with the same schedules, an agent's jobs need no query).
 fn late_slot(
     conn: &Connection,
     due: &DueJob,
     now: DateTime<Utc>,
     max_catchup: usize,
+    silent_since: DateTime<Utc>,
 ) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let schedule = due.job.schedule();
     let latest_due = schedule.latest_due_slot(now);
@@ -161,7 +166,8 @@ fn late_slot(
     {
         return Ok(None);
     }
-    let reported = status::reported_in(conn, due.job.id, schedule.window(latest_due), now)?.0;
+    let window = schedule.window(latest_due);
+    let reported = window.0 < silent_since && status::reported_in(conn, due.job.id, window, now)?.0;
     Ok((!reported).then_some(latest_due))
 }
 
@@ -185,12 +191,12 @@ pub fn hung_runs(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<usiz
     Ok(queued)
 }
 
-/// Due jobs in one chunk (one transaction) at most; an agent with more due jobs than this is
-/// one chunk of its own. A report queued behind a chunk waits for it: measured
-/// (BENCHMARKS.md, "The all-due tick in chunks"), a chunk of 1,000 jobs whose agents'
-/// jobs are spread over the whole file took ~500 ms on a busy 2-core machine, not the tens
-/// of ms it was meant to; see there for why and what is left.
-pub const CHUNK_JOBS: usize = 1000;
+/// Due jobs in one chunk (one transaction) at most. A report queued behind a chunk waits
+/// for it: measured at 100,000 jobs and 10,000,000 entries (BENCHMARKS.md, "The all-due
+/// tick in chunks"), a chunk of 250 jobs takes ~20 ms, and the whole tick took as long in
+/// chunks of 100, 250 or 1,000 (8.0 to 8.3 s on the profiling build): the commits are not
+/// what costs, the pages are.
+pub const CHUNK_JOBS: usize = 250;
 
 /// Page cache a chunk needs per job, in KiB: the pages its evaluation reads and dirties
 /// (the leaves of the entries' indexes where the job's slot and `missing` entry go, its

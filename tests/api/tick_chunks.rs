@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::common::{at, insert_jobs, spawn_app, tick_in_chunks, tick_through, valid_job, TestApp};
+use crate::common::{
+    at, insert_jobs, spawn_app, tick_chunk_by_chunk, tick_in_chunks, tick_through, valid_job,
+    TestApp,
+};
 
 /// Hourly jobs at :00 with a 30-minute grace, `count` per agent, whose lateness counts from
 /// 24 November 00:40: at 01:30 their 01:00 slot is due and unreported, and nothing before.
@@ -182,6 +185,53 @@ async fn an_agent_heard_since_the_earliest_late_window_gets_a_late_alert_per_job
     let (silent, late) = agent_and_job_alerts(&app).await;
     assert!(silent.is_empty(), "{silent:?}");
     assert_eq!(late, [a, b, c]);
+}
+
+#[tokio::test]
+async fn an_agent_that_comes_back_during_the_tick_gets_a_late_alert_for_each_job_found_late_after()
+{
+    // Arrange: one agent, three hourly jobs with a 30-minute grace: the first at :00, the
+    // other two at :05. At 01:40 all three are late (slots 01:00 and 01:05) and the agent
+    // has sent nothing since 00:30: one agent_silent from 01:00. Then it comes back (an
+    // agent_back answers the alert) before the tick's second chunk.
+    let app = spawn_app().await;
+    let ids = hourly_jobs(&app, &[("back", 3)])["back"].clone();
+    app.db()
+        .conn()
+        .unwrap()
+        .execute(
+            "UPDATE jobs SET expected_minute_utc = 5 WHERE id IN (?1, ?2)",
+            (ids[1], ids[2]),
+        )
+        .unwrap();
+    let now = at("2026-11-24T01:40:00Z");
+
+    // Act: chunks of one job; the agent_back after the first.
+    let outcome = tick_chunk_by_chunk(&app.db_path, now, 1, |conn, chunk| {
+        if chunk == 0 {
+            backup_monitor::db::alerts::queue_for_agent(
+                conn,
+                "back",
+                backup_monitor::domain::alert::AlertKind::AgentBack,
+                now,
+                false,
+                now,
+            )
+            .unwrap()
+            .unwrap();
+        }
+    });
+
+    // Assert: the agent is weighed once; the jobs found late after it came back get their
+    // own alert, not a second agent_silent (from the 01:05 slot).
+    assert_eq!(
+        (outcome.chunks, outcome.missing_written),
+        (3, 3),
+        "{outcome:?}"
+    );
+    let (silent, late) = agent_and_job_alerts(&app).await;
+    assert_eq!(silent, [("back".to_owned(), 1)]);
+    assert_eq!(late, [ids[1], ids[2]]);
 }
 
 #[tokio::test]

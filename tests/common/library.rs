@@ -127,11 +127,40 @@ pub fn tick(path: &Path, now: DateTime<Utc>) -> TickOutcome {
     backup_monitor::service::tick::tick(&mut conn, now, 100).expect("tick")
 }
 
-/// [`tick`] with chunks of at most `chunk_jobs` due jobs (an agent's due jobs together).
+/// [`tick`] with chunks of at most `chunk_jobs` due jobs, in id order.
 pub fn tick_in_chunks(path: &Path, now: DateTime<Utc>, chunk_jobs: usize) -> TickOutcome {
     let db = open_db(path);
     let mut conn = db.conn().unwrap();
     backup_monitor::service::tick::tick_in_chunks(&mut conn, now, 100, chunk_jobs).expect("tick")
+}
+
+/// [`tick_in_chunks`] a chunk at a time, each in its own transaction, calling `between`
+/// with the connection and the chunk's number (from 0) after each chunk commits: what
+/// happens between the chunks of a tick in the service (a report, an `agent_back`).
+pub fn tick_chunk_by_chunk(
+    path: &Path,
+    now: DateTime<Utc>,
+    chunk_jobs: usize,
+    mut between: impl FnMut(&rusqlite::Connection, usize),
+) -> TickOutcome {
+    use backup_monitor::service::tick;
+    let db = open_db(path);
+    let mut conn = db.conn().unwrap();
+    let mut weighed = tick::Weighed::default();
+    let mut outcome = TickOutcome::default();
+    for (i, chunk) in tick::plan(&conn, now, chunk_jobs)
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        outcome += tick::tick_chunk(&tx, chunk, now, 100, &mut weighed).unwrap();
+        tx.commit().unwrap();
+        between(&conn, i);
+    }
+    outcome
 }
 
 /// The reminders due at `now` on the database at `path`, with `default_every` as
