@@ -14,7 +14,7 @@
 //! instead, between the reports. `tick` takes `now` and a connection, so tests drive it a
 //! step at a time.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
@@ -39,10 +39,12 @@ struct Late {
 /// What one tick has decided about agents, carried from one of its chunks to the next.
 #[derive(Debug, Clone, Default)]
 pub struct Weighed {
-    /// Agents this tick has weighed already. Each is weighed once a tick: afterwards its
-    /// late jobs are folded into its open `agent_silent` alert, or, with none open (it was
-    /// heard, or it came back while the tick ran), each gets its own `late` alert.
-    agents: HashSet<String>,
+    /// Each agent this tick has weighed, with the `agent_silent` alert its late jobs are
+    /// folded into, or none: each gets its own `late` alert. An agent is weighed once a
+    /// tick, as of the tick's `now`: should it come back while the tick runs (an
+    /// `agent_back` answering the alert), the late jobs the later chunks find still belong to
+    /// the silence the tick saw, and are folded into the same alert.
+    agents: HashMap<String, Option<i64>>,
 }
 
 /// Queues the alerts of the slots this chunk found late, agent by agent (DESIGN §10): while
@@ -50,9 +52,9 @@ pub struct Weighed {
 /// more of its jobs are newly late in this tick and it has sent nothing since the earliest
 /// of those slots' windows opened, one `agent_silent` alert names them all (the jobs in
 /// later chunks are folded into it there); otherwise each job gets its `late` alert, in
-/// this chunk and in the later ones ([`Weighed`]). An agent that comes back (an
-/// `agent_back` answers its alert) while the tick runs gets a `late` alert for each of its
-/// jobs found late after that. Returns how many alerts were queued.
+/// this chunk and in the later ones. Each agent is weighed in the first chunk that finds
+/// one of its jobs late, and the decision holds for the tick's other chunks ([`Weighed`]).
+/// Returns how many alerts were queued.
 ///
 /// Called after the chunk's jobs were evaluated, so the agent's jobs still due are exactly
 /// those of the chunks to come: an earlier chunk found none of them late, or the agent
@@ -73,25 +75,37 @@ fn queue_late(
     }
     let mut queued = 0;
     for (agent, late) in by_agent {
-        let open = alerts::open_agent_silent(conn, &agent)?;
-        let fold_into = if open.is_some() {
-            open
-        } else if !weighed.agents.insert(agent.clone()) {
-            None
-        } else if let Some(since) = weigh(conn, &agent, &late, now, max_catchup)? {
-            let alert =
-                alerts::queue_for_agent(conn, &agent, AlertKind::AgentSilent, since, false, now)?;
-            if let Some(alert) = &alert {
-                tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs = late.len(), kind = alert.kind.as_str(), "alert queued");
-                queued += 1;
+        let fold_into = match weighed.agents.get(&agent) {
+            Some(decided) => *decided,
+            None => {
+                let decided = if let Some(open) = alerts::open_agent_silent(conn, &agent)? {
+                    Some(open.id)
+                } else if let Some(since) = weigh(conn, &agent, &late, now, max_catchup)? {
+                    let alert = alerts::queue_for_agent(
+                        conn,
+                        &agent,
+                        AlertKind::AgentSilent,
+                        since,
+                        false,
+                        now,
+                    )?;
+                    if let Some(alert) = &alert {
+                        tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs = late.len(), kind = alert.kind.as_str(), "alert queued");
+                        queued += 1;
+                    }
+                    alert.map(|a| a.id)
+                } else {
+                    None
+                };
+                weighed.agents.insert(agent, decided);
+                decided
             }
-            alert
-        } else {
-            None
         };
         for l in late {
-            match &fold_into {
-                Some(alert) => alerts::add_job(conn, alert.id, l.job.id, l.slot, Some(l.entry_id))?,
+            match fold_into {
+                Some(alert_id) => {
+                    alerts::add_job(conn, alert_id, l.job.id, l.slot, Some(l.entry_id))?
+                }
                 None => {
                     if let Some(alert) = alerts::queue(
                         conn,
