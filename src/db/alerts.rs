@@ -65,6 +65,12 @@ pub fn queue(
     .optional()
 }
 
+/// Whether every active job of agent `?1` is snoozed past `?4`: through `jobs_agent`
+/// (`+is_active`: on the bare equality SQLite chose the `is_active` index and read every
+/// active job, 75 ms at 100,000 jobs, for each agent an all-due tick found silent).
+const AGENT_ALL_SNOOZED: &str = "SELECT count(*) > 0 AND min(ifnull(snoozed_until_us, 0)) > ?4 \
+     FROM jobs WHERE agent_id_responsible = ?1 AND +is_active = 1";
+
 /// Queues an alert about an agent (`agent_silent`, `agent_back`) unless one of the same
 /// kind exists for the agent and slot. Returns it if it is new. It is suppressed when
 /// `suppress` says so or every active job of the agent is snoozed.
@@ -81,8 +87,7 @@ pub fn queue_for_agent(
         &format!(
             "INSERT INTO alerts (agent_id, kind, slot_us, created_at_us, next_attempt_us, \
              suppressed) VALUES (?1, ?2, ?3, ?4, ?4, ?5 OR \
-             (SELECT count(*) > 0 AND min(ifnull(snoozed_until_us, 0)) > ?4 FROM jobs \
-              WHERE agent_id_responsible = ?1 AND is_active = 1)) \
+             ({AGENT_ALL_SNOOZED})) \
              ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         ),
         params![
@@ -228,4 +233,28 @@ pub fn pending_count(conn: &Connection) -> rusqlite::Result<i64> {
         [],
         |r| r.get(0),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whether_an_agents_jobs_are_all_snoozed_is_read_through_its_jobs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::Db::open(&dir.path().join("plan.db")).unwrap();
+        db.migrate().unwrap();
+        let conn = db.conn().unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {AGENT_ALL_SNOOZED}"))
+            .unwrap();
+        let steps: Vec<String> = stmt
+            .query_map(params!["agent", 0, 0, 0], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+
+        assert!(steps.iter().any(|s| s.contains("jobs_agent")), "{steps:?}");
+    }
 }
