@@ -18,7 +18,8 @@
 //! The tick commits its due work in chunks (`service::tick::CHUNK_JOBS` jobs at most, an
 //! agent's jobs together; the seed's jobs belong to 100 agents, 1,000 each); BENCH_TICK_CHUNK
 //! sets another bound. The due tick is timed on the service's own path
-//! (`scheduler::tick_through`: each chunk a write of the group-commit writer, checkpoints on
+//! (`scheduler::tick_through`: each chunk a write of the group-commit writer of at most
+//! `CHUNK_BUDGET` of work, checkpoints on
 //! a pooled connection); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
 //! connection instead (what the tests and the CLI use). BENCH_TICK_SEEDED=<file> keeps the
 //! seed there for the next run with the same sizes.
@@ -196,7 +197,14 @@ fn through_writer(db: &Db, now: DateTime<Utc>, chunk_jobs: usize) -> scheduler::
         .build()
         .expect("runtime");
     runtime
-        .block_on(tick_through(db, &writer, now, 100, chunk_jobs))
+        .block_on(tick_through(
+            db,
+            &writer,
+            now,
+            100,
+            chunk_jobs,
+            scheduler::CHUNK_BUDGET,
+        ))
         .expect("tick")
 }
 

@@ -49,8 +49,8 @@ pub struct Scheduler {
 }
 
 /// One tick at `now` through the group-commit writer: the due jobs are planned on a pooled
-/// connection, then each chunk (at most [`tick::CHUNK_JOBS`] jobs, in id order) is one write
-/// of its own ([`Writer::write_alone`]), so a report waits for one
+/// connection, then each chunk (at most `chunk_jobs` jobs in id order, and at most about
+/// `budget` of work: the jobs it did not reach go in the next) is one write of its own ([`Writer::write_alone`]), so a report waits for one
 /// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
 /// the writer's page cache is grown for the largest and its automatic checkpoints are off
 /// ([`db::set_for_bulk`]): the WAL is checkpointed after each chunk on a pooled connection,
@@ -61,6 +61,7 @@ pub async fn tick_through(
     now: chrono::DateTime<Utc>,
     max_catchup: usize,
     chunk_jobs: usize,
+    budget: Duration,
 ) -> Result<TickOutcome, DbError> {
     let chunks = db
         .run(move |conn| tick::plan(conn, now, chunk_jobs.max(1)).map_err(DbError::from))
@@ -79,36 +80,37 @@ pub async fn tick_through(
     let mut weighed = tick::Weighed::default();
     let mut failed = None;
     let mut since_checkpoint = 0;
-    let mut left = chunks.len();
-    for chunk in chunks {
-        left -= 1;
-        let done_jobs = chunk.len();
+    let mut queue = std::collections::VecDeque::from(chunks);
+    while let Some(chunk) = queue.pop_front() {
         let carried = std::mem::take(&mut weighed);
         let done = writer
             .write_alone(move |conn| {
                 let mut weighed = carried;
-                tick::tick_chunk(conn, &chunk, now, max_catchup, &mut weighed)
-                    .map(|done| (done, weighed))
+                tick::tick_chunk(conn, &chunk, now, max_catchup, &mut weighed, budget)
+                    .map(|(done, rest)| (done, rest, weighed))
                     .map_err(DbError::from)
             })
             .await;
-        match done {
-            Ok((done, carried)) => {
+        let done_jobs = match done {
+            Ok((done, rest, carried)) => {
                 outcome += done;
                 weighed = carried;
+                if let Some(rest) = rest {
+                    queue.push_front(rest);
+                }
+                done.jobs_checked
             }
             Err(e) => {
                 failed = Some(e);
                 break;
             }
-        }
+        };
         // The chunks' pages, copied into the database file off the writer's thread (as
         // retention does between its steps), while the reports go on: every few chunks,
-        // so that a page that several chunks wrote (a page of `jobs` holds jobs of many
-        // agents) is copied once, and the WAL stays small enough for its index to be
-        // searched fast, and after the last.
+        // so that a page that several chunks wrote is copied once, and the WAL stays small
+        // enough for its index to be searched fast, and after the last.
         since_checkpoint += done_jobs;
-        if since_checkpoint >= CHECKPOINT_EVERY_JOBS || left == 0 {
+        if since_checkpoint >= CHECKPOINT_EVERY_JOBS || queue.is_empty() {
             since_checkpoint = 0;
             if let Err(e) = db
                 .run(|conn| db::checkpoint(conn).map_err(DbError::from))
@@ -147,8 +149,15 @@ async fn run_tick(
     let started = std::time::Instant::now();
     let now = Utc::now();
     let result = async {
-        let mut outcome =
-            tick_through(db, writer, now, settings.max_catchup, tick::CHUNK_JOBS).await?;
+        let mut outcome = tick_through(
+            db,
+            writer,
+            now,
+            settings.max_catchup,
+            tick::CHUNK_JOBS,
+            tick::CHUNK_BUDGET,
+        )
+        .await?;
         outcome.alerts_queued += db
             .run(move |conn| {
                 remind(conn, now, settings.repeat_every_minutes).map_err(DbError::from)

@@ -14,7 +14,8 @@
 //! instead, between the reports. `tick` takes `now` and a connection, so tests drive it a
 //! step at a time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
@@ -52,13 +53,9 @@ pub struct Weighed {
 /// more of its jobs are newly late in this tick and it has sent nothing since the earliest
 /// of those slots' windows opened, one `agent_silent` alert names them all (the jobs in
 /// later chunks are folded into it there); otherwise each job gets its `late` alert, in
-/// this chunk and in the later ones. Each agent is weighed in the first chunk that finds
-/// one of its jobs late, and the decision holds for the tick's other chunks ([`Weighed`]).
-/// Returns how many alerts were queued.
-///
-/// Called after the chunk's jobs were evaluated, so the agent's jobs still due are exactly
-/// those of the chunks to come: an earlier chunk found none of them late, or the agent
-/// would have been weighed there.
+/// this chunk and in the later ones. Each agent is weighed at its first late job of the
+/// tick ([`decide`], called by [`tick_chunk`] as it finds it), and the decision holds for
+/// the tick's other jobs ([`Weighed`]). Returns how many alerts were queued.
 fn queue_late(
     conn: &Connection,
     late: Vec<Late>,
@@ -75,32 +72,8 @@ fn queue_late(
     }
     let mut queued = 0;
     for (agent, late) in by_agent {
-        let fold_into = match weighed.agents.get(&agent) {
-            Some(decided) => *decided,
-            None => {
-                let decided = if let Some(open) = alerts::open_agent_silent(conn, &agent)? {
-                    Some(open.id)
-                } else if let Some(since) = weigh(conn, &agent, &late, now, max_catchup)? {
-                    let alert = alerts::queue_for_agent(
-                        conn,
-                        &agent,
-                        AlertKind::AgentSilent,
-                        since,
-                        false,
-                        now,
-                    )?;
-                    if let Some(alert) = &alert {
-                        tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs = late.len(), kind = alert.kind.as_str(), "alert queued");
-                        queued += 1;
-                    }
-                    alert.map(|a| a.id)
-                } else {
-                    None
-                };
-                weighed.agents.insert(agent, decided);
-                decided
-            }
-        };
+        let (fold_into, opened) = decide(conn, &agent, &late, now, max_catchup, weighed)?;
+        queued += opened;
         for l in late {
             match fold_into {
                 Some(alert_id) => {
@@ -125,9 +98,44 @@ fn queue_late(
     Ok(queued)
 }
 
+/// The `agent_silent` alert that `agent`'s late jobs of this tick are folded into, or none
+/// (each gets its own `late` alert), and how many alerts deciding it queued (0 or 1): what
+/// an earlier chunk or an earlier job of this chunk decided ([`Weighed`]); else its open
+/// `agent_silent` alert; else the agent weighed now, its late jobs `late` in this chunk
+/// and the look ahead at its jobs still due.
+fn decide(
+    conn: &Connection,
+    agent: &str,
+    late: &[Late],
+    now: DateTime<Utc>,
+    max_catchup: usize,
+    weighed: &mut Weighed,
+) -> rusqlite::Result<(Option<i64>, usize)> {
+    if let Some(decided) = weighed.agents.get(agent) {
+        return Ok((*decided, 0));
+    }
+    let mut queued = 0;
+    let decided = if let Some(open) = alerts::open_agent_silent(conn, agent)? {
+        Some(open.id)
+    } else if let Some((since, jobs)) = weigh(conn, agent, late, now, max_catchup)? {
+        let alert =
+            alerts::queue_for_agent(conn, agent, AlertKind::AgentSilent, since, false, now)?;
+        if let Some(alert) = &alert {
+            tracing::warn!(alert_id = alert.id, agent_id = %agent, jobs, kind = alert.kind.as_str(), "alert queued");
+            queued += 1;
+        }
+        alert.map(|a| a.id)
+    } else {
+        None
+    };
+    weighed.agents.insert(agent.to_owned(), decided);
+    Ok((decided, queued))
+}
+
 /// Weighs an agent with no open `agent_silent` alert, the first time this tick finds one of
 /// its jobs late: its late jobs in this chunk (`late`) and those the chunks to come will
-/// find. `Some(since)`: one `agent_silent` alert from that slot; `None`: a `late` alert each.
+/// find. `Some((since, jobs))`: one `agent_silent` alert from that slot for that many late
+/// jobs; `None`: a `late` alert each.
 /// Cheap first: an agent heard since this chunk's earliest window opened was heard since
 /// the tick's earliest (which is no later), so its jobs get a `late` alert each with no look
 /// ahead; that is the common case (an agent that reports, with a job late).
@@ -137,7 +145,7 @@ fn weigh(
     late: &[Late],
     now: DateTime<Utc>,
     max_catchup: usize,
-) -> rusqlite::Result<Option<DateTime<Utc>>> {
+) -> rusqlite::Result<Option<(DateTime<Utc>, usize)>> {
     let window_opened = |l: &Late| l.job.schedule().window(l.slot).0;
     let opened_here = late.iter().map(window_opened).min().unwrap_or(now);
     if status::agent_heard_since(conn, agent, opened_here, now)? {
@@ -157,7 +165,7 @@ fn weigh(
     let heard = count >= SILENT_AGENT_MIN_JOBS
         && opened < opened_here
         && status::agent_heard_since(conn, agent, opened, now)?;
-    Ok((late_alerts(false, count, heard) == LateAlerts::AgentSilent).then_some(since))
+    Ok((late_alerts(false, count, heard) == LateAlerts::AgentSilent).then_some((since, count)))
 }
 
 /// The slot that would make `due` late if this tick evaluated it now: its latest due slot,
@@ -211,6 +219,10 @@ pub fn hung_runs(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<usiz
 /// chunks of 100, 250 or 1,000 (8.0 to 8.3 s on the profiling build): the commits are not
 /// what costs, the pages are.
 pub const CHUNK_JOBS: usize = 250;
+
+/// How long the service's chunk may work before it commits what it did and leaves the rest
+/// of its jobs to the next one ([`tick_chunk`]).
+pub const CHUNK_BUDGET: Duration = Duration::from_millis(20);
 
 /// Page cache a chunk needs per job, in KiB: the pages its evaluation reads and dirties
 /// (the leaves of the entries' indexes where the job's slot and `missing` entry go, its
@@ -286,25 +298,39 @@ pub fn plan(
 /// `max_catchup` per job (the rest on the next ticks). A slot with no `success` or `failed`
 /// report in its window gets a `missing` entry. Only the job's latest due slot raises a
 /// `late` alert: after downtime, one alert per job says it is late, not one per slot
-/// missed. The late jobs of each agent are then weighed with those of the tick's other
-/// chunks ([`queue_late`]); `weighed` carries what was decided from one chunk to the next,
-/// so the chunks of one tick must share one.
+/// missed. An agent is weighed at its first late job in the tick, with its jobs still due
+/// ([`decide`]); `weighed` carries what was decided from one chunk to the next, so the chunks
+/// of one tick must share one.
+///
+/// The chunk stops early, between two jobs, once it has worked for `budget`: a report
+/// queued behind it waits about that long at most, even when the chunk weighs many silent
+/// agents (each a look at every one of its jobs' entries). Returns what it did, and the
+/// chunk of its jobs it left for the next transaction, if any.
 pub fn tick_chunk(
     conn: &Connection,
     chunk: &Chunk,
     now: DateTime<Utc>,
     max_catchup: usize,
     weighed: &mut Weighed,
-) -> rusqlite::Result<TickOutcome> {
+    budget: Duration,
+) -> rusqlite::Result<(TickOutcome, Option<Chunk>)> {
+    let started = Instant::now();
     let candidates = jobs::due_among(conn, now, &chunk.ids)?;
+    let ids: Vec<i64> = candidates.iter().map(|due| due.job.id).collect();
     let mut outcome = TickOutcome {
-        jobs_checked: candidates.len(),
         chunks: 1,
-        largest_chunk: candidates.len(),
         ..TickOutcome::default()
     };
     let mut late = Vec::new();
-    for due in candidates {
+    let mut rest = None;
+    for (i, due) in candidates.into_iter().enumerate() {
+        if i > 0 && started.elapsed() >= budget {
+            rest = Some(Chunk {
+                ids: ids[i..].to_vec(),
+            });
+            break;
+        }
+        outcome.jobs_checked += 1;
         let job = due.job;
         let schedule = job.schedule();
         let after = due.anchor.max(due.evaluated_until);
@@ -315,6 +341,7 @@ pub fn tick_chunk(
             continue;
         };
         let latest_due = schedule.latest_due_slot(now);
+        let mut late_slot = None;
         for slot in slots {
             if status::reported_in(conn, job.id, schedule.window(slot), now)?.0 {
                 continue;
@@ -326,18 +353,34 @@ pub fn tick_chunk(
             }
             outcome.missing_written += 1;
             if slot == latest_due {
-                late.push(Late {
-                    job: job.clone(),
-                    slot,
-                    entry_id: entry.id,
-                });
+                late_slot = Some((slot, entry.id));
             }
         }
         let evaluated = schedule.due(last);
         jobs::set_evaluated(conn, job.id, evaluated, schedule.next_due_after(evaluated))?;
+        if let Some((slot, entry_id)) = late_slot {
+            let l = Late {
+                job,
+                slot,
+                entry_id,
+            };
+            // Weighed now, so that the budget sees what weighing cost.
+            let agent = l.job.agent_id_responsible.clone();
+            outcome.alerts_queued += decide(
+                conn,
+                &agent,
+                std::slice::from_ref(&l),
+                now,
+                max_catchup,
+                weighed,
+            )?
+            .1;
+            late.push(l);
+        }
     }
+    outcome.largest_chunk = outcome.jobs_checked;
     outcome.alerts_queued += queue_late(conn, late, now, max_catchup, weighed)?;
-    Ok(outcome)
+    Ok((outcome, rest))
 }
 
 /// One evaluation at `now` with chunks of at most [`CHUNK_JOBS`] jobs (see
@@ -364,26 +407,31 @@ pub fn tick_in_chunks(
 ) -> rusqlite::Result<TickOutcome> {
     let chunks = plan(conn, now, chunk_jobs.max(1))?;
     if chunks.is_empty() {
-        return run_chunks(conn, &chunks, now, max_catchup);
+        return run_chunks(conn, chunks, now, max_catchup);
     }
     let saved = db::set_for_bulk(conn, cache_kib_for(&chunks), true)?;
-    let outcome = run_chunks(conn, &chunks, now, max_catchup);
+    let outcome = run_chunks(conn, chunks, now, max_catchup);
     db::restore_settings(conn, saved)?;
     outcome
 }
 
 fn run_chunks(
     conn: &mut Connection,
-    chunks: &[Chunk],
+    chunks: Vec<Chunk>,
     now: DateTime<Utc>,
     max_catchup: usize,
 ) -> rusqlite::Result<TickOutcome> {
     let mut outcome = TickOutcome::default();
     let mut weighed = Weighed::default();
-    for chunk in chunks {
+    let mut queue = VecDeque::from(chunks);
+    while let Some(chunk) = queue.pop_front() {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        outcome += tick_chunk(&tx, chunk, now, max_catchup, &mut weighed)?;
+        let (done, rest) = tick_chunk(&tx, &chunk, now, max_catchup, &mut weighed, Duration::MAX)?;
+        outcome += done;
         tx.commit()?;
+        if let Some(rest) = rest {
+            queue.push_front(rest);
+        }
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     outcome.alerts_queued += hung_runs(&tx, now)?;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -262,6 +263,38 @@ async fn chunks_hold_at_most_the_bound_in_id_order_whatever_the_agents() {
 }
 
 #[tokio::test]
+async fn a_chunk_past_its_budget_leaves_its_other_jobs_to_the_next_and_the_tick_still_does_them_all(
+) {
+    // Arrange: two silent agents of three jobs each, and a job of a third agent.
+    let app = spawn_app().await;
+    let jobs = hourly_jobs(&app, &[("a", 3), ("b", 3), ("c", 1)]);
+    let (db, writer) = (app.db(), app.writer.clone());
+
+    // Act: chunks of 7 jobs, but no time for more than one job a chunk.
+    let outcome = tick_through(
+        &db,
+        &writer,
+        at("2026-11-24T01:30:00Z"),
+        100,
+        7,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+
+    // Assert: a transaction a job, every job evaluated once, the agents weighed whole.
+    assert_eq!(
+        (outcome.chunks, outcome.largest_chunk, outcome.jobs_checked),
+        (7, 1, 7),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.missing_written, 7);
+    let (silent, late) = agent_and_job_alerts(&app).await;
+    assert_eq!(silent, [("a".to_owned(), 3), ("b".to_owned(), 3)]);
+    assert_eq!(late, [jobs["c"][0]]);
+}
+
+#[tokio::test]
 async fn reports_are_stored_between_the_chunks_of_a_big_tick_not_after_it() {
     // Arrange: 600 jobs of 30 agents fall due at once; a job outside them takes reports.
     let app = spawn_app().await;
@@ -283,7 +316,8 @@ async fn reports_are_stored_between_the_chunks_of_a_big_tick_not_after_it() {
     let first = app
         .report(reporter, "success", "2026-11-24T00:00:00.000Z")
         .await;
-    let ticking = tokio::spawn(async move { tick_through(&db, &writer, now, 100, 20).await });
+    let ticking =
+        tokio::spawn(async move { tick_through(&db, &writer, now, 100, 20, Duration::MAX).await });
     let mut stored = vec![first["id"].as_i64().unwrap()];
     let mut n = 0;
     while !ticking.is_finished() {
