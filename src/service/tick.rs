@@ -222,7 +222,7 @@ pub const CHUNK_JOBS: usize = 250;
 
 /// How long the service's chunk may work before it commits what it did and leaves the rest
 /// of its jobs to the next one ([`tick_chunk`]).
-pub const CHUNK_BUDGET: Duration = Duration::from_millis(20);
+pub const CHUNK_BUDGET: Duration = Duration::from_millis(10);
 
 /// Page cache a chunk needs per job, in KiB: the pages its evaluation reads and dirties
 /// (the leaves of the entries' indexes where the job's slot and `missing` entry go, its
