@@ -242,18 +242,11 @@ mod tests {
 
     #[test]
     fn whether_an_agents_jobs_are_all_snoozed_is_read_through_its_jobs_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("plan.db")).unwrap();
-        db.migrate().unwrap();
+        let (_dir, db) = crate::db::testing::migrated();
         let conn = db.conn().unwrap();
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {AGENT_ALL_SNOOZED}"))
-            .unwrap();
-        let steps: Vec<String> = stmt
-            .query_map(params!["agent", 0, 0, 0], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+
+        let steps =
+            crate::db::testing::query_plan(&conn, AGENT_ALL_SNOOZED, params!["agent", 0, 0, 0]);
 
         assert!(steps.iter().any(|s| s.contains("jobs_agent")), "{steps:?}");
     }

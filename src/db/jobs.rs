@@ -440,9 +440,7 @@ mod tests {
     /// `JobCache` trusts `job_changes`: every column a `Job` is read from must move it.
     #[test]
     fn a_change_of_any_field_of_a_job_moves_job_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("jobs.db")).unwrap();
-        db.migrate().unwrap();
+        let (_dir, db) = crate::db::testing::migrated();
         let conn = db.conn().unwrap();
         let sql: String = conn
             .query_row(

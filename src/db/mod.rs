@@ -520,3 +520,26 @@ impl Filters {
         }
     }
 }
+
+/// What the unit tests of this layer share.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod testing {
+    use rusqlite::Connection;
+
+    /// A new database with every migration applied, in a temporary directory that lives as
+    /// long as the returned guard.
+    pub fn migrated() -> (tempfile::TempDir, super::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::Db::open(&dir.path().join("test.db")).unwrap();
+        db.migrate().unwrap();
+        (dir, db)
+    }
+
+    /// SQLite's plan for `sql` with `params` bound, one line a step.
+    pub fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+}

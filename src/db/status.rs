@@ -227,23 +227,13 @@ const SUCCESSES: &str = "AND status = 'success'";
 mod tests {
     use super::*;
 
-    /// The plan of a query of three parameters, one line a step.
-    fn plan(conn: &Connection, sql: &str) -> Vec<String> {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt
-            .query_map(params!["agent", 0, 1], |r| r.get::<_, String>(3))
-            .unwrap();
-        rows.collect::<rusqlite::Result<_>>().unwrap()
-    }
-
     #[test]
     fn agent_heard_since_reads_the_agents_jobs_entries_not_every_report_in_the_range() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("plan.db")).unwrap();
-        db.migrate().unwrap();
+        let (_dir, db) = crate::db::testing::migrated();
         let conn = db.conn().unwrap();
 
-        let steps = plan(&conn, AGENT_HEARD_SINCE);
+        let steps =
+            crate::db::testing::query_plan(&conn, AGENT_HEARD_SINCE, params!["agent", 0, 1]);
 
         let at = |needle: &str| steps.iter().position(|s| s.contains(needle));
         let jobs = at("jobs_agent").unwrap_or_else(|| panic!("{steps:?}"));

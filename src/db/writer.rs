@@ -545,9 +545,7 @@ mod tests {
     /// the rolled-back row for the new one.
     #[tokio::test]
     async fn the_job_cache_never_serves_a_row_that_a_rollback_undid() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = crate::db::Db::open(&dir.path().join("jobs.db")).unwrap();
-        db.migrate().unwrap();
+        let (_dir, db) = crate::db::testing::migrated();
         let writer = Writer::start(db.writer_conn().unwrap()).unwrap();
         let set_min_size =
             |size: i64| format!("UPDATE jobs SET min_size_bytes = {size} WHERE id = 1");
