@@ -15,8 +15,8 @@
 //! (`30 11 * * *` in Asia/Tokyo, 02:30 UTC) instead of the seed's daily form, so the two
 //! runs compare the tick's cost for the two forms on the same data (issue 12: within 2×).
 //!
-//! The tick commits its due work in chunks (`service::tick::CHUNK_JOBS` jobs at most, an
-//! agent's jobs together; the seed's jobs belong to 100 agents, 1,000 each); BENCH_TICK_CHUNK
+//! The tick commits its due work in chunks (`service::tick::CHUNK_JOBS` jobs at most, in id
+//! order; the seed's jobs belong to 100 agents round-robin, 1,000 each); BENCH_TICK_CHUNK
 //! sets another bound. The due tick is timed on the service's own path
 //! (`scheduler::tick_through`: each chunk a write of the group-commit writer of at most
 //! `CHUNK_BUDGET` of work, checkpoints on
