@@ -56,6 +56,38 @@ free_port() {
   die "no free port found"
 }
 
+# A temporary directory in $tmp for this script, and a trap that stops the server
+# ($server_pid, when set) and deletes the directory at exit.
+bench_tmp() { # name
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/backup-monitor-$1.XXXXXX")
+  server_pid=
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+
+# Runs wrk (2 threads, $conns connections) on $url$path for `duration` with
+# benches/wrk/SCRIPT and the variables given, and keeps its rate, p50, p99 and refused
+# requests (non-2xx answers and socket errors) under `key` in rps, p50, p99 and refused.
+measure() { # key duration script path [env...]
+  declare -gA rps p50 p99 refused
+  local key=$1 d=$2 script=$3 path=$4 out line
+  shift 4
+  say "wrk -c $conns -d $d $path ($key)"
+  out=$(env "$@" wrk -t 2 -c "$conns" -d "$d" --timeout 10s -s "benches/wrk/$script" "$url$path") ||
+    { echo "$out" >&2; die "wrk failed"; }
+  line=$(grep '^wrk-result' <<<"$out") || { echo "$out" >&2; die "no wrk-result line"; }
+  echo "   $line" >&2
+  field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
+  rps[$key]=$(field rps) p50[$key]=$(field p50_us) p99[$key]=$(field p99_us)
+  refused[$key]=$(($(field status_errors) + $(field socket_errors)))
+}
+
 # Waits until the server ($server_pid) is idle (under 10 % of a core for 200 ms, 10 s at
 # most): wrk stops on time, but the server still finishes what the closed connections had
 # sent, and a slow endpoint's leftovers would otherwise be timed in the next run.

@@ -84,25 +84,11 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ]; do
   [ $(($(date +%s%N) - started_ns)) -lt 60000000000 ] || die "no 200 from /healthz within 60 s"
 done
 
-declare -A rps p50 p99 refused
-# Runs wrk; keeps the rate, latencies and the count of refused requests under `key`.
-measure() { # key script path [env...]
-  local key=$1 script=$2 path=$3 out line
-  shift 3
-  say "wrk -c $conns -d $duration $path ($key)"
-  out=$(env "$@" wrk -t 2 -c "$conns" -d "$duration" --timeout 10s -s "benches/wrk/$script" "$url$path") ||
-    { echo "$out" >&2; die "wrk failed"; }
-  line=$(grep '^wrk-result' <<<"$out") || { echo "$out" >&2; die "no wrk-result line"; }
-  echo "   $line" >&2
-  field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-  rps[$key]=$(field rps) p50[$key]=$(field p50_us) p99[$key]=$(field p99_us)
-  refused[$key]=$(($(field status_errors) + $(field socket_errors)))
-}
 reports=(BENCH_TOKEN="$token" BENCH_JOBS="$jobs")
 pruned_line() { grep 'retention deleted old entries' "$tmp/server.log" | head -1; }
 
 # No settling here: the pruning run is what this row measures against.
-measure pruning report.lua /api/v1/entries/ "${reports[@]}" BENCH_RUN=1
+measure pruning "$duration" report.lua /api/v1/entries/ "${reports[@]}" BENCH_RUN=1
 overlap="pruning went on for the whole run"
 [ -z "$(pruned_line)" ] || overlap="**pruning ended during the run**"
 
@@ -120,11 +106,11 @@ prune_steps=$(sed -n 's/.* steps=\([0-9]*\).*/\1/p' <<<"$line")
 [ "$pruned" -ge $((entries - 2 * jobs)) ] || die "pruned only $pruned of $entries entries: $line"
 
 settle
-measure warmup get.lua /healthz BENCH_TOKEN= >/dev/null
+measure warmup "$duration" get.lua /healthz BENCH_TOKEN= >/dev/null
 settle
-measure healthz get.lua /healthz BENCH_TOKEN=
+measure healthz "$duration" get.lua /healthz BENCH_TOKEN=
 settle
-measure alone report.lua /api/v1/entries/ "${reports[@]}" BENCH_RUN=2
+measure alone "$duration" report.lua /api/v1/entries/ "${reports[@]}" BENCH_RUN=2
 
 # Copies, one after the other, for as long as the reports run.
 settle
@@ -138,7 +124,7 @@ copies_log=$tmp/copies.log
   done
 ) &
 copier_pid=$!
-measure backup report.lua /api/v1/entries/ "${reports[@]}" BENCH_RUN=3
+measure backup "$duration" report.lua /api/v1/entries/ "${reports[@]}" BENCH_RUN=3
 touch "$tmp/stop"
 wait "$copier_pid" || { cat "$copies_log" >&2; die "backup failed"; }
 copier_pid=

@@ -62,16 +62,7 @@ need wrk wrk
 need curl curl
 
 # --- build ---------------------------------------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/backup-monitor-bench.XXXXXX")
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmp bench
 
 say "build: ${build[*]}; cargo bench ${profile_args[*]} --no-run (seed, tick, micro)"
 "${build[@]}" 2>"$tmp/build.log" || { cat "$tmp/build.log" >&2; die "the build failed"; }

@@ -46,16 +46,7 @@ for tool in wrk curl; do
   command -v "$tool" >/dev/null || die "$tool is missing (benches/run.sh installs it)"
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/backup-monitor-tick.XXXXXX")
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_tmp tick
 
 if [ "$alone" = 1 ]; then
   say "build: ${build[*]}; cargo bench ${profile_args[*]} --no-run --bench tick"
@@ -105,19 +96,6 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")" = 200 ]; do
   [ $(($(date +%s%N) - started_ns)) -lt 60000000000 ] || die "no 200 from /healthz within 60 s"
 done
 
-declare -A rps p50 p99 refused
-measure() { # key duration script path [env...]
-  local key=$1 d=$2 script=$3 path=$4 out line
-  shift 4
-  say "wrk -c $conns -d $d $path ($key)"
-  out=$(env "$@" wrk -t 2 -c "$conns" -d "$d" --timeout 10s -s "benches/wrk/$script" "$url$path") ||
-    { echo "$out" >&2; die "wrk failed"; }
-  line=$(grep '^wrk-result' <<<"$out") || { echo "$out" >&2; die "no wrk-result line"; }
-  echo "   $line" >&2
-  field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-  rps[$key]=$(field rps) p50[$key]=$(field p50_us) p99[$key]=$(field p99_us)
-  refused[$key]=$(($(field status_errors) + $(field socket_errors)))
-}
 reports=(BENCH_TOKEN="$token" BENCH_JOBS="$report_jobs")
 
 settle

@@ -17,14 +17,6 @@ async fn entries_of(app: &TestApp, job_id: &Value, query: &str) -> Vec<Value> {
     .unwrap()
 }
 
-async fn alerts(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/alerts?limit=1000")
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 /// A daily 02:30 job (grace 60) whose lateness counts from `since`.
 async fn daily_job_since(app: &TestApp, since: DateTime<Utc>) -> Value {
     let job = app.create_job(json!({"grace_minutes": 60})).await;
@@ -46,7 +38,7 @@ async fn a_slot_that_falls_due_unreported_gets_one_missing_entry_and_one_late_al
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["status"], "missing");
     assert_eq!(entries[0]["backup_timestamp_utc"], "2026-11-21T02:30:00Z");
-    let alerts = alerts(&app).await;
+    let alerts = app.alerts().await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["kind"], "late");
     assert_eq!(alerts[0]["slot_utc"], "2026-11-21T02:30:00Z");
@@ -74,7 +66,8 @@ async fn a_report_in_the_window_keeps_the_slot_from_being_missing() {
 
     let outcome = app.tick(at("2026-11-22T12:00:00Z"));
     assert_eq!(outcome.missing_written, 0);
-    let kinds: Vec<Value> = alerts(&app)
+    let kinds: Vec<Value> = app
+        .alerts()
         .await
         .iter()
         .map(|a| a["kind"].clone())
@@ -129,7 +122,7 @@ async fn missed_slots_are_back_filled_in_bounded_steps_with_one_late_alert() {
     assert_eq!(entries.len(), 251);
     assert_eq!(entries[0]["backup_timestamp_utc"], "2026-11-11T10:00:00Z");
     assert_eq!(entries[250]["backup_timestamp_utc"], "2026-11-01T00:00:00Z");
-    let alerts = alerts(&app).await;
+    let alerts = app.alerts().await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["slot_utc"], "2026-11-11T10:00:00Z");
 }
@@ -365,7 +358,8 @@ async fn a_late_backup_reported_after_its_slot_was_marked_missing_counts() {
     // The backup ran late, but inside the slot's window (reported as it finished).
     app.set_now(Some(at("2026-11-21T05:01:00Z")));
     app.report(id, "success", "2026-11-21T05:00:00Z").await;
-    let kinds: Vec<Value> = alerts(&app)
+    let kinds: Vec<Value> = app
+        .alerts()
         .await
         .iter()
         .map(|a| a["kind"].clone())

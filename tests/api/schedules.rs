@@ -52,12 +52,7 @@ async fn missing_of(app: &TestApp, job_id: &Value) -> Vec<String> {
 
 /// The slots of a job's `late` alerts.
 async fn late_alerts_of(app: &TestApp, job_id: &Value) -> Vec<String> {
-    let alerts: Vec<Value> = app
-        .get("/api/v1/alerts?limit=1000")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let alerts = app.alerts().await;
     alerts
         .iter()
         .filter(|a| a["job_id"] == *job_id && a["kind"] == "late")

@@ -50,14 +50,6 @@ fn hourly_jobs(app: &TestApp, agents: &[(&str, usize)]) -> BTreeMap<String, Vec<
     by_agent
 }
 
-async fn alerts(app: &TestApp) -> Vec<Value> {
-    app.get("/api/v1/alerts?limit=1000")
-        .await
-        .json()
-        .await
-        .unwrap()
-}
-
 /// How many jobs the agent alert `id` names.
 fn jobs_named(app: &TestApp, id: &Value) -> i64 {
     app.db()
@@ -73,7 +65,7 @@ fn jobs_named(app: &TestApp, id: &Value) -> i64 {
 
 /// The `agent_silent` alerts as (agent, jobs named), and the jobs of the `late` alerts.
 async fn agent_and_job_alerts(app: &TestApp) -> (Vec<(String, i64)>, Vec<i64>) {
-    let listed = alerts(app).await;
+    let listed = app.alerts().await;
     let mut silent: Vec<(String, i64)> = listed
         .iter()
         .filter(|a| a["kind"] == "agent_silent")

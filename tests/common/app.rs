@@ -95,6 +95,15 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `GET /api/v1/alerts`, up to 1,000 of them, newest first.
+    pub async fn alerts(&self) -> Vec<serde_json::Value> {
+        self.get("/api/v1/alerts?limit=1000")
+            .await
+            .json()
+            .await
+            .expect("alerts")
+    }
+
     pub async fn delete(&self, path: &str) -> reqwest::Response {
         self.client
             .delete(self.url(path))
