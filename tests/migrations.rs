@@ -1,5 +1,5 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…12) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…13) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
 //! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
 //! later versions added where a fixture has it: runs and content checks (8), agent alerts
@@ -34,7 +34,7 @@ use common::{
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 12] = [
+const MIGRATION_SQL: [&str; 13] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -47,6 +47,7 @@ const MIGRATION_SQL: [&str; 12] = [
     include_str!("../src/db/migrations/0010_ping_keys.sql"),
     include_str!("../src/db/migrations/0011_snooze_and_reminders.sql"),
     include_str!("../src/db/migrations/0012_deliveries.sql"),
+    include_str!("../src/db/migrations/0013_job_changes.sql"),
 ];
 
 /// Job 1's longest run before a `hung` alert (schema version 8 on).
@@ -632,10 +633,15 @@ fn dump(path: &Path) -> Vec<String> {
         if !sql.starts_with("CREATE TABLE") {
             continue;
         }
+        // By its first two columns, or its only one (`job_changes`, version 13).
+        let columns = conn
+            .prepare(&format!("SELECT * FROM \"{name}\""))
+            .unwrap()
+            .column_count();
+        let order = if columns > 1 { "1, 2" } else { "1" };
         let mut stmt = conn
-            .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY 1, 2"))
+            .prepare(&format!("SELECT * FROM \"{name}\" ORDER BY {order}"))
             .unwrap();
-        let columns = stmt.column_count();
         let rows = stmt
             .query_map([], |r| {
                 (0..columns)

@@ -166,42 +166,57 @@ pub fn finish_run(conn: &Connection, start_id: i64, at: DateTime<Utc>) -> rusqli
     .map(|_| ())
 }
 
-/// The sizes of the job's latest `limit` successes dated before `before` that carried a
-/// size, newest first: what a new success's size is compared with.
-pub fn previous_sizes(
+/// What a new success of a job is compared with (DESIGN §10): from its successes dated
+/// before `before`, newest first, the sizes of the latest `sizes` that carried one, and with
+/// `latest`, the hash and time of the latest. One walk back through the job's entries in
+/// [`PREVIOUS_SUCCESSES`]'s order, which stops as soon as both are known.
+pub fn previous_successes(
     conn: &Connection,
     job_id: i64,
     before: DateTime<Utc>,
-    limit: usize,
-) -> rusqlite::Result<Vec<i64>> {
-    // The limit is written into the SQL, not bound: SQLite's planner reads a bound LIMIT's
-    // value, which makes every new binding of it expire the prepared statement, so each
-    // report parsed and planned this query again (an eighth of the writer's time).
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT backup_size_bytes FROM entries WHERE job_id = ?1 AND backup_timestamp_us < ?2 \
-         AND status = 'success' AND backup_size_bytes IS NOT NULL \
-         ORDER BY backup_timestamp_us DESC, id DESC LIMIT {limit}"
-    ))?;
-    let rows = stmt.query_map(params![job_id, to_micros(before)], |r| r.get(0))?;
-    rows.collect()
+    sizes: usize,
+    latest: bool,
+) -> rusqlite::Result<PreviousSuccesses> {
+    let mut found = PreviousSuccesses::default();
+    if sizes == 0 && !latest {
+        return Ok(found);
+    }
+    let mut stmt = conn.prepare_cached(PREVIOUS_SUCCESSES)?;
+    let mut rows = stmt.query(params![job_id, to_micros(before)])?;
+    while let Some(row) = rows.next()? {
+        if latest && found.latest.is_none() {
+            found.latest = Some((row.get(1)?, from_micros(row.get(2)?)));
+        }
+        if found.sizes.len() < sizes {
+            if let Some(size) = row.get(0)? {
+                found.sizes.push(size);
+            }
+        }
+        if found.sizes.len() >= sizes && (found.latest.is_some() || !latest) {
+            break;
+        }
+    }
+    Ok(found)
 }
 
-/// The job's latest success dated before `before`: its hash and when it ran.
-pub fn previous_success(
-    conn: &Connection,
-    job_id: i64,
-    before: DateTime<Utc>,
-) -> rusqlite::Result<Option<(Option<String>, DateTime<Utc>)>> {
-    super::cached_row(
-        conn,
-        "SELECT backup_hash, backup_timestamp_us FROM entries WHERE job_id = ?1 \
-         AND backup_timestamp_us < ?2 AND status = 'success' \
-         ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1",
-        params![job_id, to_micros(before)],
-        |r| Ok((r.get(0)?, from_micros(r.get(1)?))),
-    )
-    .optional()
+/// A job's successes before a new one (see [`previous_successes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviousSuccesses {
+    /// The sizes of the latest successes that carried one, newest first.
+    pub sizes: Vec<i64>,
+    /// The latest success's hash and time, when asked for and there is one.
+    pub latest: Option<(Option<String>, DateTime<Utc>)>,
 }
+
+/// [`previous_successes`]' walk: `?1` job, `?2` before. Newest first in the order of
+/// `entries_identical` itself, so that SQLite reads the rows as they come and sorts nothing:
+/// two successes of the job dated the same microsecond come by hash, then id (the status is
+/// compared with `+` so that it stays an index column the order can name, not a constraint
+/// that hides it).
+const PREVIOUS_SUCCESSES: &str = "SELECT backup_size_bytes, backup_hash, backup_timestamp_us \
+     FROM entries INDEXED BY entries_identical \
+     WHERE job_id = ?1 AND backup_timestamp_us < ?2 AND +status = 'success' \
+     ORDER BY backup_timestamp_us DESC, status DESC, ifnull(backup_hash, '') DESC, id DESC";
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
     super::row_by_id(conn, "entries", COLUMNS, id, from_row)
@@ -223,12 +238,23 @@ pub struct EntryFilter {
     pub before: Option<(i64, i64)>,
 }
 
+/// The table a listing reads: one job's entries through the index by job (left to itself,
+/// SQLite takes `entries_status_time` when a status is also given, and walks every job's
+/// entries of that status), else as the planner chooses.
+fn source(filter: &EntryFilter) -> &'static str {
+    if filter.job_id.is_some() {
+        "entries INDEXED BY entries_identical"
+    } else {
+        "entries"
+    }
+}
+
 /// The count after filters: from the per-job counters when no time bound is given
 /// (cheap at any size), else by counting the index range.
 fn total(conn: &Connection, filter: &EntryFilter, f: &Filters) -> rusqlite::Result<i64> {
     if filter.since.is_some() || filter.until.is_some() {
         return conn.query_row(
-            &format!("SELECT count(*) FROM entries {}", f.where_sql()),
+            &format!("SELECT count(*) FROM {} {}", source(filter), f.where_sql()),
             params_from_iter(f.values.iter()),
             |r| r.get(0),
         );
@@ -263,6 +289,15 @@ pub fn list(
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<(Vec<Entry>, i64)> {
+    let mut f = filters(filter);
+    let total = total(conn, filter, &f)?;
+    let select = page_sql(filter, &mut f);
+    let entries = super::page(conn, &select, f, skip, limit, from_row)?;
+    Ok((entries, total))
+}
+
+/// `filter`'s conditions but its keyset position.
+fn filters(filter: &EntryFilter) -> Filters {
     let mut f = Filters::new();
     if let Some(v) = filter.job_id {
         f.add("job_id", "=", v);
@@ -282,23 +317,23 @@ pub fn list(
             agent.clone(),
         );
     }
-    let total = total(conn, filter, &f)?;
+    f
+}
+
+/// The query of a page of entries with the filters `f` (`filter`'s, to which it adds the
+/// keyset position), newest first, before its `LIMIT`.
+fn page_sql(filter: &EntryFilter, f: &mut Filters) -> String {
     if let Some((ts, id)) = filter.before {
+        // The bound on the time alone lets an index by job seek to the position; the pair
+        // then skips the rows of that instant already listed.
+        f.add("backup_timestamp_us", "<=", ts);
         f.add_sql_pair("(backup_timestamp_us, id) < ({}, {})", ts, id);
     }
-    let where_sql = f.where_sql();
-    let entries = super::page(
-        conn,
-        &format!(
-            "SELECT {COLUMNS} FROM entries {where_sql} \
-             ORDER BY backup_timestamp_us DESC, id DESC"
-        ),
-        f,
-        skip,
-        limit,
-        from_row,
-    )?;
-    Ok((entries, total))
+    format!(
+        "SELECT {COLUMNS} FROM {} {} ORDER BY backup_timestamp_us DESC, id DESC",
+        source(filter),
+        f.where_sql()
+    )
 }
 
 /// How many entries the database holds, from the per-job counters (no scan).
@@ -309,4 +344,106 @@ pub fn stored_count(conn: &Connection) -> rusqlite::Result<i64> {
         [],
         |r| r.get(0),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{assert_seeks_one_job, migrated, query_plan};
+
+    #[test]
+    fn the_entries_have_one_index_by_job() {
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'entries'")
+            .unwrap();
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+
+        assert!(names.iter().any(|n| n == "entries_identical"), "{names:?}");
+        assert!(!names.iter().any(|n| n == "entries_job_time"), "{names:?}");
+    }
+
+    #[test]
+    fn a_new_successs_history_is_read_back_from_its_position_in_index_order_with_no_sort() {
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+
+        let steps = query_plan(&conn, PREVIOUS_SUCCESSES, params![1, 0]);
+
+        assert_seeks_one_job(PREVIOUS_SUCCESSES, &steps, "backup_timestamp_us<?");
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_successs_history_skips_other_statuses_and_unsized_successes_and_stops_when_known() {
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+        conn.execute_batch(crate::db::testing::INSERT_JOB).unwrap();
+        let day = |d: u32| chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 2, 30, 0).unwrap();
+        let report = |d: u32, status: EntryStatus, size: Option<i64>, hash: Option<&str>| {
+            let new = NewEntry {
+                status,
+                backup_size_bytes: size,
+                backup_hash: hash.map(str::to_owned),
+                ..NewEntry::missing(1, day(d))
+            };
+            insert(&conn, &new, day(28)).unwrap();
+        };
+        report(1, EntryStatus::Success, Some(100), Some("h1"));
+        report(2, EntryStatus::Success, Some(200), Some("h2"));
+        report(3, EntryStatus::Success, None, Some("h3"));
+        report(4, EntryStatus::Failed, Some(999), None);
+        report(5, EntryStatus::Success, Some(500), None);
+        report(6, EntryStatus::Missing, None, None);
+        report(9, EntryStatus::Success, Some(900), Some("after"));
+
+        let found = previous_successes(&conn, 1, day(7), 2, true).unwrap();
+        let sizes_only = previous_successes(&conn, 1, day(7), 10, false).unwrap();
+        let latest_only = previous_successes(&conn, 1, day(5), 0, true).unwrap();
+        let nothing_asked = previous_successes(&conn, 1, day(7), 0, false).unwrap();
+
+        assert_eq!(found.sizes, [500, 200]);
+        assert_eq!(found.latest, Some((None, day(5))));
+        assert_eq!(sizes_only.sizes, [500, 200, 100]);
+        assert_eq!(sizes_only.latest, None);
+        assert_eq!(latest_only.latest, Some((Some("h3".to_owned()), day(3))));
+        assert!(latest_only.sizes.is_empty());
+        assert_eq!(nothing_asked, PreviousSuccesses::default());
+    }
+
+    #[test]
+    fn a_jobs_listing_seeks_its_entries_with_a_status_and_from_a_keyset_position() {
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+        let filter = EntryFilter {
+            job_id: Some(1),
+            status: Some(EntryStatus::Success),
+            ..EntryFilter::default()
+        };
+        let from_position = EntryFilter {
+            before: Some((1_000, 7)),
+            ..filter.clone()
+        };
+
+        for (filter, seek) in [
+            (filter, "(job_id=?)"),
+            (from_position, "backup_timestamp_us<?"),
+        ] {
+            let mut f = filters(&filter);
+            let sql = page_sql(&filter, &mut f);
+            let steps = query_plan(&conn, &sql, params_from_iter(f.values.iter()));
+
+            assert_seeks_one_job(&sql, &steps, seek);
+        }
+    }
 }

@@ -75,6 +75,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_job_changes",
         include_str!("migrations/0013_job_changes.sql"),
     ),
+    (
+        "0014_one_job_index",
+        include_str!("migrations/0014_one_job_index.sql"),
+    ),
 ];
 
 /// The group-commit writer's page cache, in KiB (see [`Db::writer_conn`]).
@@ -535,6 +539,28 @@ pub(crate) mod testing {
         db.migrate().unwrap();
         (dir, db)
     }
+
+    /// Asserts that the plan `steps` of `sql` read the entries through `entries_identical`,
+    /// seeking one job's range with `seek` among its terms, and through no other index of
+    /// the entries (another index would walk every job's entries of a status or a time).
+    pub fn assert_seeks_one_job(sql: &str, steps: &[String], seek: &str) {
+        let reads: Vec<&String> = steps.iter().filter(|s| s.contains(" entries ")).collect();
+        assert!(!reads.is_empty(), "{sql}: {steps:?}");
+        for step in reads {
+            assert!(
+                step.contains("INDEX entries_identical (job_id=?") && step.contains(seek),
+                "{sql}: {steps:?}"
+            );
+        }
+    }
+
+    /// A daily job's row with the fields a schema needs and nothing else (job 1 in a new
+    /// database).
+    pub const INSERT_JOB: &str = "INSERT INTO jobs (database_name, agent_id_responsible, \
+        company_name, city, expected_hour_utc, expected_minute_utc, backup_frequency, \
+        final_storage_path_template, grace_minutes, schedule_anchor_us, created_at_us, \
+        updated_at_us) VALUES ('erp', 'agent', 'acme', 'Lyon', 2, 30, 'daily', '/b', 60, \
+        0, 0, 0)";
 
     /// SQLite's plan for `sql` with `params` bound, one line a step.
     pub fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {

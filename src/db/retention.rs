@@ -26,20 +26,20 @@ pub struct OldAlert {
     pub superseded: bool,
 }
 
+/// [`latest_by_job`]'s query: `?1` status, `?2` now.
+const LATEST_BY_JOB: &str = "SELECT id, (SELECT backup_timestamp_us FROM entries \
+     INDEXED BY entries_identical WHERE job_id = jobs.id AND backup_timestamp_us <= ?2 \
+     AND status = ?1 ORDER BY backup_timestamp_us DESC LIMIT 1) FROM jobs";
+
 /// For each job that has one, when its latest entry of `status` dated no later than `now_us`
-/// ran, found by walking each job's entries back from `now_us` (`entries_job_time`): cheap
+/// ran, found by walking each job's entries back from `now_us` (`entries_identical`): cheap
 /// for a status most entries have (`success`), since the walk stops at the first one.
 pub fn latest_by_job(
     conn: &Connection,
     status: &str,
     now_us: i64,
 ) -> rusqlite::Result<HashMap<i64, i64>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, (SELECT backup_timestamp_us FROM entries \
-                     WHERE job_id = jobs.id AND backup_timestamp_us <= ?2 AND status = ?1 \
-                     ORDER BY backup_timestamp_us DESC LIMIT 1) \
-         FROM jobs",
-    )?;
+    let mut stmt = conn.prepare(LATEST_BY_JOB)?;
     let rows = stmt.query_map(params![status, now_us], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
     })?;
@@ -140,4 +140,21 @@ pub fn old_alerts(
 
 pub fn delete_alert(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
     super::cached_execute(conn, "DELETE FROM alerts WHERE id = ?1", [id])
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::db::testing::{assert_seeks_one_job, migrated, query_plan};
+
+    #[test]
+    fn the_latest_by_job_seeks_each_jobs_entries_by_time() {
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+
+        let steps = query_plan(&conn, LATEST_BY_JOB, params!["success", 0]);
+
+        assert_seeks_one_job(LATEST_BY_JOB, &steps, "backup_timestamp_us<?");
+    }
 }

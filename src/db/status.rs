@@ -50,13 +50,24 @@ fn latest(
     status_sql: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<Entry>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM entries WHERE job_id = ?1 AND backup_timestamp_us <= ?2 \
-         {status_sql} ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1"
-    ))?
-    .query_row(params![job_id, to_micros(now)], from_row)
-    .optional()
+    conn.prepare_cached(&latest_sql(status_sql))?
+        .query_row(params![job_id, to_micros(now)], from_row)
+        .optional()
 }
+
+/// [`latest`]'s query: `?1` job, `?2` now.
+fn latest_sql(status_sql: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM entries INDEXED BY entries_identical \
+         WHERE job_id = ?1 AND backup_timestamp_us <= ?2 \
+         {status_sql} ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1"
+    )
+}
+
+/// [`reported_in`]'s query: `?1` job, `?2` window start, `?3` window end, `?4` now.
+const REPORTED_IN: &str = "SELECT count(*), ifnull(sum(status = 'success'), 0) FROM entries \
+     INDEXED BY entries_identical WHERE job_id = ?1 AND backup_timestamp_us >= ?2 \
+     AND backup_timestamp_us < min(?3, ?4 + 1) AND status IN ('success', 'failed')";
 
 /// The status of the `success`/`failed` entries in `[start, end)` dated no later than
 /// `now`: (any, any success). A report dated in the future fills no slot.
@@ -66,11 +77,7 @@ pub fn reported_in(
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> rusqlite::Result<(bool, bool)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT count(*), ifnull(sum(status = 'success'), 0) FROM entries \
-         WHERE job_id = ?1 AND backup_timestamp_us >= ?2 AND backup_timestamp_us < min(?3, ?4 + 1) \
-         AND status IN ('success', 'failed')",
-    )?;
+    let mut stmt = conn.prepare_cached(REPORTED_IN)?;
     stmt.query_row(
         params![job_id, to_micros(start), to_micros(end), to_micros(now)],
         |r| Ok((r.get::<_, i64>(0)? > 0, r.get::<_, i64>(1)? > 0)),
@@ -176,6 +183,13 @@ pub fn running_since(
     .map(|us| us.map(from_micros))
 }
 
+/// [`agent_last_heard`]'s query: `?1` agent, `?2` now.
+const AGENT_LAST_HEARD: &str =
+    "SELECT max((SELECT backup_timestamp_us FROM entries INDEXED BY entries_identical \
+     WHERE job_id = j.id AND status IN ('started', 'success', 'failed') \
+     AND backup_timestamp_us <= ?2 ORDER BY backup_timestamp_us DESC LIMIT 1)) \
+     FROM jobs j WHERE j.agent_id_responsible = ?1";
+
 /// The latest instant, no later than `now`, at which `agent` sent anything (a `started`,
 /// `success` or `failed` entry of any of its jobs); None if never.
 pub fn agent_last_heard(
@@ -183,15 +197,11 @@ pub fn agent_last_heard(
     agent: &str,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    conn.prepare_cached(
-        "SELECT max((SELECT backup_timestamp_us FROM entries WHERE job_id = j.id \
-         AND status IN ('started', 'success', 'failed') AND backup_timestamp_us <= ?2 \
-         ORDER BY backup_timestamp_us DESC LIMIT 1)) FROM jobs j WHERE j.agent_id_responsible = ?1",
-    )?
-    .query_row(params![agent, to_micros(now)], |r| {
-        r.get::<_, Option<i64>>(0)
-    })
-    .map(|us| us.map(from_micros))
+    conn.prepare_cached(AGENT_LAST_HEARD)?
+        .query_row(params![agent, to_micros(now)], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .map(|us| us.map(from_micros))
 }
 
 /// [`agent_heard_since`]'s query: `?1` agent, `?2` since, `?3` now.
@@ -240,5 +250,22 @@ mod tests {
         let entries = at("entries_identical").unwrap_or_else(|| panic!("{steps:?}"));
         assert!(jobs < entries, "the agent's jobs first: {steps:?}");
         assert!(at("entries_status_time").is_none(), "{steps:?}");
+    }
+
+    #[test]
+    fn a_jobs_state_seeks_its_entries_by_time() {
+        let (_dir, db) = crate::db::testing::migrated();
+        let conn = db.conn().unwrap();
+
+        for status_sql in ["", NOT_LOGS, REPORTS, SUCCESSES] {
+            let sql = latest_sql(status_sql);
+            let steps = crate::db::testing::query_plan(&conn, &sql, params![1, 0]);
+
+            crate::db::testing::assert_seeks_one_job(&sql, &steps, "backup_timestamp_us<?");
+        }
+        let steps = crate::db::testing::query_plan(&conn, REPORTED_IN, params![1, 0, 1, 1]);
+        crate::db::testing::assert_seeks_one_job(REPORTED_IN, &steps, "backup_timestamp_us>?");
+        let steps = crate::db::testing::query_plan(&conn, AGENT_LAST_HEARD, params!["agent", 0]);
+        crate::db::testing::assert_seeks_one_job(AGENT_LAST_HEARD, &steps, "backup_timestamp_us<?");
     }
 }

@@ -562,12 +562,8 @@ mod tests {
                 Ok(size)
             })
         };
-        let insert = "INSERT INTO jobs (database_name, agent_id_responsible, company_name, \
-            city, expected_hour_utc, expected_minute_utc, backup_frequency, \
-            final_storage_path_template, grace_minutes, schedule_anchor_us, created_at_us, \
-            updated_at_us) VALUES ('erp', 'agent', 'acme', 'Lyon', 2, 30, 'daily', '/b', 60, \
-            0, 0, 0)";
-        assert_eq!(read(Some(insert.to_owned()), false).await.unwrap(), Some(1));
+        let insert = crate::db::testing::INSERT_JOB.to_owned();
+        assert_eq!(read(Some(insert), false).await.unwrap(), Some(1));
 
         let undone = read(Some(set_min_size(5)), true).await;
         let after = read(Some(set_min_size(7)), false).await.unwrap();

@@ -351,18 +351,21 @@ fn store(
         let schedule = job.schedule();
         let (slot_opened, _) = schedule.window(schedule.slot_for(at));
         let sizes = if new.backup_size_bytes.is_some() {
-            entries::previous_sizes(conn, job.id, slot_opened, SIZE_HISTORY)?
+            SIZE_HISTORY
         } else {
-            Vec::new()
+            0
         };
-        let previous = if new.backup_hash.is_some() {
-            entries::previous_success(conn, job.id, slot_opened)?
-        } else {
-            None
-        };
+        let previous = entries::previous_successes(
+            conn,
+            job.id,
+            slot_opened,
+            sizes,
+            new.backup_hash.is_some(),
+        )?;
         let history = History {
-            previous_sizes: &sizes,
+            previous_sizes: &previous.sizes,
             previous_success: previous
+                .latest
                 .as_ref()
                 .map(|(hash, when)| (hash.as_deref(), *when)),
         };
