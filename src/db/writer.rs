@@ -108,6 +108,8 @@ struct Status {
     epoch: Instant,
     /// The last commit (or begin) was refused by the disk, and none has succeeded since.
     storage_fault: std::sync::Mutex<Option<StorageFault>>,
+    /// Writes handed to the thread since it started.
+    submitted: AtomicU64,
 }
 
 impl Status {
@@ -169,6 +171,7 @@ impl Writer {
             group_began_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             storage_fault: std::sync::Mutex::new(None),
+            submitted: AtomicU64::new(0),
         });
         let thread_status = status.clone();
         let jobs = Arc::new(JobCache::default());
@@ -226,7 +229,9 @@ impl Writer {
             alone,
         });
         match self.queue.try_send(work) {
-            Ok(()) => {}
+            Ok(()) => {
+                self.status.submitted.fetch_add(1, Ordering::Relaxed);
+            }
             Err(TrySendError::Full(_)) => return Err(DbError::Busy.into()),
             Err(TrySendError::Disconnected(_)) => return Err(self.stopped().into()),
         }
@@ -238,6 +243,12 @@ impl Writer {
     fn stopped(&self) -> DbError {
         self.status.stopped.store(true, Ordering::Release);
         stopped()
+    }
+
+    /// How many writes have been handed to the writer since it started: a big write's
+    /// caller tells from it whether others came while its own ran.
+    pub fn submitted(&self) -> u64 {
+        self.status.submitted.load(Ordering::Relaxed)
     }
 
     /// Whether the writer can store reports: its thread runs and is not stuck in one
@@ -628,6 +639,25 @@ mod tests {
         );
         assert!(after, "the write queued after the big one commits after it");
         assert_eq!(count(&writer).await, 3);
+    }
+
+    #[tokio::test]
+    async fn the_writer_counts_the_writes_handed_to_it_alone_or_not() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        let at_start = writer.submitted();
+
+        insert(&writer, 1).await.unwrap();
+        writer
+            .write_alone(|conn| {
+                conn.execute("INSERT INTO t (x) VALUES (2)", [])?;
+                Ok::<_, DbError>(())
+            })
+            .await
+            .unwrap();
+        insert(&writer, 3).await.unwrap();
+
+        assert_eq!(at_start, 0);
+        assert_eq!(writer.submitted(), 3);
     }
 
     #[tokio::test]
