@@ -228,16 +228,28 @@ impl Browser {
 
     /// Clicks the element `selector` at its centre with the mouse, as a person would.
     pub async fn click(&mut self, selector: &str) {
-        let at = self
-            .eval(&format!(
-                "(() => {{ const e = document.querySelector({selector:?}); if (!e || !e.checkVisibility()) return null; \
-                 e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
-                 return [r.x + r.width / 2, r.y + r.height / 2]; }})()"
-            ))
-            .await;
+        // The element's centre, once the element there is it: a page still laying out (a
+        // refresh that grew a table above it, a dialog closing over it) is given two frames
+        // at a time, up to 2 s, so that the press does not land on something else.
+        let mut at = Value::Null;
+        for _ in 0..60 {
+            at = self
+                .eval(&format!(
+                    "(async () => {{ const e = document.querySelector({selector:?}); if (!e || !e.checkVisibility()) return null; \
+                     e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
+                     const [x, y] = [r.x + r.width / 2, r.y + r.height / 2]; \
+                     if (e.contains(document.elementFromPoint(x, y))) return [x, y]; \
+                     await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))); \
+                     return 'covered'; }})()"
+                ))
+                .await;
+            if at != json!("covered") {
+                break;
+            }
+        }
         let (x, y) = match at.as_array().map(Vec::as_slice) {
             Some([x, y]) => (x.as_f64().unwrap(), y.as_f64().unwrap()),
-            _ => panic!("nothing visible to click at {selector}"),
+            _ => panic!("nothing visible to click at {selector} ({at})"),
         };
         for kind in ["mousePressed", "mouseReleased"] {
             self.send(
