@@ -350,7 +350,7 @@ pub fn stored_count(conn: &Connection) -> rusqlite::Result<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::db::testing::{assert_seeks_one_job, migrated, query_plan};
+    use crate::db::testing::{assert_seeks_one_job, migrated, plan_on_new_database};
 
     #[test]
     fn the_entries_have_one_index_by_job() {
@@ -372,10 +372,7 @@ mod tests {
 
     #[test]
     fn a_new_successs_history_is_read_back_from_its_position_in_index_order_with_no_sort() {
-        let (_dir, db) = migrated();
-        let conn = db.conn().unwrap();
-
-        let steps = query_plan(&conn, PREVIOUS_SUCCESSES, params![1, 0]);
+        let steps = plan_on_new_database(PREVIOUS_SUCCESSES, params![1, 0]);
 
         assert_seeks_one_job(PREVIOUS_SUCCESSES, &steps, "backup_timestamp_us<?");
         assert!(
@@ -423,8 +420,6 @@ mod tests {
 
     #[test]
     fn a_jobs_listing_seeks_its_entries_with_a_status_and_from_a_keyset_position() {
-        let (_dir, db) = migrated();
-        let conn = db.conn().unwrap();
         let filter = EntryFilter {
             job_id: Some(1),
             status: Some(EntryStatus::Success),
@@ -441,7 +436,7 @@ mod tests {
         ] {
             let mut f = filters(&filter);
             let sql = page_sql(&filter, &mut f);
-            let steps = query_plan(&conn, &sql, params_from_iter(f.values.iter()));
+            let steps = plan_on_new_database(&sql, params_from_iter(f.values.iter()));
 
             assert_seeks_one_job(&sql, &steps, seek);
         }

@@ -562,6 +562,13 @@ pub(crate) mod testing {
         updated_at_us) VALUES ('erp', 'agent', 'acme', 'Lyon', 2, 30, 'daily', '/b', 60, \
         0, 0, 0)";
 
+    /// SQLite's plan for `sql` with `params` bound in a new database with every migration.
+    pub fn plan_on_new_database(sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+        query_plan(&conn, sql, params)
+    }
+
     /// SQLite's plan for `sql` with `params` bound, one line a step.
     pub fn query_plan(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();

@@ -146,14 +146,11 @@ pub fn delete_alert(conn: &Connection, id: i64) -> rusqlite::Result<usize> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::db::testing::{assert_seeks_one_job, migrated, query_plan};
+    use crate::db::testing::{assert_seeks_one_job, plan_on_new_database};
 
     #[test]
     fn the_latest_by_job_seeks_each_jobs_entries_by_time() {
-        let (_dir, db) = migrated();
-        let conn = db.conn().unwrap();
-
-        let steps = query_plan(&conn, LATEST_BY_JOB, params!["success", 0]);
+        let steps = plan_on_new_database(LATEST_BY_JOB, params!["success", 0]);
 
         assert_seeks_one_job(LATEST_BY_JOB, &steps, "backup_timestamp_us<?");
     }

@@ -254,18 +254,17 @@ mod tests {
 
     #[test]
     fn a_jobs_state_seeks_its_entries_by_time() {
-        let (_dir, db) = crate::db::testing::migrated();
-        let conn = db.conn().unwrap();
+        use crate::db::testing::{assert_seeks_one_job, plan_on_new_database};
 
         for status_sql in ["", NOT_LOGS, REPORTS, SUCCESSES] {
             let sql = latest_sql(status_sql);
-            let steps = crate::db::testing::query_plan(&conn, &sql, params![1, 0]);
+            let steps = plan_on_new_database(&sql, params![1, 0]);
 
-            crate::db::testing::assert_seeks_one_job(&sql, &steps, "backup_timestamp_us<?");
+            assert_seeks_one_job(&sql, &steps, "backup_timestamp_us<?");
         }
-        let steps = crate::db::testing::query_plan(&conn, REPORTED_IN, params![1, 0, 1, 1]);
-        crate::db::testing::assert_seeks_one_job(REPORTED_IN, &steps, "backup_timestamp_us>?");
-        let steps = crate::db::testing::query_plan(&conn, AGENT_LAST_HEARD, params!["agent", 0]);
-        crate::db::testing::assert_seeks_one_job(AGENT_LAST_HEARD, &steps, "backup_timestamp_us<?");
+        let steps = plan_on_new_database(REPORTED_IN, params![1, 0, 1, 1]);
+        assert_seeks_one_job(REPORTED_IN, &steps, "backup_timestamp_us>?");
+        let steps = plan_on_new_database(AGENT_LAST_HEARD, params!["agent", 0]);
+        assert_seeks_one_job(AGENT_LAST_HEARD, &steps, "backup_timestamp_us<?");
     }
 }
