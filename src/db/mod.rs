@@ -158,7 +158,7 @@ impl Db {
     }
 
     /// The connection for the group-commit writer: a pooled one, with a page cache of
-    /// [`WRITER_CACHE_KIB`] instead of SQLite's 2 MiB. Every report updates four indexes of
+    /// [`WRITER_CACHE_KIB`] instead of SQLite's 2 MiB. Every report updates three indexes of
     /// `entries` at their recent end plus the table and its counters; with 2 MiB those
     /// pages were read again from the OS (`pread`) for most reports. The cache fills only as
     /// pages are used (idle memory does not grow).
