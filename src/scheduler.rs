@@ -108,13 +108,14 @@ pub async fn tick_through(
                 break;
             }
         };
+        // The pause runs while the checkpoint below does, as retention's does.
+        let others = writer.submitted().saturating_sub(submitted_before + 1);
+        let pause = pause_after_chunk(chunk_began.elapsed(), others, !queue.is_empty())
+            .map(tokio::time::sleep);
         // The chunks' pages, copied into the database file off the writer's thread (as
         // retention does between its steps), while the reports go on: every few chunks,
         // so that a page that several chunks wrote is copied once, and the WAL stays small
         // enough for its index to be searched fast, and after the last.
-        let others = writer.submitted().saturating_sub(submitted_before + 1);
-        let pause = pause_after_chunk(chunk_began.elapsed(), others, !queue.is_empty())
-            .map(tokio::time::sleep);
         since_checkpoint += done_jobs;
         if since_checkpoint >= CHECKPOINT_EVERY_JOBS || queue.is_empty() {
             since_checkpoint = 0;

@@ -350,7 +350,8 @@ fn store(
         // then `verify` of the same file) is not "the same file again", and counts once.
         let schedule = job.schedule();
         let (slot_opened, _) = schedule.window(schedule.slot_for(at));
-        let sizes = if new.backup_size_bytes.is_some() {
+        // Only what this report's checks compare: sizes for a size, the last hash for a hash.
+        let sizes_wanted = if new.backup_size_bytes.is_some() {
             SIZE_HISTORY
         } else {
             0
@@ -359,7 +360,7 @@ fn store(
             conn,
             job.id,
             slot_opened,
-            sizes,
+            sizes_wanted,
             new.backup_hash.is_some(),
         )?;
         let history = History {
