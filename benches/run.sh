@@ -276,7 +276,7 @@ row "start → first 200 of /healthz ($(thousands "$seeded") entries)" "" "$star
 row "idle RSS (VmRSS 1 s after start)" "" "$(mib "$idle_rss_kib")" "" "" "" "≤ 15 MiB" \
   "$(verdict "$idle_rss_kib <= 15 * 1024")"
 row "loaded RSS (VmHWM after all the load)" "" "$(mib "$loaded_rss_kib")" "" "" "" "" ""
-row "tick, all due: $(thousands "$tick_jobs") jobs, $(thousands "$tick_entries") entries, writes $(thousands "$(result tick missing)") missing + alerts in $(result tick chunks) chunks of ≤ $(thousands "$(result tick largest_chunk)") jobs" \
+row "tick, all due: $(thousands "$tick_jobs") jobs, $(thousands "$tick_entries") entries (indexes $(result tick layout)), writes $(thousands "$(result tick missing)") missing + alerts in $(result tick chunks) chunks of ≤ $(thousands "$(result tick largest_chunk)") jobs" \
   "" "$(thousands "$(int "$(result tick due_ms)")") ms" "" "" "" "≤ 1.5 s" "$(verdict "$(result tick due_ms) <= 1500")"
 row "tick, quiet (nothing new due), same database" "" "$(result tick quiet_ms) ms" "" "" "" \
   "≤ 20 ms" "$(verdict "$(result tick quiet_ms) <= 20")"

@@ -138,11 +138,10 @@ fn sync(path: &std::path::Path) {
 
 /// This process's CPU time (user + system), bytes passed to `write` calls and bytes the
 /// kernel counted as sent to storage (`write_bytes`) so far, from `/proc/self/{stat,io}`:
-/// what a round cost besides its wall time. The first is what reaches the disk: in the
-/// all-due tick over 100,000 jobs, 705 MiB through `write` calls and 666 MiB written by the
-/// device (`/sys/block/vda/stat`, nothing else running), while `write_bytes` said 2,500 MiB; it
-/// counts a page each time a write dirties it, and the WAL's frames (4,120 bytes) straddle
-/// pages and follow each commit's `fsync`.
+/// what a round cost besides its wall time. The first is what reaches the disk; the kernel's
+/// count can be far off: in the all-due tick over 100,000 jobs on the grown seed, 705 MiB
+/// went through `write` calls and the device wrote 666 MiB (`/sys/block/vda/stat`, nothing
+/// else running), while `write_bytes` said 2,500 MiB (on the packed seed both say ~2,300).
 fn cpu_and_written() -> (Duration, u64, u64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // After the command's ")": state, then ten numbers, then utime and stime.
@@ -181,6 +180,15 @@ fn grown() -> bool {
     env_or("BENCH_TICK_GROWN", 0) == 1
 }
 
+/// How the seed's indexes were built, as the result lines say it.
+fn layout() -> &'static str {
+    if grown() {
+        "grown"
+    } else {
+        "packed"
+    }
+}
+
 /// Seeds a parked database for a server (see the module's comment).
 fn seed_for_server(path: &std::path::Path, job_count: usize, per_job: usize) {
     let started = Instant::now();
@@ -195,8 +203,9 @@ fn seed_for_server(path: &std::path::Path, job_count: usize, per_job: usize) {
         started.elapsed()
     );
     println!(
-        "result jobs={job_count} entries={}",
-        common::count_entries(path)
+        "result jobs={job_count} entries={} layout={}",
+        common::count_entries(path),
+        layout()
     );
 }
 
@@ -250,7 +259,7 @@ fn main() {
     let chunk_jobs = env_or("BENCH_TICK_CHUNK", scheduler::CHUNK_JOBS).max(1);
     let cron = std::env::var("BENCH_SCHEDULE").is_ok_and(|v| v == "cron");
     let form = if cron { "cron" } else { "daily" };
-    let layout = if grown() { "grown" } else { "packed" };
+    let layout = layout();
     let path_kind = std::env::var("BENCH_TICK_PATH").unwrap_or_else(|_| "writer".to_owned());
     let dir = tempfile::tempdir().expect("temp dir");
     let seeded = std::env::var_os("BENCH_TICK_SEEDED")

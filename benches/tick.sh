@@ -21,7 +21,9 @@
 #
 # BENCH_TICK_KEEP=<file> keeps the seeded database there, and a later run takes a copy of it
 # instead of seeding again while it is less than 20 hours old (its due slot must still be
-# the jobs' latest).
+# the jobs' latest) and of the layout asked for. BENCH_TICK_GROWN=1 seeds the entries as a
+# live database grows (the tick bench's option: indexes updated row by row, their leaves
+# part full) instead of packing the indexes at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +64,10 @@ tick_bench() { # env... : runs the tick bench binary with these variables
 # --- seed: every job parked, its due slot just past ----------------------------------------
 db=$tmp/tick.db
 keep=${BENCH_TICK_KEEP:-}
+want_layout=packed
+[ "${BENCH_TICK_GROWN:-0}" = 1 ] && want_layout=grown
 if [ -n "$keep" ] && [ -f "$keep" ] && [ -f "$keep.out" ] &&
+  grep -q " layout=$want_layout" "$keep.out" &&
   [ $(($(date +%s) - $(stat -c %Y "$keep"))) -lt 72000 ]; then
   say "seed: a copy of $keep"
   cp "$keep" "$db"
@@ -78,6 +83,7 @@ else
 fi
 entries=$(sed -n 's/^result .* entries=\([0-9]*\).*/\1/p' "$tmp/seed.out")
 [ -n "$entries" ] || die "no result line from the seed: $(cat "$tmp/seed.out")"
+layout=$(sed -n 's/^result .* layout=\([a-z]*\).*/\1/p' "$tmp/seed.out")
 sync
 
 # --- the server, ticking every $every s ------------------------------------------------------
@@ -160,7 +166,7 @@ if [ "$alone" = 1 ]; then
   row "measurement" "conns" "rate" "÷ /healthz" "p50" "p99" "target" "verdict"
   row "---" "---:" "---:" "---:" "---:" "---:" "---" "---"
 fi
-row "GET /healthz (reference of the rows below: their server, $(thousands "$jobs") jobs, $(thousands "$entries") entries)" "$conns" \
+row "GET /healthz (reference of the rows below: their server, $(thousands "$jobs") jobs, $(thousands "$entries") entries, indexes ${layout:-packed})" "$conns" \
   "$(thousands "$(int "${rps[healthz]}")") req/s" "1.00" "$(ms "${p50[healthz]}")" "$(ms "${p99[healthz]}")" "" ""
 report_row alone "POST /api/v1/entries/ on the same server, nothing else running" "" ""
 report_row during "POST /api/v1/entries/ during an all-due tick over $(thousands "$jobs") jobs ($during s from 1 s before the tick; $overlap)" \
