@@ -84,8 +84,9 @@ const NEWEST_WALK: &str = "SELECT id, backup_timestamp_us, status \
 
 /// [`latest`] for a log-less entry, a report and a success at once: one walk of the job's
 /// entries back from `now`, which stops once each of the three has its instant (the last
-/// written of the entries of that instant, as [`latest`]), then each row read once. Three
-/// [`latest`] calls seek the index six times and read up to three rows; this is what
+/// written of the entries of that instant, as [`latest`]), then each row read once (usually
+/// one: the newest entry is the newest success). Three [`latest`] calls walked the index
+/// three times, each sorting its instant's entries, and read a row each: this is what
 /// `GET /api/v1/status`, `/metrics` and `check` do for every job.
 fn newest(conn: &Connection, job_id: i64, now: DateTime<Utc>) -> rusqlite::Result<Newest> {
     // (instant, id) of the newest entry that is not a log, of the newest report, of the
