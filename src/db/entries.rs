@@ -292,8 +292,36 @@ pub fn list(
     let mut f = filters(filter);
     let total = total(conn, filter, &f)?;
     let select = page_sql(filter, &mut f);
-    let entries = super::page(conn, &select, f, skip, limit, from_row)?;
+    let entries = if filter.job_id.is_some() {
+        let n = f.values.len();
+        let mut values = f.values;
+        values.push(limit.into());
+        values.push(skip.into());
+        let sql = job_page_sql(&select, n);
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(values.iter()), from_row)?;
+        rows.collect::<rusqlite::Result<_>>()?
+    } else {
+        super::page(conn, &select, f, skip, limit, from_row)?
+    };
     Ok((entries, total))
+}
+
+/// A job's page from [`page_sql`]'s query (`n` filter values before the limit and the
+/// offset): the ids first, from `entries_identical` alone, which holds each entry's time and
+/// id, then the page's rows. Selecting the rows directly, SQLite read every row an offset
+/// skipped, to sort the entries of each instant by id (the index orders them by status and
+/// hash): 33–35 ms for a page 90,810 entries deep, 12 times the 2.9 ms of the index by job
+/// and time that migration 0014 dropped; 17–18 ms this way (the sort of the skipped ids is
+/// what remains: a keyset cursor skips nothing).
+fn job_page_sql(select: &str, n: usize) -> String {
+    let ids = select.replacen(&format!("SELECT {COLUMNS} "), "SELECT id ", 1);
+    format!(
+        "SELECT {COLUMNS} FROM entries WHERE id IN ({ids} LIMIT ?{} OFFSET ?{}) \
+         ORDER BY backup_timestamp_us DESC, id DESC",
+        n + 1,
+        n + 2
+    )
 }
 
 /// `filter`'s conditions but its keyset position.
@@ -439,6 +467,20 @@ mod tests {
             let steps = plan_on_new_database(&sql, params_from_iter(f.values.iter()));
 
             assert_seeks_one_job(&sql, &steps, seek);
+
+            let n = f.values.len();
+            let mut values = f.values;
+            values.extend([100.into(), 90_000.into()]);
+            let page = job_page_sql(&sql, n);
+            let steps = plan_on_new_database(&page, params_from_iter(values.iter()));
+            let ids: Vec<&String> = steps
+                .iter()
+                .filter(|s| s.contains("entries_identical"))
+                .collect();
+            assert!(
+                !ids.is_empty() && ids.iter().all(|s| s.contains("COVERING INDEX")),
+                "the skipped entries are not read: {page}: {steps:?}"
+            );
         }
     }
 }
