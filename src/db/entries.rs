@@ -293,14 +293,8 @@ pub fn list(
     let total = total(conn, filter, &f)?;
     let select = page_sql(filter, &mut f);
     let entries = if filter.job_id.is_some() {
-        let n = f.values.len();
-        let mut values = f.values;
-        values.push(limit.into());
-        values.push(skip.into());
-        let sql = job_page_sql(&select, n);
-        let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values.iter()), from_row)?;
-        rows.collect::<rusqlite::Result<_>>()?
+        let sql = job_page_sql(&select, f.values.len());
+        super::paged(conn, &sql, f, skip, limit, from_row)?
     } else {
         super::page(conn, &select, f, skip, limit, from_row)?
     };
