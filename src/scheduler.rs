@@ -146,9 +146,8 @@ pub async fn tick_through(
 
 /// How long a tick waits before its next chunk, after one that took `took` while `others`
 /// writes (reports, mostly) came to the writer: when some came and chunks remain, as long as
-/// the chunk took, so that while reports compete the tick has the writer and the disk half
-/// of the time at most (as pruning does), and the reports' commits are not queued behind a
-/// disk kept busy by the tick's pages; with none, no wait: a tick alone runs flat out.
+/// the chunk took, so that while reports compete the tick has the writer half of the time at
+/// most (as pruning does); with none, no wait: a tick alone runs flat out.
 /// Measured (BENCHMARKS.md, "Reports during the all-due tick, paced"): 1.7× the reports
 /// stored during an all-due tick over 100,000 jobs, for a tick 1.2× longer.
 fn pause_after_chunk(took: Duration, others: u64, more: bool) -> Option<Duration> {
