@@ -30,6 +30,15 @@ pub struct TickSettings {
 /// A tick checkpoints the WAL after this many due jobs' chunks (and after its last).
 const CHECKPOINT_EVERY_JOBS: usize = 8 * tick::CHUNK_JOBS;
 
+/// Of a tick's checkpoints, every this many the chunks wait for (and for the last): the
+/// others run beside the next chunks. A checkpoint copies only the frames written before it
+/// began, and the WAL restarts from its beginning only after one has copied them all, so
+/// with none awaited it grew to the whole tick (394 MiB over 100,000 due jobs); with one in
+/// four awaited it stays under 35 MiB and the tick waits for a third of the copying (an
+/// all-due tick over 100,000 jobs 2.5-2.6 s against 2.9-3.0 with all of them awaited,
+/// BENCHMARKS.md).
+const CHECKPOINT_AWAIT_EVERY: usize = 4;
+
 /// How often retention runs, besides once at start.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -53,8 +62,8 @@ pub struct Scheduler {
 /// `budget` of work: the jobs it did not reach go in the next) is one write of its own ([`Writer::write_alone`]), so a report waits for one
 /// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
 /// the writer's page cache is grown for the largest and its automatic checkpoints are off
-/// ([`db::set_for_bulk`]): the WAL is checkpointed after each chunk on a pooled connection,
-/// beside the reports. When reports came while a chunk ran, the next waits as long as it
+/// ([`db::set_for_bulk`]): the WAL is checkpointed every few chunks on a pooled connection,
+/// beside the reports and, but for one in [`CHECKPOINT_AWAIT_EVERY`], beside the next chunks. When reports came while a chunk ran, the next waits as long as it
 /// took ([`pause_after_chunk`]). The hung runs are one more write.
 pub async fn tick_through(
     db: &Db,
@@ -81,6 +90,8 @@ pub async fn tick_through(
     let mut weighed = tick::Weighed::default();
     let mut failed = None;
     let mut since_checkpoint = 0;
+    let mut checkpoints = 0;
+    let mut copying: Option<JoinHandle<()>> = None;
     let mut queue = std::collections::VecDeque::from(chunks);
     while let Some(chunk) = queue.pop_front() {
         let carried = std::mem::take(&mut weighed);
@@ -115,20 +126,27 @@ pub async fn tick_through(
         // The chunks' pages, copied into the database file off the writer's thread (as
         // retention does between its steps), while the reports go on: every few chunks,
         // so that a page that several chunks wrote is copied once, and the WAL stays small
-        // enough for its index to be searched fast, and after the last.
+        // enough for its index to be searched fast, and after the last. One at a time.
         since_checkpoint += done_jobs;
         if since_checkpoint >= CHECKPOINT_EVERY_JOBS || queue.is_empty() {
             since_checkpoint = 0;
-            if let Err(e) = db
-                .run(|conn| db::checkpoint(conn).map_err(DbError::from))
-                .await
-            {
-                tracing::debug!(error = %e, "checkpoint after a tick's chunks failed");
+            if let Some(previous) = copying.take() {
+                let _ = previous.await;
+            }
+            checkpoints += 1;
+            let checkpoint = checkpoint_after_chunks(db.clone());
+            if queue.is_empty() || checkpoints % CHECKPOINT_AWAIT_EVERY == 0 {
+                checkpoint.await;
+            } else {
+                copying = Some(tokio::spawn(checkpoint));
             }
         }
         if let Some(pause) = pause {
             pause.await;
         }
+    }
+    if let Some(copying) = copying {
+        let _ = copying.await;
     }
     if let Some(saved) = saved {
         writer
@@ -142,6 +160,17 @@ pub async fn tick_through(
         .write(move |conn| tick::hung_runs(conn, now).map_err(DbError::from))
         .await?;
     Ok(outcome)
+}
+
+/// A passive checkpoint between a tick's chunks; a failure is only logged (the writer's
+/// own checkpoints take over).
+async fn checkpoint_after_chunks(db: Db) {
+    if let Err(e) = db
+        .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+        .await
+    {
+        tracing::debug!(error = %e, "checkpoint after a tick's chunks failed");
+    }
 }
 
 /// How long a tick waits before its next chunk, after one that took `took` while `others`

@@ -1,5 +1,5 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…13) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…14) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
 //! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
 //! later versions added where a fixture has it: runs and content checks (8), agent alerts
@@ -34,7 +34,7 @@ use common::{
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 13] = [
+const MIGRATION_SQL: [&str; 14] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -48,6 +48,7 @@ const MIGRATION_SQL: [&str; 13] = [
     include_str!("../src/db/migrations/0011_snooze_and_reminders.sql"),
     include_str!("../src/db/migrations/0012_deliveries.sql"),
     include_str!("../src/db/migrations/0013_job_changes.sql"),
+    include_str!("../src/db/migrations/0014_one_job_index.sql"),
 ];
 
 /// Job 1's longest run before a `hung` alert (schema version 8 on).
@@ -823,6 +824,25 @@ async fn upgrade_keeps_history(version: usize) {
         i64::try_from(entries_of(version).count()).unwrap(),
         "{v}"
     );
+    // …each job's newest entry of each status, which the counters keep beside each count
+    // (the scheduler reads it instead of the entries), the newest there is…
+    let conn = Connection::open(&path).unwrap();
+    let counted: Vec<(i64, String, Option<i64>, Option<i64>)> = conn
+        .prepare(
+            "SELECT c.job_id, c.status, c.last_us, (SELECT max(backup_timestamp_us) \
+             FROM entries e WHERE e.job_id = c.job_id AND e.status = c.status) FROM entry_counts c",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!counted.is_empty(), "{v}");
+    for (job, status, kept, newest) in &counted {
+        assert!(newest.is_some(), "{v}: job {job} {status}");
+        assert_eq!(kept, newest, "{v}: job {job} {status}");
+    }
+    drop(conn);
     let status = get("/api/v1/status").await.unwrap();
     assert_eq!(status.status(), 200, "{v}");
 

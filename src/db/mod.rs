@@ -79,6 +79,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0014_one_job_index",
         include_str!("migrations/0014_one_job_index.sql"),
     ),
+    (
+        "0015_newest_entry_times",
+        include_str!("migrations/0015_newest_entry_times.sql"),
+    ),
 ];
 
 /// The group-commit writer's page cache, in KiB (see [`Db::writer_conn`]).
