@@ -33,6 +33,9 @@ bench_name=benches/tick.sh
 bench_options 24 "$@"
 
 bench_build
+# BENCH_SERVER_BIN=<file>: serve with that binary instead of this tree's build (to compare
+# two builds on the same seed); the tick bench that seeds and arms is still this tree's.
+bin=${BENCH_SERVER_BIN:-$bin}
 conns=32 report_jobs=1000 every=20
 if [ "$smoke" = 1 ]; then
   duration=1s during=4 jobs=500 per_job=10
