@@ -63,8 +63,9 @@ pub struct Scheduler {
 /// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
 /// the writer's page cache is grown for the largest and its automatic checkpoints are off
 /// ([`db::set_for_bulk`]): the WAL is checkpointed every few chunks on a pooled connection,
-/// beside the reports and, but for one in [`CHECKPOINT_AWAIT_EVERY`], beside the next chunks. When reports came while a chunk ran, the next waits as long as it
-/// took ([`pause_after_chunk`]). The hung runs are one more write.
+/// beside the reports and, but for one in [`CHECKPOINT_AWAIT_EVERY`], beside the next
+/// chunks. When reports came while a chunk ran, the next waits as long as it took
+/// ([`pause_after_chunk`]). The hung runs are one more write.
 pub async fn tick_through(
     db: &Db,
     writer: &Writer,

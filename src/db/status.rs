@@ -373,11 +373,12 @@ mod tests {
         assert!(at("entries_status_time").is_none(), "{steps:?}");
     }
 
-    /// One job's entries of several statuses at day `d` of November 2026, 02:30 UTC.
+    /// Day `d` of November 2026, 02:30 UTC.
     fn day(d: u32) -> DateTime<Utc> {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, d, 2, 30, 0).unwrap()
     }
 
+    /// A `status` entry of `job` dated `day(d)`; its id.
     fn add(conn: &Connection, job: i64, d: u32, status: crate::domain::entry::EntryStatus) -> i64 {
         use crate::domain::entry::NewEntry;
         let new = NewEntry {
