@@ -331,6 +331,12 @@ fn job_page_after(
     skip: i64,
     limit: i64,
 ) -> rusqlite::Result<Vec<Entry>> {
+    // The walk and the instants read again see one snapshot (ended, read only, on return).
+    let _snapshot = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
     let within = f.where_sql();
     let n = f.values.len();
     let mut values = f.values;
