@@ -350,29 +350,31 @@ fn job_page_after(
     let (Some(&(newest, _)), Some(&(oldest, _))) = (window.first(), window.last()) else {
         return Ok(Vec::new());
     };
-    // The ids of one instant's entries matching the filters, in the listing's order.
-    let ids_at = |instant: i64| -> rusqlite::Result<Vec<i64>> {
-        let mut values: Vec<rusqlite::types::Value> = values[..n].to_vec();
-        values.push(instant.into());
-        conn.prepare_cached(&format!(
-            "SELECT id FROM entries INDEXED BY entries_identical {within} \
-             AND backup_timestamp_us = ?{} ORDER BY id DESC",
+    // The entries matching the filters at (`=`) or newer than (`>`) one instant: the query
+    // and its values.
+    let of_instant = |select: &str, op: &str, instant: i64| {
+        let sql = format!(
+            "{select} FROM entries INDEXED BY entries_identical {within} \
+             AND backup_timestamp_us {op} ?{}",
             n + 1
-        ))?
-        .query_map(params_from_iter(values.iter()), |r| r.get(0))?
-        .collect()
+        );
+        let mut bound: Vec<rusqlite::types::Value> = values[..n].to_vec();
+        bound.push(instant.into());
+        (sql, bound)
+    };
+    // The ids of one instant's entries, in the listing's order.
+    let ids_at = |instant: i64| -> rusqlite::Result<Vec<i64>> {
+        let (sql, bound) = of_instant("SELECT id", "=", instant);
+        conn.prepare_cached(&format!("{sql} ORDER BY id DESC"))?
+            .query_map(params_from_iter(bound.iter()), |r| r.get(0))?
+            .collect()
     };
     let found_at = |instant: i64| window.iter().filter(|(t, _)| *t == instant).count();
     let ids: Vec<i64> = if newest == oldest {
-        let mut values: Vec<rusqlite::types::Value> = values[..n].to_vec();
-        values.push(newest.into());
+        let (sql, bound) = of_instant("SELECT count(*)", ">", newest);
         let newer: i64 = conn
-            .prepare_cached(&format!(
-                "SELECT count(*) FROM entries INDEXED BY entries_identical {within} \
-                 AND backup_timestamp_us > ?{}",
-                n + 1
-            ))?
-            .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(bound.iter()), |r| r.get(0))?;
         let from = usize::try_from(skip.saturating_sub(newer)).unwrap_or(0);
         let take = usize::try_from(limit).unwrap_or(0);
         ids_at(newest)?.into_iter().skip(from).take(take).collect()
