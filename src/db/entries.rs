@@ -301,14 +301,12 @@ pub fn list(
 }
 
 /// [`job_page_after`]'s walk of a job's entries matching `within`, in the order of
-/// `entries_identical` (by time, an instant's entries by status and hash): `?n+1` limit,
-/// `?n+2` offset.
-fn job_walk_sql(within: &str, n: usize) -> String {
+/// `entries_identical` (by time, an instant's entries by status and hash), before its
+/// `LIMIT`.
+fn job_walk_sql(within: &str) -> String {
     format!(
         "SELECT backup_timestamp_us, id FROM entries INDEXED BY entries_identical {within} \
-         ORDER BY backup_timestamp_us DESC LIMIT ?{} OFFSET ?{}",
-        n + 1,
-        n + 2
+         ORDER BY backup_timestamp_us DESC"
     )
 }
 
@@ -338,15 +336,11 @@ fn job_page_after(
         None
     };
     let within = f.where_sql();
-    let n = f.values.len();
-    let mut values = f.values;
-    values.extend([limit.into(), skip.into()]);
-    let window: Vec<(i64, i64)> = conn
-        .prepare_cached(&job_walk_sql(&within, n))?
-        .query_map(params_from_iter(values.iter()), |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let values = f.values.clone();
+    let n = values.len();
+    let window: Vec<(i64, i64)> = super::page(conn, &job_walk_sql(&within), f, skip, limit, |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     let (Some(&(newest, _)), Some(&(oldest, _))) = (window.first(), window.last()) else {
         return Ok(Vec::new());
     };
@@ -358,7 +352,7 @@ fn job_page_after(
              AND backup_timestamp_us {op} ?{}",
             n + 1
         );
-        let mut bound: Vec<rusqlite::types::Value> = values[..n].to_vec();
+        let mut bound = values.clone();
         bound.push(instant.into());
         (sql, bound)
     };
@@ -546,7 +540,13 @@ mod tests {
             // sort of what it skips.
             let mut f = filters(&filter);
             page_sql(&filter, &mut f, "id");
-            let walk = job_walk_sql(&f.where_sql(), f.values.len());
+            let n = f.values.len();
+            let walk = format!(
+                "{} LIMIT ?{} OFFSET ?{}",
+                job_walk_sql(&f.where_sql()),
+                n + 1,
+                n + 2
+            );
             let mut values = f.values;
             values.extend([100.into(), 90_000.into()]);
             let steps = plan_on_new_database(&walk, params_from_iter(values.iter()));

@@ -458,21 +458,7 @@ pub(crate) fn page<T>(
     f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
     let n = filters.values.len();
-    let sql = format!("{select} LIMIT ?{} OFFSET ?{}", n + 1, n + 2);
-    paged(conn, &sql, filters, skip, limit, f)
-}
-
-/// One page of `sql`, whose parameters are the filters' values, then the limit and the
-/// offset (where [`page`]'s single `LIMIT … OFFSET …` at the end does not fit).
-pub(crate) fn paged<T>(
-    conn: &Connection,
-    sql: &str,
-    filters: Filters,
-    skip: i64,
-    limit: i64,
-    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Vec<T>> {
-    let mut stmt = conn.prepare(sql)?;
+    let mut stmt = conn.prepare(&format!("{select} LIMIT ?{} OFFSET ?{}", n + 1, n + 2))?;
     let mut values = filters.values;
     values.push(limit.into());
     values.push(skip.into());

@@ -163,8 +163,8 @@ pub fn reported_in(
     let limit = end_us.min(now_us.saturating_add(1));
     let mut found = (false, false);
     let mut answered = true;
-    let mut newest = conn.prepare_cached(NEWEST_BY_STATUS)?;
-    let mut rows = newest.query([job_id])?;
+    let mut counters = conn.prepare_cached(NEWEST_BY_STATUS)?;
+    let mut rows = counters.query([job_id])?;
     while let Some(row) = rows.next()? {
         let success = match row.get_ref(0)?.as_str()? {
             "success" => true,
