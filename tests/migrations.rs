@@ -1,11 +1,11 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…14) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…15) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
 //! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
 //! later versions added where a fixture has it: runs and content checks (8), agent alerts
 //! (8), ping keys (10), snoozes and reminders (11), deliveries (12).
 //!
-//! The fixtures are small committed files (512-byte pages, 9 to 28 KB each). They are made
+//! The fixtures are small committed files (512-byte pages, 9 to 30 KB each). They are made
 //! by [`regenerate_fixtures`], which applies the migrations up to N exactly as that version
 //! did (the migration files never change once released; foreign keys off, as `Db::migrate`
 //! runs them) and writes the rows with the columns and encodings the code of that version
@@ -34,7 +34,7 @@ use common::{
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 14] = [
+const MIGRATION_SQL: [&str; 15] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -49,6 +49,7 @@ const MIGRATION_SQL: [&str; 14] = [
     include_str!("../src/db/migrations/0012_deliveries.sql"),
     include_str!("../src/db/migrations/0013_job_changes.sql"),
     include_str!("../src/db/migrations/0014_one_job_index.sql"),
+    include_str!("../src/db/migrations/0015_newest_entry_times.sql"),
 ];
 
 /// Job 1's longest run before a `hung` alert (schema version 8 on).
@@ -842,6 +843,16 @@ async fn upgrade_keeps_history(version: usize) {
         assert!(newest.is_some(), "{v}: job {job} {status}");
         assert_eq!(kept, newest, "{v}: job {job} {status}");
     }
+    // …and a version of them (the writer's remembered successes are trusted by it), which
+    // starts at the count and has moved with every entry written since…
+    let behind: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM entry_counts WHERE version < n",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(behind, 0, "{v}");
     drop(conn);
     let status = get("/api/v1/status").await.unwrap();
     assert_eq!(status.status(), 200, "{v}");

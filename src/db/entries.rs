@@ -213,10 +213,147 @@ pub struct PreviousSuccesses {
 /// two successes of the job dated the same microsecond come by hash, then id (the status is
 /// compared with `+` so that it stays an index column the order can name, not a constraint
 /// that hides it).
-const PREVIOUS_SUCCESSES: &str = "SELECT backup_size_bytes, backup_hash, backup_timestamp_us \
+pub(crate) const PREVIOUS_SUCCESSES: &str =
+    "SELECT backup_size_bytes, backup_hash, backup_timestamp_us \
      FROM entries INDEXED BY entries_identical \
      WHERE job_id = ?1 AND backup_timestamp_us < ?2 AND +status = 'success' \
      ORDER BY backup_timestamp_us DESC, status DESC, ifnull(backup_hash, '') DESC, id DESC";
+
+/// Successes a job's record keeps at most ([`KnownSuccesses`]): the size history and four
+/// more, so that the reports of the current slot (`exec`, then `verify`, say), which a
+/// report is not compared with, leave enough of the earlier ones.
+pub const KNOWN_SUCCESSES: usize = crate::domain::content::SIZE_HISTORY + 4;
+
+/// A job's latest successes as the group-commit writer remembers them between reports
+/// (`jobs::JobCache::previous_successes` keeps one per job and says when it may be trusted):
+/// the first [`KNOWN_SUCCESSES`] of its successes dated before `before_us`, in
+/// [`PREVIOUS_SUCCESSES`]' order, so that [`previous_successes`] can be answered without
+/// the walk, and the record kept up to date by the writer's own inserts ([`Self::add`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownSuccesses {
+    /// The record holds the successes dated before this (`i64::MAX`: all of them).
+    before_us: i64,
+    /// Newest first, exactly the first of those successes in the walk's order.
+    rows: Vec<KnownSuccess>,
+    /// Whether `rows` are every one of those successes (else only the first).
+    all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KnownSuccess {
+    at_us: i64,
+    size: Option<i64>,
+    hash: Option<Box<str>>,
+}
+
+impl KnownSuccesses {
+    /// Reads a job's record: its first successes of all (`before` None), or of those dated
+    /// before `before`.
+    pub fn read(
+        conn: &Connection,
+        job_id: i64,
+        before: Option<DateTime<Utc>>,
+    ) -> rusqlite::Result<Self> {
+        let before_us = before.map_or(i64::MAX, to_micros);
+        let mut stmt = conn.prepare_cached(PREVIOUS_SUCCESSES)?;
+        let mut rows = stmt.query(params![job_id, before_us])?;
+        let mut known = Vec::with_capacity(KNOWN_SUCCESSES);
+        let mut all = true;
+        while let Some(row) = rows.next()? {
+            if known.len() == KNOWN_SUCCESSES {
+                all = false;
+                break;
+            }
+            let hash: Option<String> = row.get(1)?;
+            known.push(KnownSuccess {
+                at_us: row.get(2)?,
+                size: row.get(0)?,
+                hash: hash.map(String::into_boxed_str),
+            });
+        }
+        Ok(Self {
+            before_us,
+            rows: known,
+            all,
+        })
+    }
+
+    /// The record of a job that has no success yet.
+    pub fn none() -> Self {
+        Self {
+            before_us: i64::MAX,
+            rows: Vec::new(),
+            all: true,
+        }
+    }
+
+    /// [`previous_successes`] of the job, when the record can tell: not for a history that
+    /// ends after the record's (the successes between are not in it), nor when the record
+    /// runs out before what was asked is found and holds only the first successes.
+    pub fn answer(
+        &self,
+        before: DateTime<Utc>,
+        sizes: usize,
+        latest: bool,
+    ) -> Option<PreviousSuccesses> {
+        let before_us = to_micros(before);
+        if before_us > self.before_us {
+            return None;
+        }
+        let mut found = PreviousSuccesses::default();
+        if sizes == 0 && !latest {
+            return Some(found);
+        }
+        for row in self.rows.iter().filter(|row| row.at_us < before_us) {
+            if latest && found.latest.is_none() {
+                found.latest = Some((
+                    row.hash.as_deref().map(str::to_owned),
+                    from_micros(row.at_us),
+                ));
+            }
+            if found.sizes.len() < sizes {
+                if let Some(size) = row.size {
+                    found.sizes.push(size);
+                }
+            }
+            if found.sizes.len() >= sizes && (found.latest.is_some() || !latest) {
+                return Some(found);
+            }
+        }
+        self.all.then_some(found)
+    }
+
+    /// Takes in a success just inserted for the job. False when the record can no longer
+    /// tell where it goes (another success of the job dated the same microsecond, ordered
+    /// by hash and id among them): the caller drops it, and the next report reads it again.
+    pub fn add(&mut self, entry: &Entry) -> bool {
+        let at_us = to_micros(entry.backup_timestamp_utc);
+        if at_us >= self.before_us {
+            return true;
+        }
+        if self.rows.iter().any(|row| row.at_us == at_us) {
+            return false;
+        }
+        let at = self.rows.partition_point(|row| row.at_us > at_us);
+        if at == self.rows.len() && !self.all {
+            // Older than the first successes the record holds: not one of them.
+            return true;
+        }
+        self.rows.insert(
+            at,
+            KnownSuccess {
+                at_us,
+                size: entry.backup_size_bytes,
+                hash: entry.backup_hash.clone().map(String::into_boxed_str),
+            },
+        );
+        if self.rows.len() > KNOWN_SUCCESSES {
+            self.rows.truncate(KNOWN_SUCCESSES);
+            self.all = false;
+        }
+        true
+    }
+}
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Entry>> {
     super::row_by_id(conn, "entries", COLUMNS, id, from_row)

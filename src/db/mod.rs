@@ -83,6 +83,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0015_newest_entry_times",
         include_str!("migrations/0015_newest_entry_times.sql"),
     ),
+    (
+        "0016_entry_versions",
+        include_str!("migrations/0016_entry_versions.sql"),
+    ),
 ];
 
 /// The group-commit writer's page cache, in KiB (see [`Db::writer_conn`]).

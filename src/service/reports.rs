@@ -246,7 +246,12 @@ pub fn report(
         .get(conn, new.expected_job_id)?
         .ok_or_else(ServiceError::job_not_found)?;
     ensure_access(caller, &job)?;
-    Ok(report_for(conn, &job, new, now)?)
+    let (entry, created, alerted) = store(conn, &job, new, now, Some(jobs))?;
+    Ok(Reported {
+        entries: vec![entry],
+        created: vec![created],
+        alerted,
+    })
 }
 
 /// Stores one report for `job`, found by other means than a token (a ping URL's key).
@@ -256,7 +261,7 @@ pub fn report_for(
     new: &NewEntry,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<Reported> {
-    let (entry, created, alerted) = store(conn, job, new, now)?;
+    let (entry, created, alerted) = store(conn, job, new, now, None)?;
     Ok(Reported {
         entries: vec![entry],
         created: vec![created],
@@ -316,7 +321,7 @@ pub fn report_batch(
         let Some(Some(job)) = known.get(&report.expected_job_id) else {
             continue;
         };
-        let (entry, created, alerted) = store(conn, job, report, now)?;
+        let (entry, created, alerted) = store(conn, job, report, now, None)?;
         out.alerted |= alerted;
         out.entries.push(entry);
         out.created.push(created);
@@ -327,12 +332,14 @@ pub fn report_batch(
 /// Stores one report of `job`: finds the run it finishes (its duration) and runs the
 /// content checks of a success (its `suspect_reason`) before the insert, then closes the
 /// run and queues the alerts the new entry raises. Returns the entry, whether it is new
-/// (an identical repeat is not), and whether an alert was queued.
+/// (an identical repeat is not), and whether an alert was queued. With the writer's `jobs`,
+/// the successes a success is compared with come from what it remembers of the job.
 fn store(
     conn: &Connection,
     job: &Job,
     report: &NewEntry,
     now: DateTime<Utc>,
+    jobs: Option<&JobCache>,
 ) -> rusqlite::Result<(Entry, bool, bool)> {
     let mut new = report.clone();
     let at = new.backup_timestamp_utc;
@@ -345,6 +352,7 @@ fn store(
     if let Some((_, started)) = run {
         new.duration_seconds = Some((at - started).num_seconds());
     }
+    let mut successes_seen = None;
     if new.status == EntryStatus::Success {
         // Compared with the earlier slots only: a second report of the same backup (`exec`
         // then `verify` of the same file) is not "the same file again", and counts once.
@@ -356,13 +364,23 @@ fn store(
         } else {
             0
         };
-        let previous = entries::previous_successes(
-            conn,
-            job.id,
-            slot_opened,
-            sizes_wanted,
-            new.backup_hash.is_some(),
-        )?;
+        let latest_wanted = new.backup_hash.is_some();
+        let previous = match jobs {
+            Some(jobs) if sizes_wanted > 0 || latest_wanted => {
+                let (previous, seen) = jobs.previous_successes(
+                    conn,
+                    job.id,
+                    slot_opened,
+                    sizes_wanted,
+                    latest_wanted,
+                )?;
+                successes_seen = Some(seen);
+                previous
+            }
+            _ => {
+                entries::previous_successes(conn, job.id, slot_opened, sizes_wanted, latest_wanted)?
+            }
+        };
         let history = History {
             previous_sizes: &previous.sizes,
             previous_success: previous
@@ -380,6 +398,9 @@ fn store(
     let (entry, created) = entries::insert(conn, &new, now)?;
     if !created {
         return Ok((entry, false, false));
+    }
+    if let (Some(jobs), Some(seen)) = (jobs, successes_seen) {
+        jobs.stored_success(seen, &entry);
     }
     if let Some((start_id, _)) = run {
         entries::finish_run(conn, start_id, at)?;

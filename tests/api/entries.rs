@@ -958,6 +958,55 @@ async fn a_report_is_judged_by_its_job_as_it_is_now_not_as_first_read() {
     assert_eq!(status, 404);
 }
 
+/// The writer also remembers each job's latest successes, which a success's size and hash
+/// are compared with: a success replaced behind its back (another process, the same count
+/// and the same newest instant) is what the very next report is compared with.
+#[tokio::test]
+async fn a_success_is_compared_with_the_successes_there_are_now_not_as_first_read() {
+    // Arrange: two successes through the API, so that the writer remembers them.
+    let app = spawn_app().await;
+    let job = job_id(&app).await;
+    let report = |day: u32, hash: &str| {
+        json!({
+            "expected_job_id": job,
+            "status": "success",
+            "backup_timestamp_utc": format!("2026-01-{day:02}T02:30:00Z"),
+            "backup_size_bytes": 1_000,
+            "backup_hash": hash,
+        })
+    };
+    created(&app, &report(1, "aaa")).await;
+    let second = created(&app, &report(2, "bbb")).await;
+    assert_eq!(second["suspect_reason"], Value::Null, "{second}");
+    let again = created(&app, &report(3, "bbb")).await;
+    assert!(
+        again["suspect_reason"].is_string(),
+        "the same hash as day 2's: {again}"
+    );
+
+    // Act: day 3's success replaced, on another connection, by one with another hash.
+    let db = app.db();
+    let conn = db.conn().unwrap();
+    conn.execute_batch(&format!(
+        "DELETE FROM entries WHERE job_id = {job} AND status = 'success' \
+         AND backup_hash = 'bbb' AND backup_timestamp_us = {day3}; \
+         INSERT INTO entries (job_id, status, backup_timestamp_us, backup_hash, \
+         backup_size_bytes, created_at_us) VALUES ({job}, 'success', {day3}, 'ccc', 1000, 0)",
+        day3 = crate::common::at("2026-01-03T02:30:00Z").timestamp_micros()
+    ))
+    .unwrap();
+
+    // Assert: day 4 is compared with the success that is there now.
+    let fourth = created(&app, &report(4, "ccc")).await;
+    let reason = fourth["suspect_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("2026-01-03"),
+        "the same hash as day 3's success as it is now: {fourth}"
+    );
+    let fifth = created(&app, &report(5, "bbb")).await;
+    assert_eq!(fifth["suspect_reason"], Value::Null, "{fifth}");
+}
+
 // ---- POST /api/v1/entries/batch ------------------------------------------------------------
 
 #[tokio::test]
