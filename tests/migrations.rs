@@ -1,5 +1,5 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…15) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…16) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
 //! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
 //! later versions added where a fixture has it: runs and content checks (8), agent alerts
@@ -34,7 +34,7 @@ use common::{
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 15] = [
+const MIGRATION_SQL: [&str; 16] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -50,6 +50,7 @@ const MIGRATION_SQL: [&str; 15] = [
     include_str!("../src/db/migrations/0013_job_changes.sql"),
     include_str!("../src/db/migrations/0014_one_job_index.sql"),
     include_str!("../src/db/migrations/0015_newest_entry_times.sql"),
+    include_str!("../src/db/migrations/0016_entry_versions.sql"),
 ];
 
 /// Job 1's longest run before a `hung` alert (schema version 8 on).
@@ -853,6 +854,27 @@ async fn upgrade_keeps_history(version: usize) {
         )
         .unwrap();
     assert_eq!(behind, 0, "{v}");
+    // …whose status (and an alert's kind) is checked in place, with no table of the values
+    // built at each insert (the definitions as every earlier version left them were found
+    // and rewritten)…
+    for insert in [
+        "INSERT INTO entries (job_id, status, backup_timestamp_us, created_at_us) \
+         VALUES (1, 'success', 0, 0)",
+        "INSERT INTO alerts (job_id, kind, slot_us, created_at_us, next_attempt_us) \
+         VALUES (1, 'late', 0, 0, 0)",
+    ] {
+        let mut explain = conn.prepare(&format!("EXPLAIN {insert}")).unwrap();
+        let ops: Vec<String> = explain
+            .query_map([], |r| r.get(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(ops.iter().any(|op| op == "Insert"), "{v}: {ops:?}");
+        assert!(
+            !ops.iter().any(|op| op == "OpenEphemeral"),
+            "{v}: {insert}: {ops:?}"
+        );
+    }
     drop(conn);
     let status = get("/api/v1/status").await.unwrap();
     assert_eq!(status.status(), 200, "{v}");

@@ -585,6 +585,55 @@ mod tests {
     use super::*;
     use crate::db::testing::{assert_seeks_one_job, migrated, plan_on_new_database};
 
+    /// The `CHECK`s of an entry's status and an alert's kind compare the value in place
+    /// (migration 0017): SQLite built an ephemeral table of the allowed values at every
+    /// insert for `IN (…)` lists of more than two. They still take every status and kind
+    /// there is, and nothing else.
+    #[test]
+    fn the_checks_of_a_status_and_a_kind_build_no_table_at_each_insert() {
+        use crate::db::testing::{opcodes, INSERT_JOB};
+        use crate::domain::alert::AlertKind;
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+        conn.execute_batch(INSERT_JOB).unwrap();
+        let entry = "INSERT INTO entries (job_id, status, backup_timestamp_us, created_at_us) \
+                     VALUES (1, ?1, ?2, 0)";
+        let alert = "INSERT INTO alerts (job_id, kind, slot_us, created_at_us, next_attempt_us) \
+                     VALUES (1, ?1, 0, 0, 0)";
+
+        for sql in [entry, alert] {
+            let ops = opcodes(&conn, sql);
+            assert!(ops.iter().any(|op| op == "Insert"), "{sql}: {ops:?}");
+            assert!(
+                !ops.iter().any(|op| op == "OpenEphemeral"),
+                "{sql}: {ops:?}"
+            );
+        }
+        let schema: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'schema_moved'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(schema, 0);
+
+        for (at, status) in EntryStatus::ALL.into_iter().enumerate() {
+            conn.execute(entry, params![status.as_str(), i64::try_from(at).unwrap()])
+                .unwrap();
+        }
+        for kind in AlertKind::ALL {
+            conn.execute(alert, [kind.as_str()]).unwrap();
+        }
+        for refused in ["", "Success", "success ", "unknown"] {
+            assert!(
+                conn.execute(entry, params![refused, 99]).is_err(),
+                "{refused:?}"
+            );
+            assert!(conn.execute(alert, [refused]).is_err(), "{refused:?}");
+        }
+    }
+
     #[test]
     fn the_entries_have_one_index_by_job() {
         let (_dir, db) = migrated();

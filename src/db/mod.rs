@@ -87,6 +87,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0016_entry_versions",
         include_str!("migrations/0016_entry_versions.sql"),
     ),
+    (
+        "0017_checks_without_lists",
+        include_str!("migrations/0017_checks_without_lists.sql"),
+    ),
 ];
 
 /// The group-commit writer's page cache, in KiB (see [`Db::writer_conn`]).
@@ -575,6 +579,18 @@ pub(crate) mod testing {
         let (_dir, db) = migrated();
         let conn = db.conn().unwrap();
         query_plan(&conn, sql, params)
+    }
+
+    /// The opcodes of the program SQLite compiles `sql` to, in order (its parameters left
+    /// unbound).
+    pub fn opcodes(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}")).unwrap();
+        let mut rows = stmt.raw_query();
+        let mut ops = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            ops.push(row.get::<_, String>(1).unwrap());
+        }
+        ops
     }
 
     /// SQLite's plan for `sql` with `params` bound, one line a step.
