@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::common::{
-    at, client_with, command, free_port, outbox_with, plain_smtp, spawn_app, terminate, valid_job,
-    with, AlertKind, ChannelKind, ChannelSettings, Outbox, Secret, Settings, TestApp, ADMIN_TOKEN,
+    at, client_with, closed_port, command, outbox_with, plain_smtp, spawn_app, terminate,
+    valid_job, with, AlertKind, ChannelKind, ChannelSettings, Outbox, Secret, Settings, TestApp,
+    ADMIN_TOKEN,
 };
 use crate::receiver::{Receiver, Reply};
 use crate::smtp::SmtpServer;
@@ -526,7 +527,7 @@ async fn a_refusal_is_recorded_for_good_and_never_retried() {
 #[tokio::test]
 async fn a_receiver_slower_than_the_timeout_is_retried_and_so_is_one_nobody_runs() {
     let slow = Receiver::scripted(vec![Reply::Slow(StdDuration::from_secs(3))]).await;
-    let closed = free_port();
+    let (_closed, closed) = closed_port();
     let app = spawn_app().await;
     let job = failed_job(&app, json!({})).await;
     let sender = outbox(
@@ -816,7 +817,7 @@ async fn send_test_says_what_to_fix_when_the_channel_fails() {
     let revoked = Receiver::scripted(vec![Reply::Says(404, "no_service")]).await;
     let locked = Receiver::scripted(vec![Reply::Status(401)]).await;
     let protected = Receiver::scripted(vec![Reply::Status(403)]).await;
-    let closed = free_port();
+    let (_closed, closed) = closed_port();
     let channels = [
         declared("revoked", "slack", &revoked.url("/services/hidden-1")),
         declared("flow", "teams", &locked.url("/workflows/hidden-2")),

@@ -7,7 +7,7 @@ use std::process::Output;
 use chrono::{Duration, DurationRound, Timelike, Utc};
 use serde_json::{json, Value};
 
-use crate::common::{command, free_port, insert_job, spawn_app, stderr, stdout, valid_job};
+use crate::common::{closed_port, command, insert_job, spawn_app, stderr, stdout, valid_job};
 use crate::smtp::SmtpServer;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -280,7 +280,7 @@ fn send_test_email_delivers_through_the_configured_server() {
 
 #[test]
 fn send_test_email_explains_what_to_fix() {
-    let closed = free_port();
+    let (_closed, closed) = closed_port();
     let out = send_test(&smtp_env(closed));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);

@@ -86,7 +86,18 @@ pub fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-/// A port of 127.0.0.1 that nothing listens on (free when this returns).
+/// A port of 127.0.0.1 that refuses every connection for as long as the returned socket
+/// lives: bound and never listening, so that no other test's server is given the port in
+/// the meantime (one from [`free_port`] can be, and then answers).
+pub fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
+}
+
+/// A port of 127.0.0.1 that nothing listens on (free when this returns), for a test that
+/// starts a server on it later; [`closed_port`] for one that must stay closed.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
