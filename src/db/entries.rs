@@ -184,19 +184,38 @@ pub fn previous_successes(
     let mut stmt = conn.prepare_cached(PREVIOUS_SUCCESSES)?;
     let mut rows = stmt.query(params![job_id, to_micros(before)])?;
     while let Some(row) = rows.next()? {
-        if latest && found.latest.is_none() {
-            found.latest = Some((row.get(1)?, from_micros(row.get(2)?)));
-        }
-        if found.sizes.len() < sizes {
-            if let Some(size) = row.get(0)? {
-                found.sizes.push(size);
-            }
-        }
-        if found.sizes.len() >= sizes && (found.latest.is_some() || !latest) {
+        if found.take(&known_success(row)?, sizes, latest) {
             break;
         }
     }
     Ok(found)
+}
+
+impl PreviousSuccesses {
+    /// Takes in the next of the job's successes, newest first, for a report that compares
+    /// `sizes` sizes and, with `latest`, the latest success. True once it has all of that.
+    fn take(&mut self, success: &KnownSuccess, sizes: usize, latest: bool) -> bool {
+        if latest && self.latest.is_none() {
+            let hash = success.hash.as_deref().map(str::to_owned);
+            self.latest = Some((hash, from_micros(success.at_us)));
+        }
+        if self.sizes.len() < sizes {
+            if let Some(size) = success.size {
+                self.sizes.push(size);
+            }
+        }
+        self.sizes.len() >= sizes && (self.latest.is_some() || !latest)
+    }
+}
+
+/// A row of [`PREVIOUS_SUCCESSES`].
+fn known_success(row: &Row<'_>) -> rusqlite::Result<KnownSuccess> {
+    let hash: Option<String> = row.get(1)?;
+    Ok(KnownSuccess {
+        at_us: row.get(2)?,
+        size: row.get(0)?,
+        hash: hash.map(String::into_boxed_str),
+    })
 }
 
 /// A job's successes before a new one (see [`previous_successes`]).
@@ -264,12 +283,7 @@ impl KnownSuccesses {
                 all = false;
                 break;
             }
-            let hash: Option<String> = row.get(1)?;
-            known.push(KnownSuccess {
-                at_us: row.get(2)?,
-                size: row.get(0)?,
-                hash: hash.map(String::into_boxed_str),
-            });
+            known.push(known_success(row)?);
         }
         Ok(Self {
             before_us,
@@ -305,18 +319,7 @@ impl KnownSuccesses {
             return Some(found);
         }
         for row in self.rows.iter().filter(|row| row.at_us < before_us) {
-            if latest && found.latest.is_none() {
-                found.latest = Some((
-                    row.hash.as_deref().map(str::to_owned),
-                    from_micros(row.at_us),
-                ));
-            }
-            if found.sizes.len() < sizes {
-                if let Some(size) = row.size {
-                    found.sizes.push(size);
-                }
-            }
-            if found.sizes.len() >= sizes && (found.latest.is_some() || !latest) {
+            if found.take(row, sizes, latest) {
                 return Some(found);
             }
         }

@@ -217,6 +217,15 @@ struct CacheInner {
 }
 
 impl CacheInner {
+    /// Keeps `known`, the successes of job `job_id` at `version` of its counter (starting
+    /// again from empty past [`CACHED_SUCCESSES_MAX`] jobs).
+    fn remember(&mut self, job_id: i64, version: i64, known: KnownSuccesses) {
+        if self.successes.len() >= CACHED_SUCCESSES_MAX {
+            self.successes.clear();
+        }
+        self.successes.insert(job_id, (version, known));
+    }
+
     /// Forgets everything unless it was read at `changes` of `job_changes`.
     fn at(&mut self, changes: i64) {
         if self.changes != Some(changes) {
@@ -305,10 +314,7 @@ impl JobCache {
             known = KnownSuccesses::read(conn, job_id, Some(before))?;
             found = known.answer(before, sizes, latest);
         }
-        if inner.successes.len() >= CACHED_SUCCESSES_MAX {
-            inner.successes.clear();
-        }
-        inner.successes.insert(job_id, (version, known));
+        inner.remember(job_id, version, known);
         match found {
             Some(found) => Ok((found, seen)),
             // More than the record holds (few of the latest successes carry a size).
@@ -336,10 +342,7 @@ impl JobCache {
         };
         if let Some((version, mut known)) = known {
             if known.add(entry) {
-                if inner.successes.len() >= CACHED_SUCCESSES_MAX {
-                    inner.successes.clear();
-                }
-                inner.successes.insert(job_id, (version, known));
+                inner.remember(job_id, version, known);
             }
         }
     }
@@ -581,6 +584,15 @@ mod tests {
         assert_eq!(triggers, 3, "insert, update and delete");
     }
 
+    /// Deletes job `id` and makes it again under its id (an import, a restore).
+    fn make_again(conn: &Connection, id: i64) {
+        let insert = crate::db::testing::INSERT_JOB
+            .replace("(database_name", "(id, database_name")
+            .replace("VALUES (", &format!("VALUES ({id}, "));
+        conn.execute_batch(&format!("DELETE FROM jobs WHERE id = {id}; {insert}"))
+            .unwrap();
+    }
+
     /// The successes `JobCache` remembers answer as the entries themselves do, whatever
     /// inserted or deleted them: the writer's own reports (taken in), inserts and deletes
     /// behind its back (retention, another process: an insert and a delete that leave the
@@ -692,13 +704,7 @@ mod tests {
                 }
                 // Job 2 deleted and made again under its id, its successes gone with it.
                 38 if next(4) == 0 => {
-                    conn.execute_batch(&format!(
-                        "DELETE FROM jobs WHERE id = 2; {}",
-                        INSERT_JOB
-                            .replace("(database_name", "(id, database_name")
-                            .replace("VALUES (", "VALUES (2, ")
-                    ))
-                    .unwrap();
+                    make_again(&conn, 2);
                 }
                 _ => {}
             }
@@ -742,13 +748,7 @@ mod tests {
             [1_000]
         );
 
-        conn.execute_batch(&format!(
-            "DELETE FROM jobs WHERE id = 1; {}",
-            INSERT_JOB
-                .replace("(database_name", "(id, database_name")
-                .replace("VALUES (", "VALUES (1, ")
-        ))
-        .unwrap();
+        make_again(&conn, 1);
         entries::insert(&conn, &success(5, 1), day(1)).unwrap();
 
         let (found, _) = cache
