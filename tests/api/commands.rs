@@ -7,7 +7,9 @@ use std::process::Output;
 use chrono::{Duration, DurationRound, Timelike, Utc};
 use serde_json::{json, Value};
 
-use crate::common::{closed_port, command, insert_job, spawn_app, stderr, stdout, valid_job};
+use crate::common::{
+    closed_port, command, hour_far_from_now, insert_job, spawn_app, stderr, stdout, valid_job,
+};
 use crate::smtp::SmtpServer;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -32,7 +34,8 @@ fn check(db: &std::path::Path, json: bool) -> Output {
 #[tokio::test]
 async fn check_is_ok_when_nothing_is_wrong() {
     let app = spawn_app().await;
-    app.create_job(json!({})).await;
+    app.create_job(json!({"expected_hour_utc": hour_far_from_now()}))
+        .await;
     let out = check(&app.db_path, false);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let first = stdout(&out).lines().next().unwrap().to_owned();
@@ -143,7 +146,8 @@ async fn checks_first_line_names_a_few_late_or_failed_jobs_and_counts_the_rest()
         &Utc::now().to_rfc3339(),
     )
     .await;
-    app.create_job(json!({"company_name": "fine"})).await;
+    app.create_job(json!({"company_name": "fine", "expected_hour_utc": hour_far_from_now()}))
+        .await;
 
     let out = check(&app.db_path, false);
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use crate::common::{at, spawn_app, spawn_app_with, Settings, TestApp};
+use crate::common::{at, hour_far_from_now, spawn_app, spawn_app_with, Settings, TestApp};
 
 async fn entries_of(app: &TestApp, job_id: &Value, query: &str) -> Vec<Value> {
     app.get(&format!(
@@ -189,7 +189,11 @@ async fn concurrent_ticks_and_two_servers_on_one_file_never_write_a_slot_twice()
 #[tokio::test]
 async fn a_paused_job_is_never_late_and_is_not_back_filled_for_its_pause() {
     let app = spawn_app().await;
-    let job = daily_job_since(&app, at("2026-11-20T00:00:00Z")).await;
+    // Expected far from now: the hour after re-activation (real time) has no slot due.
+    let job = app
+        .create_job(json!({"grace_minutes": 60, "expected_hour_utc": hour_far_from_now()}))
+        .await;
+    app.backdate(job["id"].as_i64().unwrap(), at("2026-11-20T00:00:00Z"));
     let path = format!("/api/v1/jobs/{}", job["id"]);
     let paused = app.patch_json(&path, &json!({"is_active": false})).await;
     assert_eq!(paused.status(), 200);

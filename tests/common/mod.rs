@@ -66,6 +66,14 @@ pub fn valid_job() -> Value {
     })
 }
 
+/// An hour of the day twelve hours from now: a daily job expected then has no slot falling
+/// due, nor one within its grace, for hours (`valid_job`'s 02:30 has both between 02:30 and
+/// 03:30 UTC, so a test of "nothing due yet" that uses it fails in that hour).
+pub fn hour_far_from_now() -> u32 {
+    use chrono::Timelike;
+    (Utc::now().hour() + 12) % 24
+}
+
 /// `base` with the fields of `changes` set (a `null` in `changes` removes the field).
 pub fn with(base: Value, changes: Value) -> Value {
     let mut out = base;
