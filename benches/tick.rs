@@ -223,15 +223,37 @@ fn arm(path: &std::path::Path) {
     println!("result armed={armed}");
 }
 
-/// The service's own path: each chunk a write of the group-commit writer.
-fn through_writer(db: &Db, now: DateTime<Utc>, chunk_jobs: usize) -> scheduler::TickOutcome {
+/// The service's own path: each chunk a write of the group-commit writer. Answers what it
+/// did and how long it took, until its last chunk was committed; the checkpoint it leaves
+/// running then (the WAL's last frames copied into the file) is timed apart, from then
+/// until a checkpoint after it has copied them all.
+fn through_writer(
+    db: &Db,
+    now: DateTime<Utc>,
+    chunk_jobs: usize,
+) -> (scheduler::TickOutcome, Duration, Duration) {
     let writer = Writer::start(db.conn().expect("conn")).expect("writer");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    runtime
+    // The WAL's size, sampled while the tick runs.
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.path().display()));
+    let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        std::thread::spawn(move || {
+            let mut largest = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                largest = std::fs::metadata(&wal).map_or(largest, |m| m.len().max(largest));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            largest
+        })
+    };
+    let started = Instant::now();
+    let outcome = runtime
         .block_on(tick_through(
             db,
             &writer,
@@ -240,7 +262,29 @@ fn through_writer(db: &Db, now: DateTime<Utc>, chunk_jobs: usize) -> scheduler::
             chunk_jobs,
             scheduler::CHUNK_BUDGET,
         ))
-        .expect("tick")
+        .expect("tick");
+    let committed = started.elapsed();
+    let conn = db.conn().expect("conn");
+    conn.busy_timeout(Duration::from_secs(60))
+        .expect("busy timeout");
+    // Passive checkpoints answer (busy, frames in the WAL, frames copied); the one the tick
+    // left may hold the checkpoint lock: wait for it.
+    loop {
+        let (busy, log, copied): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .expect("checkpoint");
+        if busy == 0 && log == copied {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let copied = started.elapsed() - committed;
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let largest = watcher.join().unwrap_or(0);
+    println!("the WAL at most {} MiB during the tick", largest >> 20);
+    (outcome, committed, copied)
 }
 
 fn main() {
@@ -286,6 +330,7 @@ fn main() {
 
     let mut due_times = Vec::new();
     let mut quiet_times = Vec::new();
+    let mut copied_times = Vec::new();
     let mut outcome = scheduler::TickOutcome::default();
     let mut quiet = scheduler::TickOutcome::default();
     for round in 0..rounds {
@@ -300,17 +345,21 @@ fn main() {
         let mut conn = db.conn().expect("conn");
         let (cpu_before, written_before, storage_before) = cpu_and_written();
         let started = Instant::now();
-        outcome = match path_kind.as_str() {
+        let took;
+        let copied;
+        (outcome, took, copied) = match path_kind.as_str() {
             "direct" => {
-                scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick")
+                let outcome =
+                    scheduler::tick_in_chunks(&mut conn, due_at, 100, chunk_jobs).expect("tick");
+                (outcome, started.elapsed(), Duration::ZERO)
             }
             _ => through_writer(&db, due_at, chunk_jobs),
         };
-        due_times.push(started.elapsed());
+        due_times.push(took);
+        copied_times.push(copied);
         let (cpu_after, written_after, storage_after) = cpu_and_written();
         println!(
-            "round {round}: due tick {:.1?}, {:.1?} of CPU, {} MiB written ({} MiB of pages dirtied)",
-            started.elapsed(),
+            "round {round}: due tick {took:.1?} (its WAL copied into the file {copied:.1?} after), {:.1?} of CPU, {} MiB written ({} MiB of pages dirtied)",
             cpu_after.saturating_sub(cpu_before),
             written_after.saturating_sub(written_before) >> 20,
             storage_after.saturating_sub(storage_before) >> 20
@@ -327,8 +376,9 @@ fn main() {
         }
     }
     let (due, quiet_ms) = (median(due_times.clone()), median(quiet_times.clone()));
+    let copied = median(copied_times.clone());
     println!(
-        "due tick, {path_kind} (checks {} jobs, writes {} missing + {} alerts, in {} chunks of {} jobs at most): median {due:.1?} over {rounds} rounds (all: {due_times:.1?})",
+        "due tick, {path_kind} (checks {} jobs, writes {} missing + {} alerts, in {} chunks of {} jobs at most): median {due:.1?} over {rounds} rounds (all: {due_times:.1?}); its WAL copied {copied:.1?} after (all: {copied_times:.1?})",
         outcome.jobs_checked, outcome.missing_written, outcome.alerts_queued, outcome.chunks, outcome.largest_chunk
     );
     println!(
@@ -336,8 +386,9 @@ fn main() {
         quiet.jobs_checked
     );
     println!(
-        "result schedule={form} layout={layout} jobs={job_count} entries={entries} due_ms={:.1} quiet_ms={:.1} missing={} alerts={} chunks={} largest_chunk={}",
+        "result schedule={form} layout={layout} jobs={job_count} entries={entries} due_ms={:.1} copied_ms={:.1} quiet_ms={:.1} missing={} alerts={} chunks={} largest_chunk={}",
         ms(due),
+        ms(copied),
         ms(quiet_ms),
         outcome.missing_written,
         outcome.alerts_queued,

@@ -27,17 +27,16 @@ pub struct TickSettings {
     /// `alerts.repeat_every_minutes`: the reminders' default interval.
     pub repeat_every_minutes: Option<u32>,
 }
-/// A tick checkpoints the WAL after this many due jobs' chunks (and after its last).
-const CHECKPOINT_EVERY_JOBS: usize = 8 * tick::CHUNK_JOBS;
-
-/// Of a tick's checkpoints, every this many the chunks wait for (and for the last): the
-/// others run beside the next chunks. A checkpoint copies only the frames written before it
-/// began, and the WAL restarts from its beginning only after one has copied them all, so
-/// with none awaited it grew to the whole tick (394 MiB over 100,000 due jobs); with one in
-/// four awaited it stays under 35 MiB and the tick waits for a third of the copying (an
-/// all-due tick over 100,000 jobs 2.5-2.6 s against 2.9-3.0 with all of them awaited,
-/// BENCHMARKS.md).
-const CHECKPOINT_AWAIT_EVERY: usize = 4;
+/// A tick checkpoints the WAL after this many due jobs' chunks (and after its last), beside
+/// the next chunks, one checkpoint at a time; the chunks never wait for one. A checkpoint
+/// copies only the frames written before it began, and the WAL restarts from its beginning
+/// only once one has copied them all, which happens after the tick: while it runs, the WAL
+/// holds its whole work (~400 MiB over 100,000 due jobs, 50,000 of them late), and shrinks
+/// back to [`db::WAL_SIZE_LIMIT`] after. Awaiting one in four checkpoints kept it under 35
+/// MiB, but the tick then waited for the copying and for the `fsync`s of the file it copied
+/// to, with the commits of its chunks queued behind them on the disk: 0.5-0.7 s of a 2.5 s
+/// all-due tick (BENCHMARKS.md).
+const CHECKPOINT_EVERY_JOBS: usize = 2 * tick::CHUNK_JOBS;
 
 /// How often retention runs, besides once at start.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -59,12 +58,14 @@ pub struct Scheduler {
 
 /// One tick at `now` through the group-commit writer: the due jobs are planned on a pooled
 /// connection, then each chunk (at most `chunk_jobs` jobs in id order, and at most about
-/// `budget` of work: the jobs it did not reach go in the next) is one write of its own ([`Writer::write_alone`]), so a report waits for one
-/// chunk at most, never for the whole tick, and never for the lock. While the chunks run,
-/// the writer's page cache is grown for the largest and its automatic checkpoints are off
-/// ([`db::set_for_bulk`]): the WAL is checkpointed every few chunks on a pooled connection,
-/// beside the reports and, but for one in [`CHECKPOINT_AWAIT_EVERY`], beside the next
-/// chunks. When reports came while a chunk ran, the next waits as long as it took
+/// `budget` of work: the jobs it did not reach go in the next) is one write of its own, so
+/// a report waits for one chunk at most, never for the whole tick, and never for the lock.
+/// A chunk's commit does not wait for the disk ([`Writer::write_alone_unsynced`]): what it
+/// writes follows from the reports on disk, and a tick after a power cut writes it again.
+/// While the chunks run, the writer's page cache is grown for the largest and its automatic
+/// checkpoints are off ([`db::set_for_bulk`]): the WAL is checkpointed every few chunks on a
+/// pooled connection, beside the reports and the next chunks ([`CHECKPOINT_EVERY_JOBS`]).
+/// When reports came while a chunk ran, the next waits as long as it took
 /// ([`pause_after_chunk`]). The hung runs are one more write.
 pub async fn tick_through(
     db: &Db,
@@ -91,7 +92,6 @@ pub async fn tick_through(
     let mut weighed = tick::Weighed::default();
     let mut failed = None;
     let mut since_checkpoint = 0;
-    let mut checkpoints = 0;
     let mut copying: Option<JoinHandle<()>> = None;
     let mut queue = std::collections::VecDeque::from(chunks);
     while let Some(chunk) = queue.pop_front() {
@@ -99,7 +99,7 @@ pub async fn tick_through(
         let chunk_began = Instant::now();
         let submitted_before = writer.submitted();
         let done = writer
-            .write_alone(move |conn| {
+            .write_alone_unsynced(move |conn| {
                 let mut weighed = carried;
                 tick::tick_chunk(conn, &chunk, now, max_catchup, &mut weighed, budget)
                     .map(|(done, rest)| (done, rest, weighed))
@@ -125,30 +125,30 @@ pub async fn tick_through(
         let pause = pause_after_chunk(chunk_began.elapsed(), others, !queue.is_empty())
             .map(tokio::time::sleep);
         // The chunks' pages, copied into the database file off the writer's thread (as
-        // retention does between its steps), while the reports go on: every few chunks,
-        // so that a page that several chunks wrote is copied once, and the WAL stays small
-        // enough for its index to be searched fast, and after the last. One at a time.
+        // retention does between its steps), while the chunks and the reports go on: every
+        // few chunks, so that a page that several chunks wrote is copied once, and a reader
+        // searches only the WAL's frames not copied yet. One at a time: while one copies,
+        // the next waits for the chunks after.
         since_checkpoint += done_jobs;
-        if since_checkpoint >= CHECKPOINT_EVERY_JOBS || queue.is_empty() {
+        if since_checkpoint >= CHECKPOINT_EVERY_JOBS
+            && copying.as_ref().is_none_or(JoinHandle::is_finished)
+        {
             since_checkpoint = 0;
-            if let Some(previous) = copying.take() {
-                let _ = previous.await;
-            }
-            checkpoints += 1;
-            let checkpoint = checkpoint_after_chunks(db.clone());
-            if queue.is_empty() || checkpoints % CHECKPOINT_AWAIT_EVERY == 0 {
-                checkpoint.await;
-            } else {
-                copying = Some(tokio::spawn(checkpoint));
-            }
+            copying = Some(tokio::spawn(checkpoint_after_chunks(db.clone())));
         }
         if let Some(pause) = pause {
             pause.await;
         }
     }
-    if let Some(copying) = copying {
-        let _ = copying.await;
-    }
+    // The last frames, copied after the one still copying (the tick is done: its chunks are
+    // committed); they reach the disk with it, or with the next report's commit.
+    let db_after = db.clone();
+    tokio::spawn(async move {
+        if let Some(copying) = copying {
+            let _ = copying.await;
+        }
+        checkpoint_after_chunks(db_after).await;
+    });
     if let Some(saved) = saved {
         writer
             .write(move |conn| db::restore_settings(conn, saved).map_err(DbError::from))

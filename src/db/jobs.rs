@@ -1,5 +1,7 @@
 //! Queries on the `jobs` table.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -531,20 +533,38 @@ pub fn set_next_due(conn: &Connection, id: i64, next_due: DateTime<Utc>) -> rusq
     .map(|_| ())
 }
 
-/// Records that the job's slots due up to `evaluated_until` were evaluated, and when the
-/// next one falls due.
-pub fn set_evaluated(
-    conn: &Connection,
-    id: i64,
-    evaluated_until: DateTime<Utc>,
-    next_due: DateTime<Utc>,
-) -> rusqlite::Result<()> {
-    super::cached_execute(
-        conn,
-        "UPDATE jobs SET evaluated_until_us = ?2, next_due_us = ?3 WHERE id = ?1",
-        params![id, to_micros(evaluated_until), to_micros(next_due)],
-    )
-    .map(|_| ())
+/// What a tick evaluated of a job: its slots due up to `evaluated_until`, and when its next
+/// one falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Evaluated {
+    pub id: i64,
+    pub evaluated_until: DateTime<Utc>,
+    pub next_due: DateTime<Utc>,
+}
+
+/// Records what a tick evaluated of each of `jobs`: one statement for all the jobs that
+/// share their two instants (most of a chunk's, whose jobs fell due together), instead of
+/// one a job. `OR FAIL`: a statement over many rows that could stop half-way (the columns'
+/// `NOT NULL`) makes SQLite copy every page it changes into a statement journal first, to
+/// undo the half; the caller's transaction is undone whole on any error anyway.
+pub fn set_evaluated(conn: &Connection, jobs: &[Evaluated]) -> rusqlite::Result<()> {
+    let mut by_instants: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
+    for job in jobs {
+        by_instants
+            .entry((to_micros(job.evaluated_until), to_micros(job.next_due)))
+            .or_default()
+            .push(job.id);
+    }
+    for ((evaluated_until, next_due), ids) in by_instants {
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        super::cached_execute(
+            conn,
+            "UPDATE OR FAIL jobs SET evaluated_until_us = ?2, next_due_us = ?3 \
+             WHERE id IN (SELECT value FROM json_each(?1))",
+            params![format!("[{list}]"), evaluated_until, next_due],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -102,6 +102,12 @@ pub const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// each time, while the reports behind waited); the WAL now grows to 32 MiB at most.
 pub const WRITER_AUTOCHECKPOINT_PAGES: i64 = 8_192;
 
+/// Bytes the WAL file is cut back to when it restarts from its beginning (`PRAGMA
+/// journal_size_limit`, set on every connection). An all-due tick holds its whole work in
+/// the WAL while it runs (~400 MiB over 100,000 due jobs, see `scheduler`); without a limit
+/// the file kept that size for good. The writer's own checkpoints keep it under this.
+pub const WAL_SIZE_LIMIT: i64 = WRITER_AUTOCHECKPOINT_PAGES * 4096;
+
 /// How long a connection waits for another writer before giving up with "busy".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -125,6 +131,11 @@ fn configure(conn: &mut Connection) -> rusqlite::Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;",
+    )?;
+    conn.query_row(
+        &format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}"),
+        [],
+        |_| Ok(()),
     )
 }
 
@@ -598,5 +609,31 @@ pub(crate) mod testing {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = stmt.query_map(params, |r| r.get::<_, String>(3)).unwrap();
         rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// After an all-due tick the WAL restarts and its file is cut back to the limit, instead
+    /// of keeping the size the tick grew it to.
+    #[test]
+    fn the_wal_file_is_cut_back_to_its_limit_once_it_restarts() {
+        let (dir, db) = super::testing::migrated();
+        let conn = db.conn().unwrap();
+        conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))
+            .unwrap();
+        let wal = dir.path().join("test.db-wal");
+        let grown = super::WAL_SIZE_LIMIT + 4 * 1024 * 1024;
+        conn.execute_batch("CREATE TABLE big (b BLOB)").unwrap();
+        conn.execute("INSERT INTO big VALUES (zeroblob(?1))", [grown])
+            .unwrap();
+        let before = std::fs::metadata(&wal).unwrap().len();
+        super::checkpoint(&conn).unwrap();
+        conn.execute("DELETE FROM big", []).unwrap();
+        let after = std::fs::metadata(&wal).unwrap().len();
+
+        assert!(before > grown.unsigned_abs(), "{before}");
+        assert!(after <= super::WAL_SIZE_LIMIT.unsigned_abs(), "{after}");
     }
 }

@@ -37,17 +37,38 @@ trait Job: Send {
     fn run(self: Box<Self>, conn: &Connection) -> (bool, Finish);
     /// Answers the caller without running.
     fn abandon(self: Box<Self>, error: DbError);
-    /// Runs in a group of its own (see [`Writer::write_alone`]).
-    fn alone(&self) -> bool {
-        false
+    /// How it is committed.
+    fn mode(&self) -> Mode {
+        Mode::Grouped
     }
 }
+
+/// How a queued write is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In the next group, beside the writes queued with it ([`Writer::write`]).
+    Grouped,
+    /// In a group of its own ([`Writer::write_alone`]).
+    Alone,
+    /// In a group of its own, committed without waiting for the disk
+    /// ([`Writer::write_alone_unsynced`]).
+    AloneUnsynced,
+}
+
+impl Mode {
+    fn alone(self) -> bool {
+        self != Mode::Grouped
+    }
+}
+
+/// `PRAGMA synchronous = NORMAL`: in WAL mode, a commit that does not wait for the disk.
+const SYNCHRONOUS_NORMAL: i64 = 1;
 
 struct Pending<T, E, F> {
     f: F,
     reply: oneshot::Sender<Result<T, E>>,
     span: tracing::Span,
-    alone: bool,
+    mode: Mode,
 }
 
 impl<T, E, F> Job for Pending<T, E, F>
@@ -84,8 +105,8 @@ where
         let _ = self.reply.send(Err(E::from(error)));
     }
 
-    fn alone(&self) -> bool {
-        self.alone
+    fn mode(&self) -> Mode {
+        self.mode
     }
 }
 
@@ -199,7 +220,7 @@ impl Writer {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        self.submit(f, false).await
+        self.submit(f, Mode::Grouped).await
     }
 
     /// [`Writer::write`] for a big write (a chunk of the tick's work): it runs in a group
@@ -212,10 +233,27 @@ impl Writer {
         E: From<DbError> + Send + 'static,
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        self.submit(f, true).await
+        self.submit(f, Mode::Alone).await
     }
 
-    async fn submit<T, E, F>(&self, f: F, alone: bool) -> Result<T, E>
+    /// [`Writer::write_alone`] for a big write that its caller can make again from what is
+    /// on disk (a tick's chunk: its `missing` entries, alerts and evaluated slots follow from
+    /// the reports stored), committed with `synchronous = NORMAL`: its commit does not wait
+    /// for the disk; its pages reach it with the next synced commit (a report's) or the
+    /// next checkpoint. A power cut before then loses the whole write, never part of it,
+    /// and the next tick writes it again. Never for a report: a 201 means on disk. The
+    /// writes after it are committed as durably as before (`synchronous` put back; should
+    /// that fail, they are refused rather than committed unsynced).
+    pub async fn write_alone_unsynced<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        self.submit(f, Mode::AloneUnsynced).await
+    }
+
+    async fn submit<T, E, F>(&self, f: F, mode: Mode) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
@@ -226,7 +264,7 @@ impl Writer {
             f,
             reply,
             span: tracing::Span::current(),
-            alone,
+            mode,
         });
         match self.queue.try_send(work) {
             Ok(()) => {
@@ -317,20 +355,48 @@ fn run(
     // A write that must run alone, taken from the queue while a group was being gathered:
     // it begins the next group.
     let mut held: Option<Work> = None;
+    // The connection's own `synchronous`, which every group but an unsynced write's has.
+    let synced: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .unwrap_or(2);
+    let mut level = synced;
     while let Some(first) = held.take().or_else(|| work.recv().ok()) {
         status
             .group_began_ms
             .store(status.now_ms(), Ordering::Release);
-        let alone = first.alone();
+        let mode = first.mode();
         let mut group = vec![first];
-        while !alone && group.len() < GROUP_MAX {
+        while !mode.alone() && group.len() < GROUP_MAX {
             match work.try_recv() {
-                Ok(more) if more.alone() => {
+                Ok(more) if more.mode().alone() => {
                     held = Some(more);
                     break;
                 }
                 Ok(more) => group.push(more),
                 Err(_) => break,
+            }
+        }
+        let wanted = if mode == Mode::AloneUnsynced {
+            SYNCHRONOUS_NORMAL
+        } else {
+            synced
+        };
+        if level != wanted {
+            match conn.pragma_update(None, "synchronous", wanted) {
+                Ok(()) => level = wanted,
+                // An unsynced write may be committed synced; the others never unsynced.
+                Err(e) if wanted == synced => {
+                    tracing::error!(error = %e, "cannot make the commits wait for the disk again");
+                    let error = DbError::Unavailable(format!(
+                        "cannot make the commits wait for the disk again: {e}"
+                    ));
+                    for work in group {
+                        work.abandon(copy(&error));
+                    }
+                    status.group_began_ms.store(0, Ordering::Release);
+                    continue;
+                }
+                Err(e) => tracing::warn!(error = %e, "an unsynced write is committed synced"),
             }
         }
         commit_group(&mut conn, group, status, jobs);
@@ -639,6 +705,44 @@ mod tests {
         );
         assert!(after, "the write queued after the big one commits after it");
         assert_eq!(count(&writer).await, 3);
+    }
+
+    /// A tick's chunk is committed without waiting for the disk; the writes around it, a
+    /// failed unsynced write's included, wait for it as the connection says.
+    #[tokio::test]
+    async fn an_unsynced_write_alone_commits_without_waiting_for_the_disk() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        let level = |conn: &Connection| -> Result<i64, DbError> {
+            Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+        };
+        let synced = writer.write(level).await.unwrap();
+        let unsynced = writer
+            .write_alone_unsynced(move |conn| {
+                conn.execute("INSERT INTO t (x) VALUES (1)", [])?;
+                level(conn)
+            })
+            .await
+            .unwrap();
+        let after = writer.write(level).await.unwrap();
+        let failed = writer
+            .write_alone_unsynced(|conn| -> Result<(), DbError> {
+                conn.execute("INSERT INTO t (x) VALUES (2)", [])?;
+                Err(DbError::Unavailable(
+                    "refused by the write itself".to_owned(),
+                ))
+            })
+            .await;
+        let after_failed = writer.write_alone(level).await.unwrap();
+
+        assert_eq!(synced, 2, "the test's connection commits with FULL");
+        assert_eq!(unsynced, SYNCHRONOUS_NORMAL);
+        assert_eq!((after, after_failed), (synced, synced));
+        assert!(matches!(failed, Err(DbError::Unavailable(_))), "{failed:?}");
+        assert_eq!(
+            count(&writer).await,
+            1,
+            "the unsynced write's row is committed"
+        );
     }
 
     #[tokio::test]

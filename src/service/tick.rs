@@ -213,12 +213,14 @@ pub fn hung_runs(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<usiz
     Ok(queued)
 }
 
-/// Due jobs in one chunk (one transaction) at most. A report queued behind a chunk waits
-/// for it: measured at 100,000 jobs and 10,000,000 entries (BENCHMARKS.md, "The all-due
-/// tick in chunks"), a chunk of 250 jobs takes ~20 ms, and the whole tick took as long in
-/// chunks of 100, 250 or 1,000 (8.0 to 8.3 s on the profiling build): the commits are not
-/// what costs, the pages are.
-pub const CHUNK_JOBS: usize = 250;
+/// Due jobs in one chunk (one transaction) at most. In the service a chunk also stops at
+/// [`CHUNK_BUDGET`], which is what bounds a report's wait behind it: at 100,000 jobs and
+/// 10,000,000 entries a chunk does ~850 jobs in its 10 ms. Each chunk rewrites the pages
+/// all chunks share (the recent end of the entries' table and indexes, the counters'
+/// pages, the due index's), so fewer, bigger chunks write less: the all-due tick took
+/// 1.44-1.49 s in chunks of 1,000 against 1.57-1.66 s in chunks of 250 (BENCHMARKS.md,
+/// "The all-due tick, committed unsynced").
+pub const CHUNK_JOBS: usize = 1_000;
 
 /// How long the service's chunk may work before it commits what it did and leaves the rest
 /// of its jobs to the next one ([`tick_chunk`]).
@@ -227,8 +229,10 @@ pub const CHUNK_BUDGET: Duration = Duration::from_millis(10);
 /// Page cache a chunk needs per job, in KiB: the pages its evaluation reads and dirties
 /// (the leaves of the entries' indexes where the job's slot and `missing` entry go, its
 /// row in `jobs` and its counter, the alert's), so that none spills to the WAL before the
-/// commit and is written twice. SQLite's default (2 MiB) holds a chunk of ~50 jobs.
-pub const CACHE_KIB_PER_JOB: usize = 40;
+/// commit and is written twice. SQLite's default (2 MiB) holds a chunk of ~50 jobs. At 40
+/// KiB a job the tick was no faster (1.44-1.56 s against 1.47 s) and the process's peak
+/// memory was 57 MiB against 31 MiB.
+pub const CACHE_KIB_PER_JOB: usize = 16;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickOutcome {
@@ -323,6 +327,9 @@ pub fn tick_chunk(
     };
     let mut late = Vec::new();
     let mut rest = None;
+    // Recorded together (see `jobs::set_evaluated`), before an agent is weighed (its jobs
+    // still due are read then) and at the end.
+    let mut evaluated = Vec::new();
     for (i, due) in candidates.into_iter().enumerate() {
         if i > 0 && started.elapsed() >= budget {
             rest = Some(Chunk {
@@ -356,8 +363,12 @@ pub fn tick_chunk(
                 late_slot = Some((slot, entry.id));
             }
         }
-        let evaluated = schedule.due(last);
-        jobs::set_evaluated(conn, job.id, evaluated, schedule.next_due_after(evaluated))?;
+        let evaluated_until = schedule.due(last);
+        evaluated.push(jobs::Evaluated {
+            id: job.id,
+            evaluated_until,
+            next_due: schedule.next_due_after(evaluated_until),
+        });
         if let Some((slot, entry_id)) = late_slot {
             let l = Late {
                 job,
@@ -366,6 +377,9 @@ pub fn tick_chunk(
             };
             // Weighed now, so that the budget sees what weighing cost.
             let agent = l.job.agent_id_responsible.clone();
+            if !weighed.agents.contains_key(&agent) {
+                jobs::set_evaluated(conn, &std::mem::take(&mut evaluated))?;
+            }
             outcome.alerts_queued += decide(
                 conn,
                 &agent,
@@ -378,6 +392,7 @@ pub fn tick_chunk(
             late.push(l);
         }
     }
+    jobs::set_evaluated(conn, &evaluated)?;
     outcome.largest_chunk = outcome.jobs_checked;
     outcome.alerts_queued += queue_late(conn, late, now, max_catchup, weighed)?;
     Ok((outcome, rest))
