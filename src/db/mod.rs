@@ -171,9 +171,7 @@ impl Db {
     /// counts 0.
     pub fn bytes_on_disk(&self) -> u64 {
         let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        size(&self.path) + size(Path::new(&wal))
+        size(&self.path) + size(&wal_path(&self.path))
     }
 
     pub fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, r2d2::Error> {
@@ -333,6 +331,39 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
+/// The write-ahead log beside the database file `path`.
+pub fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.to_path_buf().into_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// Empties the WAL file once it is larger than [`WAL_SIZE_LIMIT`] (after an all-due tick,
+/// ~300 MiB) and a passive checkpoint has copied every frame it holds: a `TRUNCATE`
+/// checkpoint that gives up at once, rather than wait, while a reader still reads an older
+/// snapshot or a write is under way (it would hold the writer back meanwhile). Otherwise
+/// the file keeps its size until the next write restarts it (cut back to the limit then),
+/// which a quiet service may not see for hours. Answers whether it emptied the file.
+pub fn shrink_wal(conn: &Connection, wal: &Path) -> rusqlite::Result<bool> {
+    let large = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT.unsigned_abs());
+    if !large {
+        return Ok(false);
+    }
+    let (busy, log, copied): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    if busy != 0 || log != copied {
+        return Ok(false);
+    }
+    conn.busy_timeout(Duration::ZERO)?;
+    let truncated = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(truncated? == 0)
+}
+
 /// How often the service checkpoints the WAL on a pooled connection (see
 /// [`checkpoint_continually`]).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -343,13 +374,22 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// file and an `fsync` of it, a fifth to a quarter of the writer's time, while every report
 /// queued behind that group waited. Here it runs beside the writer; the writer's own
 /// automatic checkpoint waits for [`WRITER_AUTOCHECKPOINT_PAGES`], and takes over should
-/// this fall behind (it also restarts the WAL from its beginning).
+/// this fall behind (it also restarts the WAL from its beginning). A WAL file grown past
+/// [`WAL_SIZE_LIMIT`] is emptied once it is all copied ([`shrink_wal`]).
 pub async fn checkpoint_continually(db: Db, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let wal = wal_path(db.path());
     loop {
         ticks.tick().await;
-        if let Err(e) = db.run(|conn| checkpoint(conn).map_err(DbError::from)).await {
+        let wal = wal.clone();
+        let checkpointed = db
+            .run(move |conn| {
+                checkpoint(conn)?;
+                shrink_wal(conn, &wal).map_err(DbError::from)
+            })
+            .await;
+        if let Err(e) = checkpointed {
             tracing::debug!(error = %e, "background checkpoint failed");
         }
     }
@@ -635,5 +675,50 @@ mod tests {
 
         assert!(before > grown.unsigned_abs(), "{before}");
         assert!(after <= super::WAL_SIZE_LIMIT.unsigned_abs(), "{after}");
+    }
+
+    /// A quiet service empties a WAL file grown past the limit without waiting for a write,
+    /// but never while a reader still reads an older snapshot, nor waits for it.
+    #[test]
+    fn a_grown_wal_file_is_emptied_once_no_reader_needs_it() {
+        let (dir, db) = super::testing::migrated();
+        let conn = db.conn().unwrap();
+        let wal = super::wal_path(db.path());
+        assert_eq!(wal, dir.path().join("test.db-wal"));
+        conn.execute_batch("CREATE TABLE big (b BLOB); INSERT INTO big VALUES (1);")
+            .unwrap();
+        assert!(
+            !super::shrink_wal(&conn, &wal).unwrap(),
+            "a small WAL is left"
+        );
+
+        conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))
+            .unwrap();
+        let reader = db.conn().unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM big", [], |r| r.get(0))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO big VALUES (zeroblob(?1))",
+            [super::WAL_SIZE_LIMIT + 1024 * 1024],
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let while_read = super::shrink_wal(&conn, &wal).unwrap();
+        let waited = started.elapsed();
+        let grown = std::fs::metadata(&wal).unwrap().len();
+        reader.execute_batch("COMMIT").unwrap();
+        let after_read = super::shrink_wal(&conn, &wal).unwrap();
+        let emptied = std::fs::metadata(&wal).unwrap().len();
+
+        assert!(
+            !while_read,
+            "a reader of an older snapshot still needs the WAL"
+        );
+        assert!(waited < std::time::Duration::from_secs(1), "{waited:?}");
+        assert!(grown > super::WAL_SIZE_LIMIT.unsigned_abs(), "{grown}");
+        assert!(after_read);
+        assert_eq!(emptied, 0);
     }
 }
