@@ -239,7 +239,7 @@ fn through_writer(
         .build()
         .expect("runtime");
     // The WAL's size, sampled while the tick runs.
-    let wal = std::path::PathBuf::from(format!("{}-wal", db.path().display()));
+    let wal = backup_monitor::db::wal_path(db.path());
     let watching = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = {
         let watching = watching.clone();
@@ -267,17 +267,8 @@ fn through_writer(
     let conn = db.conn().expect("conn");
     conn.busy_timeout(Duration::from_secs(60))
         .expect("busy timeout");
-    // Passive checkpoints answer (busy, frames in the WAL, frames copied); the one the tick
-    // left may hold the checkpoint lock: wait for it.
-    loop {
-        let (busy, log, copied): (i64, i64, i64) = conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .expect("checkpoint");
-        if busy == 0 && log == copied {
-            break;
-        }
+    // The checkpoint the tick left may hold the checkpoint lock: wait for it.
+    while !backup_monitor::db::checkpoint(&conn).expect("checkpoint") {
         std::thread::sleep(Duration::from_millis(1));
     }
     let copied = started.elapsed() - committed;

@@ -167,7 +167,7 @@ pub async fn tick_through(
 /// own checkpoints take over).
 async fn checkpoint_after_chunks(db: Db) {
     if let Err(e) = db
-        .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+        .run(|conn| db::checkpoint(conn).map(drop).map_err(DbError::from))
         .await
     {
         tracing::debug!(error = %e, "checkpoint after a tick's chunks failed");
@@ -297,7 +297,7 @@ async fn prune_once(db: &Db, writer: &Writer, keep_days: u32, stop: &mut watch::
         // done here, off the writer's thread, rather than by a checkpoint at the end of some
         // report's commit.
         if let Err(e) = db
-            .run(|conn| db::checkpoint(conn).map_err(DbError::from))
+            .run(|conn| db::checkpoint(conn).map(drop).map_err(DbError::from))
             .await
         {
             tracing::debug!(error = %e, "checkpoint after a retention step failed");

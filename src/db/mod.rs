@@ -326,9 +326,12 @@ impl Db {
 
 /// Copies what the WAL holds into the database file as far as no reader needs it, without
 /// waiting for anyone (a passive checkpoint); the writer's own automatic checkpoints then
-/// find little to do.
-pub fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+/// find little to do. Answers whether every frame of the WAL is copied.
+pub fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        let (busy, log, copied): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        Ok(busy == 0 && log == copied)
+    })
 }
 
 /// The write-ahead log beside the database file `path`.
@@ -338,22 +341,16 @@ pub fn wal_path(path: &Path) -> PathBuf {
     PathBuf::from(wal)
 }
 
-/// Empties the WAL file once it is larger than [`WAL_SIZE_LIMIT`] (after an all-due tick,
-/// ~300 MiB) and a passive checkpoint has copied every frame it holds: a `TRUNCATE`
+/// Checkpoints passively ([`checkpoint`]), then empties the WAL file if it is larger than
+/// [`WAL_SIZE_LIMIT`] (after an all-due tick, ~300 MiB) and every frame it holds is copied: a `TRUNCATE`
 /// checkpoint that gives up at once, rather than wait, while a reader still reads an older
 /// snapshot or a write is under way (it would hold the writer back meanwhile). Otherwise
 /// the file keeps its size until the next write restarts it (cut back to the limit then),
 /// which a quiet service may not see for hours. Answers whether it emptied the file.
 pub fn shrink_wal(conn: &Connection, wal: &Path) -> rusqlite::Result<bool> {
+    let all_copied = checkpoint(conn)?;
     let large = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT.unsigned_abs());
-    if !large {
-        return Ok(false);
-    }
-    let (busy, log, copied): (i64, i64, i64) =
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-    if busy != 0 || log != copied {
+    if !all_copied || !large {
         return Ok(false);
     }
     conn.busy_timeout(Duration::ZERO)?;
@@ -374,8 +371,8 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// file and an `fsync` of it, a fifth to a quarter of the writer's time, while every report
 /// queued behind that group waited. Here it runs beside the writer; the writer's own
 /// automatic checkpoint waits for [`WRITER_AUTOCHECKPOINT_PAGES`], and takes over should
-/// this fall behind (it also restarts the WAL from its beginning). A WAL file grown past
-/// [`WAL_SIZE_LIMIT`] is emptied once it is all copied ([`shrink_wal`]).
+/// this fall behind (it also restarts the WAL from its beginning). Each checkpoint also
+/// empties a WAL file grown past [`WAL_SIZE_LIMIT`] once it is all copied ([`shrink_wal`]).
 pub async fn checkpoint_continually(db: Db, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -384,10 +381,7 @@ pub async fn checkpoint_continually(db: Db, every: Duration) {
         ticks.tick().await;
         let wal = wal.clone();
         let checkpointed = db
-            .run(move |conn| {
-                checkpoint(conn)?;
-                shrink_wal(conn, &wal).map_err(DbError::from)
-            })
+            .run(move |conn| shrink_wal(conn, &wal).map_err(DbError::from))
             .await;
         if let Err(e) = checkpointed {
             tracing::debug!(error = %e, "background checkpoint failed");
