@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::content::ContentRules;
 use super::cron::{CronError, CronExpr};
 use super::schedule::{
-    AnsweredFrequency, CronSchedule, Frequency, FrequencySchedule, Schedule, INTERVAL_HORIZON_DAYS,
+    AnsweredFrequency, Frequency, FrequencySchedule, Schedule, INTERVAL_HORIZON_DAYS,
 };
 use super::zone::Zone;
 
@@ -182,21 +182,18 @@ impl Job {
     /// The job's schedule: its cron expression in its zone when it has one, else the
     /// seed's fields in UTC.
     pub fn schedule(&self) -> Schedule {
-        if let Some(cron) = &self.schedule {
-            return Schedule::Cron(CronSchedule {
-                expr: cron.expr(),
-                zone: self.timezone,
+        Schedule::of_job(
+            self.schedule.as_ref().map(CronText::expr),
+            self.timezone,
+            FrequencySchedule {
+                frequency: self.backup_frequency,
+                hour: self.expected_hour_utc,
+                minute: self.expected_minute_utc,
+                weekday: self.expected_weekday,
+                day_of_month: self.expected_day_of_month,
                 grace_minutes: self.grace_minutes,
-            });
-        }
-        Schedule::Frequency(FrequencySchedule {
-            frequency: self.backup_frequency,
-            hour: self.expected_hour_utc,
-            minute: self.expected_minute_utc,
-            weekday: self.expected_weekday,
-            day_of_month: self.expected_day_of_month,
-            grace_minutes: self.grace_minutes,
-        })
+            },
+        )
     }
 
     /// The schedule in words, as people read it: "every weekday at 22:00 Europe/Paris",

@@ -149,6 +149,19 @@ impl From<CronSchedule> for Schedule {
 }
 
 impl Schedule {
+    /// A job's schedule from its stored fields: its cron expression read on the wall clock
+    /// of `zone` when it has one, else the seed's frequency fields, in UTC.
+    pub fn of_job(cron: Option<CronExpr>, zone: Zone, frequency: FrequencySchedule) -> Self {
+        match cron {
+            Some(expr) => Schedule::Cron(CronSchedule {
+                expr,
+                zone,
+                grace_minutes: frequency.grace_minutes,
+            }),
+            None => Schedule::Frequency(frequency),
+        }
+    }
+
     /// The latest slot at or before `t`: the building block for every other question.
     pub fn slot_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         match self {

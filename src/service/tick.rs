@@ -26,13 +26,15 @@ use crate::db::{self, alerts, entries, jobs, status};
 use crate::domain::alert::AlertKind;
 use crate::domain::alert::{late_alerts, LateAlerts, SILENT_AGENT_MIN_JOBS};
 use crate::domain::entry::NewEntry;
-use crate::domain::job::Job;
 
 /// A job's latest due slot found unreported by this tick.
 #[derive(Debug, Clone)]
 struct Late {
-    job: Job,
+    job_id: i64,
+    agent: String,
     slot: DateTime<Utc>,
+    /// When the slot's window opened.
+    opened: DateTime<Utc>,
     /// Its `missing` entry.
     entry_id: i64,
 }
@@ -65,10 +67,7 @@ fn queue_late(
 ) -> rusqlite::Result<usize> {
     let mut by_agent: BTreeMap<String, Vec<Late>> = BTreeMap::new();
     for l in late {
-        by_agent
-            .entry(l.job.agent_id_responsible.clone())
-            .or_default()
-            .push(l);
+        by_agent.entry(l.agent.clone()).or_default().push(l);
     }
     let mut queued = 0;
     for (agent, late) in by_agent {
@@ -77,18 +76,21 @@ fn queue_late(
         for l in late {
             match fold_into {
                 Some(alert_id) => {
-                    alerts::add_job(conn, alert_id, l.job.id, l.slot, Some(l.entry_id))?
+                    alerts::add_job(conn, alert_id, l.job_id, l.slot, Some(l.entry_id))?
                 }
                 None => {
                     if let Some(alert) = alerts::queue(
                         conn,
-                        l.job.id,
+                        l.job_id,
                         AlertKind::Late,
                         l.slot,
                         Some(l.entry_id),
                         now,
                     )? {
-                        log_queued(&alert, &l.job);
+                        // The whole job, for the log line's subject.
+                        if let Some(job) = jobs::get(conn, l.job_id)? {
+                            log_queued(&alert, &job);
+                        }
                         queued += 1;
                     }
                 }
@@ -146,8 +148,7 @@ fn weigh(
     now: DateTime<Utc>,
     max_catchup: usize,
 ) -> rusqlite::Result<Option<(DateTime<Utc>, usize)>> {
-    let window_opened = |l: &Late| l.job.schedule().window(l.slot).0;
-    let opened_here = late.iter().map(window_opened).min().unwrap_or(now);
+    let opened_here = late.iter().map(|l| l.opened).min().unwrap_or(now);
     if status::agent_heard_since(conn, agent, opened_here, now)? {
         return Ok(None);
     }
@@ -157,7 +158,7 @@ fn weigh(
     for due in jobs::due_of_agent(conn, agent, now)? {
         if let Some(slot) = late_slot(conn, &due, now, max_catchup, opened_here)? {
             count += 1;
-            opened = opened.min(due.job.schedule().window(slot).0);
+            opened = opened.min(due.schedule.window(slot).0);
             since = since.min(slot);
         }
     }
@@ -179,7 +180,7 @@ fn late_slot(
     max_catchup: usize,
     silent_since: DateTime<Utc>,
 ) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    let schedule = due.job.schedule();
+    let schedule = due.schedule;
     let latest_due = schedule.latest_due_slot(now);
     let after = due.anchor.max(due.evaluated_until);
     if !schedule
@@ -189,7 +190,7 @@ fn late_slot(
         return Ok(None);
     }
     let window = schedule.window(latest_due);
-    let reported = window.0 < silent_since && status::reported_in(conn, due.job.id, window, now)?.0;
+    let reported = window.0 < silent_since && status::reported_in(conn, due.id, window, now)?.0;
     Ok((!reported).then_some(latest_due))
 }
 
@@ -320,7 +321,7 @@ pub fn tick_chunk(
 ) -> rusqlite::Result<(TickOutcome, Option<Chunk>)> {
     let started = Instant::now();
     let candidates = jobs::due_among(conn, now, &chunk.ids)?;
-    let ids: Vec<i64> = candidates.iter().map(|due| due.job.id).collect();
+    let ids: Vec<i64> = candidates.iter().map(|due| due.id).collect();
     let mut outcome = TickOutcome {
         chunks: 1,
         ..TickOutcome::default()
@@ -338,22 +339,21 @@ pub fn tick_chunk(
             break;
         }
         outcome.jobs_checked += 1;
-        let job = due.job;
-        let schedule = job.schedule();
+        let schedule = due.schedule;
         let after = due.anchor.max(due.evaluated_until);
         let slots = schedule.due_slots_between(after, now, max_catchup);
         let Some(&last) = slots.last() else {
             // Nothing due yet (a new or rescheduled job): note when something will be.
-            jobs::set_next_due(conn, job.id, schedule.next_due_after(after))?;
+            jobs::set_next_due(conn, due.id, schedule.next_due_after(after))?;
             continue;
         };
         let latest_due = schedule.latest_due_slot(now);
         let mut late_slot = None;
         for slot in slots {
-            if status::reported_in(conn, job.id, schedule.window(slot), now)?.0 {
+            if status::reported_in(conn, due.id, schedule.window(slot), now)?.0 {
                 continue;
             }
-            let missing = NewEntry::missing(job.id, slot);
+            let missing = NewEntry::missing(due.id, slot);
             let (entry, created) = entries::insert(conn, &missing, now)?;
             if !created {
                 continue;
@@ -365,18 +365,20 @@ pub fn tick_chunk(
         }
         let evaluated_until = schedule.due(last);
         evaluated.push(jobs::Evaluated {
-            id: job.id,
+            id: due.id,
             evaluated_until,
             next_due: schedule.next_due_after(evaluated_until),
         });
         if let Some((slot, entry_id)) = late_slot {
             let l = Late {
-                job,
+                job_id: due.id,
+                agent: due.agent_id_responsible,
                 slot,
+                opened: schedule.window(slot).0,
                 entry_id,
             };
             // Weighed now, so that the budget sees what weighing cost.
-            let agent = l.job.agent_id_responsible.clone();
+            let agent = l.agent.clone();
             if !weighed.agents.contains_key(&agent) {
                 jobs::set_evaluated(conn, &std::mem::take(&mut evaluated))?;
             }
