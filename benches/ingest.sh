@@ -29,6 +29,9 @@ bins=("$@")
 bench_name=benches/ingest.sh
 # shellcheck source=benches/lib.sh
 . benches/lib.sh
+for tool in wrk curl; do
+  command -v "$tool" >/dev/null || die "$tool is missing (benches/run.sh installs it)"
+done
 mkdir -p "$work"
 seeded=$work/seeded.db
 if [ ! -f "$seeded" ]; then
