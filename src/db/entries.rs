@@ -523,12 +523,11 @@ fn job_page_after(
         ids.extend(ids_at(oldest)?.into_iter().take(found_at(oldest)));
         ids
     };
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM entries WHERE id IN (SELECT value FROM json_each(?1)) \
          ORDER BY backup_timestamp_us DESC, id DESC"
     ))?
-    .query_map([format!("[{list}]")], from_row)?
+    .query_map([super::json_ids(ids)], from_row)?
     .collect()
 }
 

@@ -546,13 +546,15 @@ pub fn due_among(
     now: DateTime<Utc>,
     ids: &[i64],
 ) -> rusqlite::Result<Vec<DueJob>> {
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {DUE_COLUMNS} FROM jobs \
          WHERE id IN (SELECT value FROM json_each(?2)) AND +is_active = 1 \
          AND next_due_us <= ?1 ORDER BY id"
     ))?;
-    let rows = stmt.query_map(params![to_micros(now), format!("[{list}]")], due_job)?;
+    let rows = stmt.query_map(
+        params![to_micros(now), super::json_ids(ids.iter().copied())],
+        due_job,
+    )?;
     rows.collect()
 }
 
@@ -589,12 +591,11 @@ pub fn set_evaluated(conn: &Connection, jobs: &[Evaluated]) -> rusqlite::Result<
             .push(job.id);
     }
     for ((evaluated_until, next_due), ids) in by_instants {
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         super::cached_execute(
             conn,
             "UPDATE OR FAIL jobs SET evaluated_until_us = ?2, next_due_us = ?3 \
              WHERE id IN (SELECT value FROM json_each(?1))",
-            params![format!("[{list}]"), evaluated_until, next_due],
+            params![super::json_ids(ids), evaluated_until, next_due],
         )?;
     }
     Ok(())

@@ -472,6 +472,22 @@ fn ensure_current(conn: &Connection, path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `ids` as a JSON array, for `… IN (SELECT value FROM json_each(?))`: one string, written
+/// in place (a `String` for each id, then joined, was 3.6 % of the all-due tick's writer).
+pub(crate) fn json_ids(ids: impl IntoIterator<Item = i64>) -> String {
+    use std::fmt::Write;
+    let mut list = String::from("[");
+    for (i, id) in ids.into_iter().enumerate() {
+        if i > 0 {
+            list.push(',');
+        }
+        // Writing into a String cannot fail.
+        let _ = write!(list, "{id}");
+    }
+    list.push(']');
+    list
+}
+
 /// `query_row` through the connection's statement cache: hot queries are parsed once.
 pub(crate) fn cached_row<T, P: rusqlite::Params>(
     conn: &Connection,
@@ -649,6 +665,25 @@ pub(crate) mod testing {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    /// The id lists the `json_each` queries read: SQLite reads back the ids given, in order,
+    /// the empty list and negative ids included.
+    #[test]
+    fn an_id_list_reads_back_as_the_ids_given() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for ids in [vec![], vec![7], vec![1, -2, 30, i64::MAX, i64::MIN]] {
+            let list = super::json_ids(ids.iter().copied());
+            let mut stmt = conn
+                .prepare("SELECT value FROM json_each(?1) ORDER BY key")
+                .unwrap();
+            let read: Vec<i64> = stmt
+                .query_map([&list], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(read, ids, "{list}");
+        }
+    }
+
     /// After an all-due tick the WAL restarts and its file is cut back to the limit, instead
     /// of keeping the size the tick grew it to.
     #[test]
