@@ -32,10 +32,10 @@ pub struct TickSettings {
 /// copies only the frames written before it began, and the WAL restarts from its beginning
 /// only once one has copied them all, which happens after the tick: while it runs, the WAL
 /// holds its whole work (~300 MiB over 100,000 due jobs, 50,000 of them late), and the
-/// service's continual checkpoint empties the file after ([`db::shrink_wal`]). Awaiting one in four checkpoints kept it under 35
-/// MiB, but the tick then waited for the copying and for the `fsync`s of the file it copied
-/// to, with the commits of its chunks queued behind them on the disk: 0.5-0.7 s of a 2.5 s
-/// all-due tick (BENCHMARKS.md).
+/// service's continual checkpoint empties the file after ([`db::shrink_wal`]). Awaiting one
+/// in four checkpoints kept it under 35 MiB, but the tick then waited for the copying and
+/// for the `fsync`s of the file it copied to, with the commits of its chunks queued behind
+/// them on the disk: 0.5-0.7 s of a 2.5 s all-due tick (BENCHMARKS.md).
 const CHECKPOINT_EVERY_JOBS: usize = 2 * tick::CHUNK_JOBS;
 
 /// How often retention runs, besides once at start.

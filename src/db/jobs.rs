@@ -7,7 +7,6 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
 use super::entries::{self, KnownSuccesses, PreviousSuccesses};
 use super::Filters;
-use crate::domain::cron::CronExpr;
 use crate::domain::entry::Entry;
 use crate::domain::job::{CronText, Job};
 use crate::domain::schedule::{Frequency, FrequencySchedule, Schedule};
@@ -29,11 +28,30 @@ fn conversion_error(column: usize, message: String) -> rusqlite::Error {
     )
 }
 
+/// The frequency stored in column `i`, read in place.
+fn frequency_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Frequency> {
+    let text = row.get_ref(i)?.as_str()?;
+    Frequency::parse(text).ok_or_else(|| conversion_error(i, format!("unknown frequency {text:?}")))
+}
+
+/// The cron expression stored in column `i`, if any, read in place.
+fn cron_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<CronText>> {
+    row.get_ref(i)?
+        .as_str_or_null()?
+        .map(|text| {
+            CronText::parse(text)
+                .map_err(|e| conversion_error(i, format!("bad schedule {text:?}: {e}")))
+        })
+        .transpose()
+}
+
+/// The time zone stored in column `i`, read in place.
+fn zone_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Zone> {
+    Zone::parse(row.get_ref(i)?.as_str()?).map_err(|e| conversion_error(i, e.to_string()))
+}
+
 pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
-    let frequency: String = row.get(7)?;
     let emails: String = row.get(13)?;
-    let schedule: Option<String> = row.get(16)?;
-    let timezone: String = row.get(17)?;
     Ok(Job {
         id: row.get(0)?,
         database_name: row.get(1)?,
@@ -42,8 +60,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
         city: row.get(4)?,
         expected_hour_utc: row.get(5)?,
         expected_minute_utc: row.get(6)?,
-        backup_frequency: Frequency::parse(&frequency)
-            .ok_or_else(|| conversion_error(7, format!("unknown frequency {frequency:?}")))?,
+        backup_frequency: frequency_at(row, 7)?,
         final_storage_path_template: row.get(8)?,
         expected_weekday: row.get(9)?,
         expected_day_of_month: row.get(10)?,
@@ -53,13 +70,8 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Job> {
             .map_err(|e| conversion_error(13, format!("bad notify_emails: {e}")))?,
         created_at: from_micros(row.get(14)?),
         updated_at: from_micros(row.get(15)?),
-        schedule: schedule
-            .map(|text| {
-                CronText::parse(&text)
-                    .map_err(|e| conversion_error(16, format!("bad schedule {text:?}: {e}")))
-            })
-            .transpose()?,
-        timezone: Zone::parse(&timezone).map_err(|e| conversion_error(17, e.to_string()))?,
+        schedule: cron_at(row, 16)?,
+        timezone: zone_at(row, 17)?,
         max_duration_minutes: row.get(18)?,
         min_size_bytes: row.get(19)?,
         size_drop_percent: row.get(20)?,
@@ -480,20 +492,8 @@ const DUE_COLUMNS: &str = "id, agent_id_responsible, backup_frequency, expected_
 /// A [`DueJob`] from a row of `DUE_COLUMNS`, its schedule built as [`Job::schedule`] builds
 /// it.
 fn due_job(row: &Row<'_>) -> rusqlite::Result<DueJob> {
-    let frequency = row.get_ref(2)?.as_str()?;
-    let frequency = Frequency::parse(frequency)
-        .ok_or_else(|| conversion_error(2, format!("unknown frequency {frequency:?}")))?;
-    let cron = match row.get_ref(8)?.as_str_or_null()? {
-        Some(text) => Some(
-            CronExpr::parse(text.trim())
-                .map_err(|e| conversion_error(8, format!("bad schedule {text:?}: {e}")))?,
-        ),
-        None => None,
-    };
-    let zone =
-        Zone::parse(row.get_ref(9)?.as_str()?).map_err(|e| conversion_error(9, e.to_string()))?;
     let fields = FrequencySchedule {
-        frequency,
+        frequency: frequency_at(row, 2)?,
         hour: row.get(3)?,
         minute: row.get(4)?,
         weekday: row.get(5)?,
@@ -503,7 +503,11 @@ fn due_job(row: &Row<'_>) -> rusqlite::Result<DueJob> {
     Ok(DueJob {
         id: row.get(0)?,
         agent_id_responsible: row.get(1)?,
-        schedule: Schedule::of_job(cron, zone, fields),
+        schedule: Schedule::of_job(
+            cron_at(row, 8)?.as_ref().map(CronText::expr),
+            zone_at(row, 9)?,
+            fields,
+        ),
         anchor: from_micros(row.get(10)?),
         evaluated_until: from_micros(row.get(11)?),
     })
