@@ -119,12 +119,15 @@ settle
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 period=$((every * 1000))
 tick_at=$(( ($(now_ms) / period + 1) * period ))
-[ $((tick_at - $(now_ms))) -ge 8000 ] || tick_at=$((tick_at + period))
+# Arming 100,000 jobs takes 2-5 s (more while the seed's copy is still being written out):
+# it starts 12 s before the tick, after the tick before (which passes over parked jobs).
+arm_lead=12000
+[ $((tick_at - $(now_ms))) -ge $((arm_lead + 2000)) ] || tick_at=$((tick_at + period))
 sleep_until() { # epoch ms
   local left=$(($1 - $(now_ms)))
   [ "$left" -le 0 ] || sleep "$(awk -v ms="$left" 'BEGIN { printf "%.3f", ms / 1000 }')"
 }
-sleep_until $((tick_at - 6000))
+sleep_until $((tick_at - arm_lead))
 say "arming $jobs jobs for the tick at $(date -u -d "@$((tick_at / 1000))" +%T)"
 tick_bench BENCH_TICK_ARM="$db" >"$tmp/arm.out"
 armed=$(sed -n 's/^result armed=\([0-9]*\).*/\1/p' "$tmp/arm.out")
