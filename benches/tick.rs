@@ -19,8 +19,8 @@
 //! order; the seed's jobs belong to 100 agents round-robin, 1,000 each); BENCH_TICK_CHUNK
 //! sets another bound. The due tick is timed on the service's own path
 //! (`scheduler::tick_through`: each chunk a write of the group-commit writer of at most
-//! `CHUNK_BUDGET` of work, checkpoints on
-//! a pooled connection); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
+//! `CHUNK_BUDGET` of work, `CHUNK_BUDGET_SHARED` for the first, checkpoints on a pooled
+//! connection); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
 //! connection instead (what the tests and the CLI use). BENCH_TICK_SEEDED=<file> keeps the
 //! seed there for the next run with the same sizes.
 //!
@@ -49,7 +49,7 @@ use backup_monitor::domain::job::CronText;
 use backup_monitor::domain::schedule::Frequency;
 use backup_monitor::domain::zone::Zone;
 use backup_monitor::scheduler::tick_through;
-use backup_monitor::service::tick as scheduler;
+use backup_monitor::service::tick::{self as scheduler, ChunkBudget};
 use chrono::{DateTime, TimeZone, Timelike, Utc};
 use common::{env_or, hash, Seeder};
 
@@ -224,12 +224,15 @@ fn arm(path: &std::path::Path) {
     println!("result armed={armed}");
 }
 
-/// `BENCH_TICK_BUDGET_MS`: another bound on a chunk's work than `CHUNK_BUDGET`.
-fn budget() -> Duration {
+/// `BENCH_TICK_BUDGET_MS`: another bound on a chunk's work than the service's
+/// (`ChunkBudget::SERVICE`), the same whether or not reports compete.
+fn budget() -> ChunkBudget {
     std::env::var("BENCH_TICK_BUDGET_MS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .map_or(scheduler::CHUNK_BUDGET, Duration::from_millis)
+        .map_or(ChunkBudget::SERVICE, |ms| {
+            ChunkBudget::flat(Duration::from_millis(ms))
+        })
 }
 
 /// The service's own path: each chunk a write of the group-commit writer. Answers what it
@@ -263,14 +266,7 @@ fn through_writer(
     };
     let started = Instant::now();
     let outcome = runtime
-        .block_on(tick_through(
-            db,
-            &writer,
-            now,
-            100,
-            chunk_jobs,
-            budget(),
-        ))
+        .block_on(tick_through(db, &writer, now, 100, chunk_jobs, budget()))
         .expect("tick");
     let committed = started.elapsed();
     let conn = db.conn().expect("conn");

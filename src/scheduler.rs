@@ -17,7 +17,7 @@ use crate::db::{self, Db, DbError};
 use crate::metrics;
 use crate::service::reminders::remind;
 use crate::service::retention::Pruning;
-use crate::service::tick::{self, TickOutcome};
+use crate::service::tick::{self, ChunkBudget, TickOutcome};
 
 /// What each tick needs of the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -58,8 +58,11 @@ pub struct Scheduler {
 
 /// One tick at `now` through the group-commit writer: the due jobs are planned on a pooled
 /// connection, then each chunk (at most `chunk_jobs` jobs in id order, and at most about
-/// `budget` of work: the jobs it did not reach go in the next) is one write of its own, so
+/// its budget of work: the jobs it did not reach go in the next) is one write of its own, so
 /// a report waits for one chunk at most, never for the whole tick, and never for the lock.
+/// The budget is `budget.shared` for the first chunk and after one during which other writes
+/// (reports) came to the writer, `budget.alone` after one with none ([`ChunkBudget::next`]):
+/// a report waits for a short chunk, and a tick alone commits fewer, bigger ones.
 /// A chunk's commit does not wait for the disk ([`Writer::write_alone_unsynced`]): what it
 /// writes follows from the reports on disk, and a tick after a power cut writes it again.
 /// While the chunks run, the writer's page cache is grown for the largest and its automatic
@@ -73,7 +76,7 @@ pub async fn tick_through(
     now: chrono::DateTime<Utc>,
     max_catchup: usize,
     chunk_jobs: usize,
-    budget: Duration,
+    budget: ChunkBudget,
 ) -> Result<TickOutcome, DbError> {
     let chunks = db
         .run(move |conn| tick::plan(conn, now, chunk_jobs.max(1)).map_err(DbError::from))
@@ -94,10 +97,14 @@ pub async fn tick_through(
     let mut since_checkpoint = 0;
     let mut copying: Option<JoinHandle<()>> = None;
     let mut queue = std::collections::VecDeque::from(chunks);
+    // Writes submitted before the previous chunk began, its own included.
+    let mut submitted_by_last: Option<u64> = None;
     while let Some(chunk) = queue.pop_front() {
         let carried = std::mem::take(&mut weighed);
         let chunk_began = Instant::now();
         let submitted_before = writer.submitted();
+        let budget = budget.next(submitted_by_last.map(|n| submitted_before.saturating_sub(n)));
+        submitted_by_last = Some(submitted_before + 1);
         let done = writer
             .write_alone_unsynced(move |conn| {
                 let mut weighed = carried;
@@ -205,7 +212,7 @@ async fn run_tick(
             now,
             settings.max_catchup,
             tick::CHUNK_JOBS,
-            tick::CHUNK_BUDGET,
+            ChunkBudget::SERVICE,
         )
         .await?;
         outcome.alerts_queued += db
@@ -410,5 +417,21 @@ mod tests {
         assert_eq!(competed, Some(took));
         assert_eq!(alone, None);
         assert_eq!(last_chunk, None);
+    }
+
+    #[test]
+    fn a_tick_works_in_short_chunks_first_and_while_reports_compete_and_in_long_ones_alone() {
+        let (long, short) = (Duration::from_millis(10), Duration::from_millis(3));
+        let budget = ChunkBudget {
+            alone: long,
+            shared: short,
+        };
+
+        let first = budget.next(None);
+        let after_reports = budget.next(Some(2));
+        let alone = budget.next(Some(0));
+
+        assert_eq!((first, after_reports, alone), (short, short, long));
+        assert!(ChunkBudget::SERVICE.shared < ChunkBudget::SERVICE.alone);
     }
 }

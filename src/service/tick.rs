@@ -215,17 +215,56 @@ pub fn hung_runs(conn: &Connection, now: DateTime<Utc>) -> rusqlite::Result<usiz
 }
 
 /// Due jobs in one chunk (one transaction) at most. In the service a chunk also stops at
-/// [`CHUNK_BUDGET`], which is what bounds a report's wait behind it: at 100,000 jobs and
-/// 10,000,000 entries a chunk does ~850 jobs in its 10 ms. Each chunk rewrites the pages
-/// all chunks share (the recent end of the entries' table and indexes, the counters'
-/// pages, the due index's), so fewer, bigger chunks write less: the all-due tick took
-/// 1.44-1.49 s in chunks of 1,000 against 1.57-1.66 s in chunks of 250 (BENCHMARKS.md,
-/// "The all-due tick, committed unsynced").
+/// [`CHUNK_BUDGET`] (at [`CHUNK_BUDGET_SHARED`] while reports compete), which is what bounds
+/// a report's wait behind it: at 100,000 jobs and 10,000,000 entries a chunk does ~850
+/// jobs in its 10 ms. Each chunk rewrites the pages all chunks share (the recent end of the
+/// entries' table and indexes, the counters' pages, the due index's), so fewer, bigger
+/// chunks write less: the all-due tick took 1.44-1.49 s in chunks of 1,000 against
+/// 1.57-1.66 s in chunks of 250 (BENCHMARKS.md, "The all-due tick, committed unsynced").
 pub const CHUNK_JOBS: usize = 1_000;
 
 /// How long the service's chunk may work before it commits what it did and leaves the rest
-/// of its jobs to the next one ([`tick_chunk`]).
+/// of its jobs to the next one ([`tick_chunk`]), while no report competes with the tick.
 pub const CHUNK_BUDGET: Duration = Duration::from_millis(10);
+
+/// The same while reports compete with the tick (and for its first chunk, before it knows):
+/// a report that comes during a chunk waits for the rest of it and for its commit, whose
+/// frames the report's own commit then `fsync`s, so the chunk is kept small.
+pub const CHUNK_BUDGET_SHARED: Duration = Duration::from_millis(3);
+
+/// How long each of a tick's chunks may work: `alone` while no other write came to the
+/// writer since the previous chunk began, `shared` for the first chunk and while some
+/// came (see `scheduler::tick_through`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkBudget {
+    pub alone: Duration,
+    pub shared: Duration,
+}
+
+impl ChunkBudget {
+    /// The service's: [`CHUNK_BUDGET`] alone, [`CHUNK_BUDGET_SHARED`] beside reports.
+    pub const SERVICE: Self = Self {
+        alone: CHUNK_BUDGET,
+        shared: CHUNK_BUDGET_SHARED,
+    };
+
+    /// The same budget in both cases.
+    pub const fn flat(budget: Duration) -> Self {
+        Self {
+            alone: budget,
+            shared: budget,
+        }
+    }
+
+    /// The next chunk's budget, given how many other writes came since the previous chunk
+    /// began (`None`: no chunk yet).
+    pub fn next(self, others: Option<u64>) -> Duration {
+        match others {
+            Some(0) => self.alone,
+            _ => self.shared,
+        }
+    }
+}
 
 /// Page cache a chunk needs per job, in KiB: the pages its evaluation reads and dirties
 /// (the leaves of the entries' indexes where the job's slot and `missing` entry go, its

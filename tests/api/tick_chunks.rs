@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::common::{
     at, insert_jobs, spawn_app, tick_chunk_by_chunk, tick_in_chunks, tick_through, valid_job,
-    TestApp,
+    ChunkBudget, TestApp,
 };
 
 /// Hourly jobs at :00 with a 30-minute grace, `count` per agent, whose lateness counts from
@@ -269,7 +269,7 @@ async fn a_chunk_past_its_budget_leaves_its_other_jobs_to_the_next_and_the_tick_
         at("2026-11-24T01:30:00Z"),
         100,
         7,
-        Duration::ZERO,
+        ChunkBudget::flat(Duration::ZERO),
     )
     .await
     .unwrap();
@@ -308,8 +308,9 @@ async fn reports_are_stored_between_the_chunks_of_a_big_tick_not_after_it() {
     let first = app
         .report(reporter, "success", "2026-11-24T00:00:00.000Z")
         .await;
-    let ticking =
-        tokio::spawn(async move { tick_through(&db, &writer, now, 100, 20, Duration::MAX).await });
+    let ticking = tokio::spawn(async move {
+        tick_through(&db, &writer, now, 100, 20, ChunkBudget::flat(Duration::MAX)).await
+    });
     let mut stored = vec![first["id"].as_i64().unwrap()];
     let mut n = 0;
     while !ticking.is_finished() {

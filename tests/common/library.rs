@@ -21,7 +21,7 @@ pub use backup_monitor::{
     notify::outbox::{Outbox, LEASE},
     scheduler::tick_through,
     service::retention::{PruneOutcome, Pruning, BATCH, CHUNK},
-    service::tick::{TickOutcome, CHUNK_JOBS},
+    service::tick::{ChunkBudget, TickOutcome, CHUNK_JOBS},
     service::tokens::hash_secret,
 };
 
