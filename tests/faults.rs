@@ -482,6 +482,12 @@ async fn a_full_disk_refuses_reports_with_507_never_500_and_they_succeed_once_sp
     );
     assert_eq!(refused_while_full, 10, "the disk never refused a report");
     assert_eq!(health_full_status, 503, "green while reports are refused");
+    assert!(
+        health_full_body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("disk is full")),
+        "{health_full_body}"
+    );
     assert_eq!(reads_full, 200, "the service still answers what it can");
     assert_eq!(health_freed, 200);
     assert!(

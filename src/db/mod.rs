@@ -166,6 +166,17 @@ impl Db {
         &self.path
     }
 
+    /// The bytes free to this process on the file system that holds the database, or `None`
+    /// when it cannot say.
+    pub fn free_bytes(&self) -> Option<u64> {
+        let dir = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let stat = rustix::fs::statvfs(dir).ok()?;
+        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    }
+
     /// The bytes the database takes on disk: its file plus its write-ahead log (the shared
     /// memory file is left out: it is a cache, rebuilt at will). A file that cannot be read
     /// counts 0.
