@@ -13,6 +13,11 @@
 # times. Prints one line per row, and the server's CPU per report by thread (tokio workers,
 # the group-commit writer, the log writer, the rest) from /proc/PID/task/*/stat.
 #
+# BENCH_INGEST_SCHED=<file> records the scheduler's events of the whole machine (`perf sched
+# record -a`) for 4 s in the middle of each reports row, into <file>.N (N counts the
+# rows), to read with `perf sched latency` or `perf sched timehist`: how long the server's
+# threads wait for a core. Needs perf.
+#
 # Needs wrk, curl and a release build (cargo build --release; cargo bench --no-run --bench
 # seed for the first seed).
 set -euo pipefail
@@ -106,8 +111,18 @@ measure() { # binary
   load warmup report.lua /api/v1/entries/ BENCH_TOKEN="$token" BENCH_JOBS=$jobs BENCH_RUN=1 >/dev/null
   settle
   before=$(cpu "$server_pid")
+  local sched_pid=
+  if [ -n "${BENCH_INGEST_SCHED:-}" ]; then
+    sched_runs=$((${sched_runs:-0} + 1))
+    (sleep 3 && exec perf sched record -a -q -o "$BENCH_INGEST_SCHED.$sched_runs" -- sleep 4) \
+      >/dev/null 2>"$work/perf-sched.log" &
+    sched_pid=$!
+  fi
   r=$(load reports report.lua /api/v1/entries/ BENCH_TOKEN="$token" BENCH_JOBS=$jobs BENCH_RUN=2)
   after=$(cpu "$server_pid")
+  if [ -n "$sched_pid" ]; then
+    wait "$sched_pid" || { cat "$work/perf-sched.log" >&2; die "perf sched record failed"; }
+  fi
   h2=$(load healthz2 get.lua /healthz BENCH_TOKEN=)
   kill "$server_pid"
   wait "$server_pid" || true
