@@ -143,6 +143,7 @@ impl Application {
         let metrics_upkeep = tokio::spawn(metrics::upkeep());
         let checkpointing = tokio::spawn(crate::db::checkpoint_continually(
             db.clone(),
+            state.api.writer.clone(),
             crate::db::CHECKPOINT_EVERY,
         ));
         let scheduler = if settings.scheduler.enabled {

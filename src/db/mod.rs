@@ -382,21 +382,66 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// file and an `fsync` of it, a fifth to a quarter of the writer's time, while every report
 /// queued behind that group waited. Here it runs beside the writer; the writer's own
 /// automatic checkpoint waits for [`WRITER_AUTOCHECKPOINT_PAGES`], and takes over should
-/// this fall behind (it also restarts the WAL from its beginning). Each checkpoint also
-/// empties a WAL file grown past [`WAL_SIZE_LIMIT`] once it is all copied ([`shrink_wal`]).
-pub async fn checkpoint_continually(db: Db, every: Duration) {
+/// this fall behind (it also restarts the WAL from its beginning). See [`Checkpointer`] for
+/// when it empties a grown WAL file.
+pub async fn checkpoint_continually(db: Db, writer: writer::Writer, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let wal = wal_path(db.path());
+    let mut checkpointer = Checkpointer::new(db, writer);
     loop {
         ticks.tick().await;
-        let wal = wal.clone();
-        let checkpointed = db
-            .run(move |conn| shrink_wal(conn, &wal).map_err(DbError::from))
-            .await;
-        if let Err(e) = checkpointed {
+        if let Err(e) = checkpointer.round().await {
             tracing::debug!(error = %e, "background checkpoint failed");
         }
+    }
+}
+
+/// One round after another of the continual checkpoint ([`checkpoint_continually`]). Each
+/// copies the WAL into the database file ([`checkpoint`]); a round that finds the writer
+/// handed no write since the round before also empties a WAL file grown past
+/// [`WAL_SIZE_LIMIT`] ([`shrink_wal`]). Not while the writer works: a `TRUNCATE` checkpoint
+/// holds the write lock while it copies the frames committed since the passive one and
+/// syncs the database file, and a write that begins meanwhile sleeps in SQLite's busy
+/// handler (1, 2, 5, 10, 15, 20, 25 ms between its tries): during an all-due tick with
+/// reports arriving, the writer stalled 25–78 ms about once a second that way, which was
+/// the reports' p99 (BENCHMARKS.md). A busy writer restarts the WAL itself and cuts the
+/// file back to the limit; only a quiet service needs it emptied.
+pub struct Checkpointer {
+    db: Db,
+    writer: writer::Writer,
+    wal: PathBuf,
+    /// [`writer::Writer::submitted`] at the round before.
+    writes_seen: u64,
+}
+
+impl Checkpointer {
+    pub fn new(db: Db, writer: writer::Writer) -> Self {
+        let wal = wal_path(db.path());
+        let writes_seen = writer.submitted();
+        Self {
+            db,
+            writer,
+            wal,
+            writes_seen,
+        }
+    }
+
+    /// Checkpoints once; answers whether it emptied the WAL file.
+    pub async fn round(&mut self) -> Result<bool, DbError> {
+        let writes = self.writer.submitted();
+        let quiet = writes == self.writes_seen;
+        self.writes_seen = writes;
+        let wal = self.wal.clone();
+        self.db
+            .run(move |conn| {
+                if quiet {
+                    shrink_wal(conn, &wal)
+                } else {
+                    checkpoint(conn).map(|_| false)
+                }
+                .map_err(DbError::from)
+            })
+            .await
     }
 }
 
@@ -716,6 +761,39 @@ mod tests {
 
         assert!(before > grown.unsigned_abs(), "{before}");
         assert!(after <= super::WAL_SIZE_LIMIT.unsigned_abs(), "{after}");
+    }
+
+    /// The continual checkpoint empties a grown WAL file only in a round that finds that the
+    /// writer was handed nothing since the round before: never beside a busy writer, whose
+    /// writes would wait for the emptying's write lock.
+    #[tokio::test]
+    async fn the_continual_checkpoint_empties_a_grown_wal_file_only_while_the_writer_is_quiet() {
+        let (_dir, db) = super::testing::migrated();
+        let writer = super::writer::Writer::start(db.writer_conn().unwrap()).unwrap();
+        let wal = super::wal_path(db.path());
+        let mut checkpointer = super::Checkpointer::new(db.clone(), writer.clone());
+        let grown = super::WAL_SIZE_LIMIT + 4 * 1024 * 1024;
+        writer
+            .write(move |conn| {
+                conn.execute_batch("CREATE TABLE big (b BLOB)")?;
+                conn.execute("INSERT INTO big VALUES (zeroblob(?1))", [grown])?;
+                Ok::<_, super::DbError>(())
+            })
+            .await
+            .unwrap();
+
+        let after_write = checkpointer.round().await.unwrap();
+        let size_after_write = std::fs::metadata(&wal).unwrap().len();
+        let once_quiet = checkpointer.round().await.unwrap();
+        let size_once_quiet = std::fs::metadata(&wal).unwrap().len();
+
+        assert!(!after_write, "emptied in the round after a write");
+        assert!(
+            size_after_write > grown.unsigned_abs(),
+            "{size_after_write}"
+        );
+        assert!(once_quiet, "not emptied once the writer was quiet");
+        assert_eq!(size_once_quiet, 0);
     }
 
     /// A quiet service empties a WAL file grown past the limit without waiting for a write,
