@@ -14,9 +14,10 @@
 # the group-commit writer, the log writer, the rest) from /proc/PID/task/*/stat.
 #
 # BENCH_INGEST_SCHED=<file> records the scheduler's events of the whole machine (`perf sched
-# record -a`) for 4 s in the middle of each reports row, into <file>.N (N counts the
-# rows), to read with `perf sched latency` or `perf sched timehist`: how long the server's
-# threads wait for a core. Needs perf.
+# record -a`) for 4 s of each reports row, from 3 s after its start (so BENCH_DURATION of
+# 8 s or more), into <file>.N (N counts the rows; each row's line names its file; a
+# relative <file> is taken from the project's root), to read with `perf sched latency` or
+# `perf sched timehist`: how long the server's threads wait for a core. Needs perf.
 #
 # Needs wrk, curl and a release build (cargo build --release; cargo bench --no-run --bench
 # seed for the first seed).
@@ -37,6 +38,10 @@ bench_name=benches/ingest.sh
 for tool in wrk curl; do
   command -v "$tool" >/dev/null || die "$tool is missing (benches/run.sh installs it)"
 done
+if [ -n "${BENCH_INGEST_SCHED:-}" ]; then
+  command -v perf >/dev/null || die "BENCH_INGEST_SCHED needs perf"
+fi
+sched_runs=0 sched_pid=
 mkdir -p "$work"
 seeded=$work/seeded.db
 if [ ! -f "$seeded" ]; then
@@ -49,6 +54,10 @@ fi
 
 server_pid=
 cleanup() {
+  if [ -n "$sched_pid" ] && kill -0 "$sched_pid" 2>/dev/null; then
+    pkill -INT -P "$sched_pid" 2>/dev/null || true
+    kill "$sched_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -111,10 +120,11 @@ measure() { # binary
   load warmup report.lua /api/v1/entries/ BENCH_TOKEN="$token" BENCH_JOBS=$jobs BENCH_RUN=1 >/dev/null
   settle
   before=$(cpu "$server_pid")
-  local sched_pid=
+  local sched_file=
   if [ -n "${BENCH_INGEST_SCHED:-}" ]; then
-    sched_runs=$((${sched_runs:-0} + 1))
-    (sleep 3 && exec perf sched record -a -q -o "$BENCH_INGEST_SCHED.$sched_runs" -- sleep 4) \
+    sched_runs=$((sched_runs + 1))
+    sched_file=$BENCH_INGEST_SCHED.$sched_runs
+    (sleep 3 && exec perf sched record -a -q -o "$sched_file" -- sleep 4) \
       >/dev/null 2>"$work/perf-sched.log" &
     sched_pid=$!
   fi
@@ -122,6 +132,8 @@ measure() { # binary
   after=$(cpu "$server_pid")
   if [ -n "$sched_pid" ]; then
     wait "$sched_pid" || { cat "$work/perf-sched.log" >&2; die "perf sched record failed"; }
+    sched_pid=
+    say "scheduler events of this reports row: $sched_file"
   fi
   h2=$(load healthz2 get.lua /healthz BENCH_TOKEN=)
   kill "$server_pid"

@@ -454,6 +454,14 @@ async fn a_full_disk_refuses_reports_with_507_never_500_and_they_succeed_once_sp
     let health_full_status = health_full.status();
     let health_full_body: Value = health_full.json().await.unwrap();
     let reads_full = app.get("/api/v1/jobs").await.status();
+    // Room for the health check's one-row probe, not for reports to go on.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(filled - 512 * 1024)
+        .unwrap();
+    let health_nearly_full = app.get("/healthz").await.status();
 
     // Act 2: free the space, report again
     std::fs::remove_file(&filler).unwrap();
@@ -475,8 +483,8 @@ async fn a_full_disk_refuses_reports_with_507_never_500_and_they_succeed_once_sp
     println!(
         "disk full ({filled} bytes of filler on a 6 MB tmpfs): {sent_while_full} reports sent \
          while full, {refused_while_full} refused; statuses overall {statuses:?}; /healthz \
-         {health_full_status} ({}) while full, {health_freed} once freed; 20 of 20 after \
-         freeing: {:?}",
+         {health_full_status} ({}) while full, {health_nearly_full} with 512 KiB free, \
+         {health_freed} once freed; 20 of 20 after freeing: {:?}",
         health_full_body["detail"],
         after_freed.iter().map(|a| a.status).collect::<Vec<_>>()
     );
@@ -487,6 +495,10 @@ async fn a_full_disk_refuses_reports_with_507_never_500_and_they_succeed_once_sp
             .as_str()
             .is_some_and(|d| d.contains("disk is full")),
         "{health_full_body}"
+    );
+    assert_eq!(
+        health_nearly_full, 503,
+        "green with less than 1 MiB free after a refusal"
     );
     assert_eq!(reads_full, 200, "the service still answers what it can");
     assert_eq!(health_freed, 200);

@@ -166,14 +166,11 @@ impl Db {
         &self.path
     }
 
-    /// The bytes free to this process on the file system that holds the database, or `None`
-    /// when it cannot say.
+    /// The bytes free to unprivileged users on the file system that holds the database file
+    /// (through a symlink, the file's own), or `None` when it cannot say. Blocks: a failing
+    /// disk may not answer at once.
     pub fn free_bytes(&self) -> Option<u64> {
-        let dir = match self.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let stat = rustix::fs::statvfs(dir).ok()?;
+        let stat = rustix::fs::statvfs(&self.path).ok()?;
         Some(stat.f_bavail.saturating_mul(stat.f_frsize))
     }
 
@@ -357,11 +354,17 @@ pub fn wal_path(path: &Path) -> PathBuf {
 /// checkpoint that gives up at once, rather than wait, while a reader still reads an older
 /// snapshot or a write is under way (it would hold the writer back meanwhile). Otherwise
 /// the file keeps its size until the next write restarts it (cut back to the limit then),
-/// which a quiet service may not see for hours. Answers whether it emptied the file.
-pub fn shrink_wal(conn: &Connection, wal: &Path) -> rusqlite::Result<bool> {
+/// which a quiet service may not see for hours. `still_quiet`, asked after the passive
+/// step, can call the emptying off (the writer was handed a write meanwhile). Answers
+/// whether it emptied the file.
+pub fn shrink_wal(
+    conn: &Connection,
+    wal: &Path,
+    still_quiet: impl Fn() -> bool,
+) -> rusqlite::Result<bool> {
     let all_copied = checkpoint(conn)?;
     let large = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_SIZE_LIMIT.unsigned_abs());
-    if !all_copied || !large {
+    if !all_copied || !large || !still_quiet() {
         return Ok(false);
     }
     conn.busy_timeout(Duration::ZERO)?;
@@ -398,14 +401,12 @@ pub async fn checkpoint_continually(db: Db, writer: writer::Writer, every: Durat
 
 /// One round after another of the continual checkpoint ([`checkpoint_continually`]). Each
 /// copies the WAL into the database file ([`checkpoint`]); a round that finds the writer
-/// handed no write since the round before also empties a WAL file grown past
-/// [`WAL_SIZE_LIMIT`] ([`shrink_wal`]). Not while the writer works: a `TRUNCATE` checkpoint
-/// holds the write lock while it copies the frames committed since the passive one and
-/// syncs the database file, and a write that begins meanwhile sleeps in SQLite's busy
-/// handler (1, 2, 5, 10, 15, 20, 25 ms between its tries): during an all-due tick with
-/// reports arriving, the writer stalled 25–78 ms about once a second that way, which was
-/// the reports' p99 (BENCHMARKS.md). A busy writer restarts the WAL itself and cuts the
-/// file back to the limit; only a quiet service needs it emptied.
+/// handed no write since the round before, nor during its copy, also empties a WAL file
+/// grown past [`WAL_SIZE_LIMIT`] ([`shrink_wal`]). Not while the writer works: the
+/// `TRUNCATE` holds the write lock while it copies and syncs, and a write that begins
+/// meanwhile oversleeps its release in SQLite's busy handler (stalls of 25–78 ms during an
+/// all-due tick: BENCHMARKS.md). A busy writer restarts the WAL and cuts the file back to
+/// the limit itself.
 pub struct Checkpointer {
     db: Db,
     writer: writer::Writer,
@@ -415,6 +416,7 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
+    /// The first round may empty the WAL (a previous run's), unless the writer works by then.
     pub fn new(db: Db, writer: writer::Writer) -> Self {
         let wal = wal_path(db.path());
         let writes_seen = writer.submitted();
@@ -432,10 +434,11 @@ impl Checkpointer {
         let quiet = writes == self.writes_seen;
         self.writes_seen = writes;
         let wal = self.wal.clone();
+        let writer = self.writer.clone();
         self.db
             .run(move |conn| {
                 if quiet {
-                    shrink_wal(conn, &wal)
+                    shrink_wal(conn, &wal, || writer.submitted() == writes)
                 } else {
                     checkpoint(conn).map(|_| false)
                 }
@@ -773,27 +776,47 @@ mod tests {
         let wal = super::wal_path(db.path());
         let mut checkpointer = super::Checkpointer::new(db.clone(), writer.clone());
         let grown = super::WAL_SIZE_LIMIT + 4 * 1024 * 1024;
-        writer
-            .write(move |conn| {
-                conn.execute_batch("CREATE TABLE big (b BLOB)")?;
+        let grow = |sql: &'static str| {
+            writer.write(move |conn| {
+                conn.execute_batch(sql)?;
                 conn.execute("INSERT INTO big VALUES (zeroblob(?1))", [grown])?;
                 Ok::<_, super::DbError>(())
             })
-            .await
-            .unwrap();
+        };
+        grow("CREATE TABLE big (b BLOB)").await.unwrap();
 
         let after_write = checkpointer.round().await.unwrap();
         let size_after_write = std::fs::metadata(&wal).unwrap().len();
+        let wal_for_probe = wal.clone();
+        let called_off = db
+            .run(move |conn| {
+                super::shrink_wal(conn, &wal_for_probe, || false).map_err(super::DbError::from)
+            })
+            .await
+            .unwrap();
         let once_quiet = checkpointer.round().await.unwrap();
         let size_once_quiet = std::fs::metadata(&wal).unwrap().len();
+        let mut after_next_writes = Vec::new();
+        for _ in 0..2 {
+            grow("DELETE FROM big").await.unwrap();
+            after_next_writes.push(checkpointer.round().await.unwrap());
+        }
+        let quiet_again = checkpointer.round().await.unwrap();
 
         assert!(!after_write, "emptied in the round after a write");
         assert!(
             size_after_write > grown.unsigned_abs(),
             "{size_after_write}"
         );
+        assert!(!called_off, "emptied though a write came during the copy");
         assert!(once_quiet, "not emptied once the writer was quiet");
         assert_eq!(size_once_quiet, 0);
+        assert_eq!(
+            after_next_writes,
+            [false, false],
+            "emptied in a round after a write"
+        );
+        assert!(quiet_again, "not emptied once the writer was quiet again");
     }
 
     /// A quiet service empties a WAL file grown past the limit without waiting for a write,
@@ -807,7 +830,7 @@ mod tests {
         conn.execute_batch("CREATE TABLE big (b BLOB); INSERT INTO big VALUES (1);")
             .unwrap();
         assert!(
-            !super::shrink_wal(&conn, &wal).unwrap(),
+            !super::shrink_wal(&conn, &wal, || true).unwrap(),
             "a small WAL is left"
         );
 
@@ -824,11 +847,11 @@ mod tests {
         )
         .unwrap();
         let started = std::time::Instant::now();
-        let while_read = super::shrink_wal(&conn, &wal).unwrap();
+        let while_read = super::shrink_wal(&conn, &wal, || true).unwrap();
         let waited = started.elapsed();
         let grown = std::fs::metadata(&wal).unwrap().len();
         reader.execute_batch("COMMIT").unwrap();
-        let after_read = super::shrink_wal(&conn, &wal).unwrap();
+        let after_read = super::shrink_wal(&conn, &wal, || true).unwrap();
         let emptied = std::fs::metadata(&wal).unwrap().len();
 
         assert!(

@@ -284,7 +284,8 @@ impl Writer {
     }
 
     /// How many writes have been handed to the writer since it started: a big write's
-    /// caller tells from it whether others came while its own ran.
+    /// caller tells from it whether others came while its own ran, and the continual
+    /// checkpoint whether the writer was quiet (`db::Checkpointer`).
     pub fn submitted(&self) -> u64 {
         self.status.submitted.load(Ordering::Relaxed)
     }
