@@ -167,11 +167,17 @@ impl Db {
     }
 
     /// The bytes free to unprivileged users on the file system that holds the database file
-    /// (through a symlink, the file's own), or `None` when it cannot say. Blocks: a failing
-    /// disk may not answer at once.
-    pub fn free_bytes(&self) -> Option<u64> {
-        let stat = rustix::fs::statvfs(&self.path).ok()?;
-        Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    /// (through a symlink, the file's own), or `None` when it cannot say. Asked on the
+    /// blocking pool: a failing disk may not answer at once.
+    pub async fn free_bytes(&self) -> Option<u64> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let stat = rustix::fs::statvfs(&path).ok()?;
+            Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// The bytes the database takes on disk: its file plus its write-ahead log (the shared

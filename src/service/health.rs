@@ -16,13 +16,11 @@ pub const FREE_SPACE_FLOOR: u64 = 1024 * 1024;
 pub async fn check(db: &Db, writer: &Writer) -> Result<(), ServiceError> {
     db.live(writer).await?;
     if writer.storage_fault().is_some() {
-        let free = {
-            let db = db.clone();
-            tokio::task::spawn_blocking(move || db.free_bytes())
-                .await
-                .unwrap_or(None)
-        };
-        if free.is_some_and(|free| free < FREE_SPACE_FLOOR) {
+        if db
+            .free_bytes()
+            .await
+            .is_some_and(|free| free < FREE_SPACE_FLOOR)
+        {
             return Err(DbError::Storage(StorageFault::Full).into());
         }
         // One small write through the writer, like a report's: it clears the fault when
