@@ -342,11 +342,20 @@ impl Db {
 /// waiting for anyone (a passive checkpoint); the writer's own automatic checkpoints then
 /// find little to do. Answers whether every frame of the WAL is copied.
 pub fn checkpoint(conn: &Connection) -> rusqlite::Result<bool> {
+    checkpoint_counted(conn).map(|(all_copied, _)| all_copied)
+}
+
+/// [`checkpoint`], answering also how many frames the WAL held when it began.
+fn checkpoint_counted(conn: &Connection) -> rusqlite::Result<(bool, i64)> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         let (busy, log, copied): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        Ok(busy == 0 && log == copied)
+        Ok((busy == 0 && log == copied, log))
     })
 }
+
+/// WAL frames past which a round of the continual checkpoint has the writer restart the
+/// WAL ([`Checkpointer`]).
+pub const RESTART_AFTER_FRAMES: i64 = 2_048;
 
 /// The write-ahead log beside the database file `path`.
 pub fn wal_path(path: &Path) -> PathBuf {
@@ -391,8 +400,8 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// file and an `fsync` of it, a fifth to a quarter of the writer's time, while every report
 /// queued behind that group waited. Here it runs beside the writer; the writer's own
 /// automatic checkpoint waits for [`WRITER_AUTOCHECKPOINT_PAGES`], and takes over should
-/// this fall behind (it also restarts the WAL from its beginning). See [`Checkpointer`] for
-/// when it empties a grown WAL file.
+/// this fall behind. See [`Checkpointer`] for when it has the writer restart the WAL from
+/// its beginning, and when it empties a grown WAL file.
 pub async fn checkpoint_continually(db: Db, writer: writer::Writer, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -413,6 +422,16 @@ pub async fn checkpoint_continually(db: Db, writer: writer::Writer, every: Durat
 /// meanwhile oversleeps its release in SQLite's busy handler (stalls of 25–78 ms during an
 /// all-due tick: BENCHMARKS.md). A busy writer restarts the WAL and cuts the file back to
 /// the limit itself.
+///
+/// Beside a busy writer a round never copies the whole WAL: not the frames past the
+/// snapshot the writer's open group reads, nor those written while it copies. The WAL
+/// restarts only after a checkpoint that copied every frame, and only such a checkpoint
+/// syncs the database file: the writer's own, at [`WRITER_AUTOCHECKPOINT_PAGES`], which
+/// `fsync`ed every page copied since the last restart (8-12 ms) while every report queued
+/// behind it waited, every ~0.4 s at 11,000 reports/s. So a round that finds the WAL past
+/// [`RESTART_AFTER_FRAMES`] then hands the writer what it left, to copy between two groups
+/// ([`writer::Writer::between_groups`]): a shorter copy and sync, more often; the writer's
+/// next group restarts the WAL.
 pub struct Checkpointer {
     db: Db,
     writer: writer::Writer,
@@ -434,24 +453,56 @@ impl Checkpointer {
         }
     }
 
-    /// Checkpoints once; answers whether it emptied the WAL file.
-    pub async fn round(&mut self) -> Result<bool, DbError> {
+    /// Checkpoints once; answers what it did.
+    pub async fn round(&mut self) -> Result<Round, DbError> {
         let writes = self.writer.submitted();
         let quiet = writes == self.writes_seen;
         self.writes_seen = writes;
         let wal = self.wal.clone();
         let writer = self.writer.clone();
-        self.db
-            .run(move |conn| {
-                if quiet {
-                    shrink_wal(conn, &wal, || writer.submitted() == writes)
-                } else {
-                    checkpoint(conn).map(|_| false)
-                }
-                .map_err(DbError::from)
-            })
-            .await
+        if quiet {
+            let emptied = self
+                .db
+                .run(move |conn| {
+                    shrink_wal(conn, &wal, || writer.submitted() == writes).map_err(DbError::from)
+                })
+                .await?;
+            return Ok(if emptied {
+                Round::Emptied
+            } else {
+                Round::Copied
+            });
+        }
+        let (_, frames) = self
+            .db
+            .run(|conn| checkpoint_counted(conn).map_err(DbError::from))
+            .await?;
+        if frames < RESTART_AFTER_FRAMES {
+            return Ok(Round::Copied);
+        }
+        // What this round could not copy (the frames past the snapshot the writer's open
+        // group reads, those written since), copied by the writer between two groups: the
+        // next group then restarts the WAL from its beginning.
+        self.writer
+            .between_groups(|conn| checkpoint(conn).map_err(DbError::from))
+            .await?;
+        // Its own hand-off is no write of anyone's.
+        self.writes_seen += 1;
+        Ok(Round::Restarted)
     }
+}
+
+/// What one round of the continual checkpoint did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Round {
+    /// Copied what it could of the WAL into the database file.
+    Copied,
+    /// Copied all of it and emptied the WAL file: the writer was quiet.
+    Emptied,
+    /// Copied what it could, then had the writer copy the rest between two groups, so that
+    /// the next group restarts the WAL: the writer was busy and the WAL past
+    /// [`RESTART_AFTER_FRAMES`].
+    Restarted,
 }
 
 /// A connection's settings as they were before [`set_for_bulk`], to put back with
@@ -731,6 +782,8 @@ pub(crate) mod testing {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::{DbError, Round};
+
     /// The id lists the `json_each` queries read: SQLite reads back the ids given, in order,
     /// the empty list and negative ids included.
     #[test]
@@ -809,20 +862,93 @@ mod tests {
         }
         let quiet_again = checkpointer.round().await.unwrap();
 
-        assert!(!after_write, "emptied in the round after a write");
+        assert_ne!(
+            after_write,
+            Round::Emptied,
+            "emptied in the round after a write"
+        );
         assert!(
             size_after_write > grown.unsigned_abs(),
             "{size_after_write}"
         );
         assert!(!called_off, "emptied though a write came during the copy");
-        assert!(once_quiet, "not emptied once the writer was quiet");
-        assert_eq!(size_once_quiet, 0);
         assert_eq!(
-            after_next_writes,
-            [false, false],
-            "emptied in a round after a write"
+            once_quiet,
+            Round::Emptied,
+            "not emptied once the writer was quiet"
         );
-        assert!(quiet_again, "not emptied once the writer was quiet again");
+        assert_eq!(size_once_quiet, 0);
+        assert!(
+            !after_next_writes.contains(&Round::Emptied),
+            "emptied in a round after a write: {after_next_writes:?}"
+        );
+        assert_eq!(
+            quiet_again,
+            Round::Emptied,
+            "not emptied once the writer was quiet again"
+        );
+    }
+
+    /// Beside a busy writer a round never copies the whole WAL (a group commits during its
+    /// copy), which then grows until the writer checkpoints it itself (every report behind
+    /// waiting for that copy and its `fsync`). A round that finds the WAL past
+    /// [`RESTART_AFTER_FRAMES`] has the writer copy the rest between two groups, and the
+    /// writer's next group restarts the WAL from its beginning.
+    #[tokio::test]
+    async fn a_busy_writer_restarts_the_wal_after_a_round_of_the_checkpoint() {
+        let (_dir, db) = super::testing::migrated();
+        let writer = super::writer::Writer::start(db.writer_conn().unwrap()).unwrap();
+        // Only the continual checkpoint copies here: the writer's own would restart the WAL.
+        writer
+            .between_groups(|conn| {
+                conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))?;
+                Ok::<_, DbError>(())
+            })
+            .await
+            .unwrap();
+        let insert = |sql: &'static str| {
+            writer.write(move |conn| {
+                conn.execute_batch(sql)?;
+                Ok::<_, DbError>(())
+            })
+        };
+        insert("CREATE TABLE small (n INTEGER)").await.unwrap();
+        let mut checkpointer = super::Checkpointer::new(db.clone(), writer.clone());
+        let pages = super::RESTART_AFTER_FRAMES + 512;
+        writer
+            .write(move |conn| {
+                conn.execute("CREATE TABLE big (b BLOB)", [])?;
+                conn.execute("INSERT INTO big VALUES (zeroblob(?1))", [pages * 4096])?;
+                Ok::<_, DbError>(())
+            })
+            .await
+            .unwrap();
+        // A group open while the round copies, committed after its copy began.
+        let busy = writer.clone();
+        let open_group = tokio::spawn(async move {
+            busy.write(|conn| {
+                conn.execute("INSERT INTO small VALUES (1)", [])?;
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                Ok::<_, DbError>(())
+            })
+            .await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let round = checkpointer.round().await.unwrap();
+        open_group.await.unwrap().unwrap();
+        for _ in 0..2 {
+            insert("INSERT INTO small VALUES (2)").await.unwrap();
+        }
+        let after = {
+            let conn = db.conn().unwrap();
+            super::checkpoint_counted(&conn).unwrap().1
+        };
+
+        assert_eq!(round, Round::Restarted);
+        assert!(
+            after < 64,
+            "the WAL did not restart: {after} frames after {pages} pages"
+        );
     }
 
     /// A quiet service empties a WAL file grown past the limit without waiting for a write,

@@ -53,6 +53,8 @@ enum Mode {
     /// In a group of its own, committed without waiting for the disk
     /// ([`Writer::write_alone_unsynced`]).
     AloneUnsynced,
+    /// Between two groups, outside any transaction ([`Writer::between_groups`]).
+    Between,
 }
 
 impl Mode {
@@ -253,6 +255,20 @@ impl Writer {
         self.submit(f, Mode::AloneUnsynced).await
     }
 
+    /// Runs `f` on the writer's connection between two groups, outside any transaction:
+    /// for what SQLite refuses inside one (a checkpoint on the writer's own connection, see
+    /// `db::Checkpointer`). The writes queued before it are committed first; those queued
+    /// while it runs wait for it. `f` must not write: nothing commits or rolls back
+    /// around it.
+    pub async fn between_groups<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        self.submit(f, Mode::Between).await
+    }
+
     async fn submit<T, E, F>(&self, f: F, mode: Mode) -> Result<T, E>
     where
         T: Send + 'static,
@@ -376,6 +392,14 @@ fn run(
                 Ok(more) => group.push(more),
                 Err(_) => break,
             }
+        }
+        if mode == Mode::Between {
+            for work in group {
+                let (_, finish) = work.run(&conn);
+                status.group_began_ms.store(0, Ordering::Release);
+                finish(None);
+            }
+            continue;
         }
         let wanted = if mode == Mode::AloneUnsynced {
             SYNCHRONOUS_NORMAL
@@ -559,6 +583,26 @@ mod tests {
             })
             .await
             .unwrap()
+    }
+
+    /// What runs between two groups finds no transaction open, and the writes queued
+    /// before it committed.
+    #[tokio::test]
+    async fn work_between_groups_runs_outside_any_transaction_after_the_writes_before_it() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        let before = insert(&writer, 1);
+        let between = writer.between_groups(|conn| {
+            let count: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
+            Ok::<_, DbError>((conn.is_autocommit(), count))
+        });
+        // Polled in order: the write is queued first.
+        let (inserted, between) = tokio::join!(before, between);
+        inserted.unwrap();
+        let (outside, seen) = between.unwrap();
+        assert!(outside, "ran inside a transaction");
+        assert_eq!(seen, 1, "ran before the write queued before it");
+        insert(&writer, 2).await.unwrap();
+        assert_eq!(count(&writer).await, 2);
     }
 
     #[tokio::test]
