@@ -483,12 +483,17 @@ impl Checkpointer {
         // What this round could not copy (the frames past the snapshot the writer's open
         // group reads, those written since), copied by the writer between two groups: the
         // next group then restarts the WAL from its beginning.
-        self.writer
+        let all_copied = self
+            .writer
             .between_groups(|conn| checkpoint(conn).map_err(DbError::from))
             .await?;
         // Its own hand-off is no write of anyone's.
         self.writes_seen += 1;
-        Ok(Round::Restarted)
+        Ok(if all_copied {
+            Round::Restarted
+        } else {
+            Round::Copied
+        })
     }
 }
 
@@ -501,7 +506,8 @@ pub enum Round {
     Emptied,
     /// Copied what it could, then had the writer copy the rest between two groups, so that
     /// the next group restarts the WAL: the writer was busy and the WAL past
-    /// [`RESTART_AFTER_FRAMES`].
+    /// [`RESTART_AFTER_FRAMES`]. (A reader of an older snapshot can keep frames from both
+    /// copies; the round is then [`Round::Copied`].)
     Restarted,
 }
 
