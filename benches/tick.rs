@@ -20,7 +20,8 @@
 //! sets another bound. The due tick is timed on the service's own path
 //! (`scheduler::tick_through`: each chunk a write of the group-commit writer of at most
 //! `CHUNK_BUDGET` of work, `CHUNK_BUDGET_SHARED` for the first, checkpoints on a pooled
-//! connection); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
+//! connection; the writer's connection and the continual checkpoint beside it as `serve`
+//! has them); BENCH_TICK_PATH=direct times `service::tick::tick_in_chunks` on one
 //! connection instead (what the tests and the CLI use). BENCH_TICK_SEEDED=<file> keeps the
 //! seed there for the next run with the same sizes.
 //!
@@ -29,7 +30,8 @@
 //! instead: the entries day by day across the jobs, the indexes updated row by row (slower).
 //!
 //! Environment: BENCH_JOBS, BENCH_ENTRIES_PER_JOB, BENCH_ROUNDS (default 5), BENCH_SCHEDULE,
-//! BENCH_TICK_CHUNK, BENCH_TICK_BUDGET_MS, BENCH_TICK_PATH, BENCH_TICK_SEEDED, BENCH_TICK_GROWN.
+//! BENCH_TICK_CHUNK, BENCH_TICK_BUDGET_MS, BENCH_TICK_PATH, BENCH_TICK_SEEDED, BENCH_TICK_GROWN,
+//! BENCH_TICK_CONTINUAL (0: the service's path without its continual checkpoint beside).
 //! `benches/run.sh` runs it at 100,000 jobs and 10,000,000 entries. The last line,
 //! `result …`, is what run.sh reads.
 //!
@@ -235,7 +237,8 @@ fn budget() -> ChunkBudget {
         })
 }
 
-/// The service's own path: each chunk a write of the group-commit writer. Answers what it
+/// The service's own path: each chunk a write of the group-commit writer, with the WAL
+/// checkpointed continually beside it as `serve` does (`db::checkpoint_continually`). Answers what it
 /// did and how long it took, until its last chunk was committed; the checkpoint it leaves
 /// running then (the WAL's last frames copied into the file) is timed apart, from then
 /// until a checkpoint after it has copied them all.
@@ -244,7 +247,7 @@ fn through_writer(
     now: DateTime<Utc>,
     chunk_jobs: usize,
 ) -> (scheduler::TickOutcome, Duration, Duration) {
-    let writer = Writer::start(db.conn().expect("conn")).expect("writer");
+    let writer = Writer::start(db.writer_conn().expect("conn")).expect("writer");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -264,11 +267,23 @@ fn through_writer(
             largest
         })
     };
+    // The service checkpoints the WAL beside the writer all the time (`serve`), the tick's
+    // chunks included; BENCH_TICK_CONTINUAL=0 times the tick without it.
+    let continual = (std::env::var("BENCH_TICK_CONTINUAL").map_or(true, |v| v != "0")).then(|| {
+        runtime.spawn(backup_monitor::db::checkpoint_continually(
+            db.clone(),
+            writer.clone(),
+            backup_monitor::db::CHECKPOINT_EVERY,
+        ))
+    });
     let started = Instant::now();
     let outcome = runtime
         .block_on(tick_through(db, &writer, now, 100, chunk_jobs, budget()))
         .expect("tick");
     let committed = started.elapsed();
+    if let Some(continual) = continual {
+        continual.abort();
+    }
     let conn = db.conn().expect("conn");
     conn.busy_timeout(Duration::from_secs(60))
         .expect("busy timeout");
