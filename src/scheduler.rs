@@ -30,13 +30,14 @@ pub struct TickSettings {
 /// A tick checkpoints the WAL after this many due jobs' chunks (and after its last), beside
 /// the next chunks, one checkpoint at a time; the chunks never wait for one. A checkpoint
 /// copies only the frames written before it began, and the WAL restarts from its beginning
-/// only once one has copied them all, which beside a busy tick is seldom: the WAL can hold
-/// much of the tick's work (up to ~300 MiB over 100,000 due jobs, 50,000 of them late), and
-/// the service's continual checkpoint empties the file once the writer is quiet after it
-/// ([`db::Checkpointer`]). Awaiting one in four checkpoints kept it under 35 MiB, but the
-/// tick then waited for the copying and for the `fsync`s of the file it copied to, with the
-/// commits of its chunks queued behind them on the disk: 0.5-0.7 s of a 2.5 s all-due tick
-/// (BENCHMARKS.md).
+/// only once one has copied them all, which beside a busy tick is seldom: the WAL could
+/// hold much of the tick's work (up to ~300 MiB over 100,000 due jobs, 50,000 of them
+/// late). The service's continual checkpoint has the writer copy the rest and restart it
+/// between two chunks once it is past 8 MiB (46-78 MiB at most over that tick), and
+/// empties the file once the writer is quiet after it ([`db::Checkpointer`]). Awaiting one
+/// in four of these checkpoints kept it under 35 MiB, but the tick then waited for the
+/// copying and for the `fsync`s of the file it copied to, with the commits of its chunks
+/// queued behind them on the disk: 0.5-0.7 s of a 2.5 s all-due tick (BENCHMARKS.md).
 const CHECKPOINT_EVERY_JOBS: usize = 2 * tick::CHUNK_JOBS;
 
 /// How often retention runs, besides once at start.

@@ -103,9 +103,9 @@ pub const WRITER_CACHE_KIB: i64 = 32 * 1024;
 pub const WRITER_AUTOCHECKPOINT_PAGES: i64 = 8_192;
 
 /// Bytes the WAL file is cut back to when it restarts from its beginning (`PRAGMA
-/// journal_size_limit`, set on every connection). An all-due tick holds its whole work in
-/// the WAL while it runs (~400 MiB over 100,000 due jobs, see `scheduler`); without a limit
-/// the file kept that size for good. The writer's own checkpoints keep it under this.
+/// journal_size_limit`, set on every connection). An all-due tick could grow the WAL to
+/// ~400 MiB over 100,000 due jobs (46-78 MiB since the continual checkpoint has the writer
+/// restart it, [`Checkpointer`]); without a limit the file kept its largest size for good.
 pub const WAL_SIZE_LIMIT: i64 = WRITER_AUTOCHECKPOINT_PAGES * 4096;
 
 /// How long a connection waits for another writer before giving up with "busy".
@@ -365,7 +365,7 @@ pub fn wal_path(path: &Path) -> PathBuf {
 }
 
 /// Checkpoints passively ([`checkpoint`]), then empties the WAL file if it is larger than
-/// [`WAL_SIZE_LIMIT`] (after an all-due tick, ~300 MiB) and every frame it holds is copied: a `TRUNCATE`
+/// [`WAL_SIZE_LIMIT`] (after an all-due tick, up to ~80 MiB) and every frame it holds is copied: a `TRUNCATE`
 /// checkpoint that gives up at once, rather than wait, while a reader still reads an older
 /// snapshot or a write is under way (it would hold the writer back meanwhile). Otherwise
 /// the file keeps its size until the next write restarts it (cut back to the limit then),
