@@ -28,7 +28,9 @@ pub struct TickSettings {
     pub repeat_every_minutes: Option<u32>,
 }
 /// A tick checkpoints the WAL after this many due jobs' chunks (and after its last), beside
-/// the next chunks, one checkpoint at a time; the chunks never wait for one. A checkpoint
+/// the next chunks, one checkpoint at a time; the chunks never wait for one (but for the
+/// continual checkpoint's hand-off, run by the writer between two chunks: a copy of what its
+/// round left, and a sync of the database file). A checkpoint
 /// copies only the frames written before it began, and the WAL restarts from its beginning
 /// only once one has copied them all, which beside a busy tick is seldom: the WAL could
 /// hold much of the tick's work (up to ~300 MiB over 100,000 due jobs, 50,000 of them

@@ -99,7 +99,8 @@ pub const WRITER_CACHE_KIB: i64 = 32 * 1024;
 /// The writer's own automatic checkpoint, in WAL pages (SQLite's default is 1,000): a
 /// safety net behind [`checkpoint_continually`], which does the copying. At 1,000 the
 /// writer still checkpointed every few hundred reports (an `fsync` of the database file
-/// each time, while the reports behind waited); the WAL now grows to 32 MiB at most.
+/// each time, while the reports behind waited); under reports the WAL now grows to 32 MiB
+/// at most (a tick's chunks turn it off: `scheduler::tick_through`).
 pub const WRITER_AUTOCHECKPOINT_PAGES: i64 = 8_192;
 
 /// Bytes the WAL file is cut back to when it restarts from its beginning (`PRAGMA
@@ -423,12 +424,13 @@ pub async fn checkpoint_continually(db: Db, writer: writer::Writer, every: Durat
 /// all-due tick: BENCHMARKS.md). A busy writer restarts the WAL and cuts the file back to
 /// the limit itself.
 ///
-/// Beside a busy writer a round never copies the whole WAL: not the frames past the
-/// snapshot the writer's open group reads, nor those written while it copies. The WAL
-/// restarts only after a checkpoint that copied every frame, and only such a checkpoint
-/// syncs the database file: the writer's own, at [`WRITER_AUTOCHECKPOINT_PAGES`], which
-/// `fsync`ed every page copied since the last restart (8-12 ms) while every report queued
-/// behind it waited, every ~0.4 s at 11,000 reports/s. So a round that finds the WAL past
+/// Beside a busy writer the WAL seldom restarts: SQLite restarts it in a write transaction
+/// whose read began with every frame copied, and the writer's next group has always begun
+/// (or committed more frames) before a round's copy ends. Only a checkpoint that copies
+/// every frame syncs the database file; it was the writer's own, at
+/// [`WRITER_AUTOCHECKPOINT_PAGES`], which `fsync`ed every page copied since the last restart
+/// (8-12 ms) while every report queued behind it waited, every ~0.4 s at 11,000 reports/s.
+/// So a round that finds the WAL past
 /// [`RESTART_AFTER_FRAMES`] then hands the writer what it left, to copy between two groups
 /// ([`writer::Writer::between_groups`]): a shorter copy and sync, more often; the writer's
 /// next group restarts the WAL.
@@ -487,8 +489,6 @@ impl Checkpointer {
             .writer
             .between_groups(|conn| checkpoint(conn).map_err(DbError::from))
             .await?;
-        // Its own hand-off is no write of anyone's.
-        self.writes_seen += 1;
         Ok(if all_copied {
             Round::Restarted
         } else {
@@ -507,7 +507,8 @@ pub enum Round {
     /// Copied what it could, then had the writer copy the rest between two groups, so that
     /// the next group restarts the WAL: the writer was busy and the WAL past
     /// [`RESTART_AFTER_FRAMES`]. (A reader of an older snapshot can keep frames from both
-    /// copies; the round is then [`Round::Copied`].)
+    /// copies; the round is then [`Round::Copied`]. A reader that began before the copy
+    /// ended can still put the restart off to a later group.)
     Restarted,
 }
 

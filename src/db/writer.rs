@@ -283,6 +283,9 @@ impl Writer {
             mode,
         });
         match self.queue.try_send(work) {
+            // What runs between groups is the service's own upkeep, no write of anyone's:
+            // counted, a lone tick would take it for a report and pause for it.
+            Ok(()) if mode == Mode::Between => {}
             Ok(()) => {
                 self.status.submitted.fetch_add(1, Ordering::Relaxed);
             }
@@ -299,7 +302,8 @@ impl Writer {
         stopped()
     }
 
-    /// How many writes have been handed to the writer since it started: a big write's
+    /// How many writes have been handed to the writer since it started (not what runs
+    /// [`Writer::between_groups`]): a big write's
     /// caller tells from it whether others came while its own ran, and the continual
     /// checkpoint whether the writer was quiet (`db::Checkpointer`).
     pub fn submitted(&self) -> u64 {
@@ -394,8 +398,17 @@ fn run(
             }
         }
         if mode == Mode::Between {
+            // A group of its own (`Between` runs alone): `first`, and nothing else.
             for work in group {
                 let (_, finish) = work.run(&conn);
+                // It must not write; should it have begun a transaction, the next group's
+                // `BEGIN` would fail.
+                if !conn.is_autocommit() {
+                    tracing::error!("work between two groups left a transaction open; rolled back");
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "cannot roll back");
+                    }
+                }
                 status.group_began_ms.store(0, Ordering::Release);
                 finish(None);
             }
@@ -804,9 +817,17 @@ mod tests {
             .await
             .unwrap();
         insert(&writer, 3).await.unwrap();
+        writer
+            .between_groups(|_| Ok::<_, DbError>(()))
+            .await
+            .unwrap();
 
         assert_eq!(at_start, 0);
-        assert_eq!(writer.submitted(), 3);
+        assert_eq!(
+            writer.submitted(),
+            3,
+            "upkeep between groups counted as a write"
+        );
     }
 
     #[tokio::test]
