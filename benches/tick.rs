@@ -269,7 +269,7 @@ fn through_writer(
     };
     // The service checkpoints the WAL beside the writer all the time (`serve`), the tick's
     // chunks included; BENCH_TICK_CONTINUAL=0 times the tick without it.
-    let continual = (std::env::var("BENCH_TICK_CONTINUAL").map_or(true, |v| v != "0")).then(|| {
+    let continual = (std::env::var("BENCH_TICK_CONTINUAL").as_deref() != Ok("0")).then(|| {
         runtime.spawn(backup_monitor::db::checkpoint_continually(
             db.clone(),
             writer.clone(),

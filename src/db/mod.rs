@@ -430,10 +430,9 @@ pub async fn checkpoint_continually(db: Db, writer: writer::Writer, every: Durat
 /// every frame syncs the database file; it was the writer's own, at
 /// [`WRITER_AUTOCHECKPOINT_PAGES`], which `fsync`ed every page copied since the last restart
 /// (8-12 ms) while every report queued behind it waited, every ~0.4 s at 11,000 reports/s.
-/// So a round that finds the WAL past
-/// [`RESTART_AFTER_FRAMES`] then hands the writer what it left, to copy between two groups
-/// ([`writer::Writer::between_groups`]): a shorter copy and sync, more often; the writer's
-/// next group restarts the WAL.
+/// So a round that finds the WAL past [`RESTART_AFTER_FRAMES`] then hands the writer what
+/// it left, to copy between two groups ([`writer::Writer::between_groups`]): a shorter copy
+/// and sync, more often; the writer's next group restarts the WAL.
 pub struct Checkpointer {
     db: Db,
     writer: writer::Writer,
@@ -460,9 +459,8 @@ impl Checkpointer {
         let writes = self.writer.submitted();
         let quiet = writes == self.writes_seen;
         self.writes_seen = writes;
-        let wal = self.wal.clone();
-        let writer = self.writer.clone();
         if quiet {
+            let (wal, writer) = (self.wal.clone(), self.writer.clone());
             let emptied = self
                 .db
                 .run(move |conn| {

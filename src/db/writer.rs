@@ -303,9 +303,9 @@ impl Writer {
     }
 
     /// How many writes have been handed to the writer since it started (not what runs
-    /// [`Writer::between_groups`]): a big write's
-    /// caller tells from it whether others came while its own ran, and the continual
-    /// checkpoint whether the writer was quiet (`db::Checkpointer`).
+    /// [`Writer::between_groups`]): a big write's caller tells from it whether others came
+    /// while its own ran, and the continual checkpoint whether the writer was quiet
+    /// (`db::Checkpointer`).
     pub fn submitted(&self) -> u64 {
         self.status.submitted.load(Ordering::Relaxed)
     }
@@ -386,6 +386,20 @@ fn run(
             .group_began_ms
             .store(status.now_ms(), Ordering::Release);
         let mode = first.mode();
+        if mode == Mode::Between {
+            let (_, finish) = first.run(&conn);
+            // It must not write; should it have begun a transaction, the next group's
+            // `BEGIN` would fail.
+            if !conn.is_autocommit() {
+                tracing::error!("work between two groups left a transaction open; rolled back");
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "cannot roll back");
+                }
+            }
+            status.group_began_ms.store(0, Ordering::Release);
+            finish(None);
+            continue;
+        }
         let mut group = vec![first];
         while !mode.alone() && group.len() < GROUP_MAX {
             match work.try_recv() {
@@ -396,23 +410,6 @@ fn run(
                 Ok(more) => group.push(more),
                 Err(_) => break,
             }
-        }
-        if mode == Mode::Between {
-            // A group of its own (`Between` runs alone): `first`, and nothing else.
-            for work in group {
-                let (_, finish) = work.run(&conn);
-                // It must not write; should it have begun a transaction, the next group's
-                // `BEGIN` would fail.
-                if !conn.is_autocommit() {
-                    tracing::error!("work between two groups left a transaction open; rolled back");
-                    if let Err(e) = conn.execute_batch("ROLLBACK") {
-                        tracing::error!(error = %e, "cannot roll back");
-                    }
-                }
-                status.group_began_ms.store(0, Ordering::Release);
-                finish(None);
-            }
-            continue;
         }
         let wanted = if mode == Mode::AloneUnsynced {
             SYNCHRONOUS_NORMAL
