@@ -615,6 +615,45 @@ mod tests {
         assert_eq!(count(&writer).await, 2);
     }
 
+    /// Work between groups that fails, panics, or leaves a transaction open answers its
+    /// caller, and the writes after it commit alone: nothing it began is kept.
+    #[tokio::test]
+    async fn failed_work_between_groups_leaves_nothing_behind_and_the_writer_goes_on() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        insert(&writer, 1).await.unwrap();
+
+        let failed = writer
+            .between_groups(|_| -> Result<(), DbError> {
+                Err(DbError::Unavailable("refused by the upkeep".to_owned()))
+            })
+            .await;
+        assert!(matches!(failed, Err(DbError::Unavailable(_))), "{failed:?}");
+
+        let panicked = writer
+            .between_groups(|_| -> Result<(), DbError> { panic!("a bug in the upkeep") })
+            .await;
+        assert!(
+            matches!(panicked, Err(DbError::WritePanicked)),
+            "{panicked:?}"
+        );
+
+        let left_open = writer
+            .between_groups(|conn| {
+                conn.execute_batch("BEGIN; INSERT INTO t (x) VALUES (2);")?;
+                Ok::<_, DbError>(())
+            })
+            .await;
+        assert!(left_open.is_ok(), "{left_open:?}");
+
+        insert(&writer, 3).await.unwrap();
+        assert_eq!(
+            count(&writer).await,
+            2,
+            "the row of the transaction left open is rolled back"
+        );
+        assert!(writer.health().is_ok());
+    }
+
     #[tokio::test]
     async fn a_panicking_write_is_rolled_back_alone_and_the_writer_goes_on() {
         let (_dir, writer) = writer(STUCK_AFTER);
