@@ -789,33 +789,6 @@ pub(crate) mod testing {
 mod tests {
     use super::{DbError, Round};
 
-    /// The bundled SQLite is built with the options of `.cargo/config.toml`: each
-    /// connection's page cache its own (no global LRU list behind a mutex), and no
-    /// allocation counted under a global mutex.
-    #[test]
-    fn sqlite_keeps_each_page_cache_apart_and_counts_no_allocation() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let options: Vec<String> = conn
-            .prepare("PRAGMA compile_options")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert!(
-            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-            "{options:?}"
-        );
-        assert!(
-            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-            "{options:?}"
-        );
-        // The options libsqlite3-sys sets and the service relies on are still there.
-        for kept in ["THREADSAFE=1", "ENABLE_STAT4", "DEFAULT_FOREIGN_KEYS"] {
-            assert!(options.iter().any(|o| o == kept), "{kept}: {options:?}");
-        }
-    }
-
     /// The id lists the `json_each` queries read: SQLite reads back the ids given, in order,
     /// the empty list and negative ids included.
     #[test]
