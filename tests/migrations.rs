@@ -1,5 +1,5 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…16) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…17) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
 //! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
 //! later versions added where a fixture has it: runs and content checks (8), agent alerts
@@ -34,7 +34,7 @@ use common::{
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 16] = [
+const MIGRATION_SQL: [&str; 17] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -51,6 +51,7 @@ const MIGRATION_SQL: [&str; 16] = [
     include_str!("../src/db/migrations/0014_one_job_index.sql"),
     include_str!("../src/db/migrations/0015_newest_entry_times.sql"),
     include_str!("../src/db/migrations/0016_entry_versions.sql"),
+    include_str!("../src/db/migrations/0017_checks_without_lists.sql"),
 ];
 
 /// Job 1's longest run before a `hung` alert (schema version 8 on).

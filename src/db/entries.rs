@@ -91,8 +91,10 @@ pub fn insert(
     let existing = super::cached_row(
         conn,
         &format!(
-            "SELECT {COLUMNS} FROM entries WHERE job_id = ?1 AND backup_timestamp_us = ?2 \
-             AND status = ?3 AND ifnull(backup_hash, '') = ifnull(?4, '')"
+            "SELECT {COLUMNS} FROM {} WHERE job_id = ?1 AND backup_timestamp_us = ?2 \
+             AND status = ?3 AND {} AND ifnull(backup_hash, '') = ifnull(?4, '')",
+            of_status(new.status),
+            partial_term(new.status)
         ),
         params![
             new.expected_job_id,
@@ -231,11 +233,12 @@ pub struct PreviousSuccesses {
 /// `entries_identical` itself, so that SQLite reads the rows as they come and sorts nothing:
 /// two successes of the job dated the same microsecond come by hash, then id (the status is
 /// compared with `+` so that it stays an index column the order can name, not a constraint
-/// that hides it).
+/// that hides it; `status <> 'missing'` is the partial index's own term).
 pub(crate) const PREVIOUS_SUCCESSES: &str =
     "SELECT backup_size_bytes, backup_hash, backup_timestamp_us \
      FROM entries INDEXED BY entries_identical \
      WHERE job_id = ?1 AND backup_timestamp_us < ?2 AND +status = 'success' \
+     AND status <> 'missing' \
      ORDER BY backup_timestamp_us DESC, status DESC, ifnull(backup_hash, '') DESC, id DESC";
 
 /// Successes a job's record keeps at most ([`KnownSuccesses`]): the size history and four
@@ -378,14 +381,51 @@ pub struct EntryFilter {
     pub before: Option<(i64, i64)>,
 }
 
-/// The table a listing reads: one job's entries through the index by job (left to itself,
+/// A job's entries of every status, as one table: its `missing` ones (`entries_missing`)
+/// and the others (`entries_identical`), each read through its index by job. SQLite takes a
+/// query's terms (the job, the time bounds, a keyset position) into both parts and merges
+/// what they find in the query's order (migration 0018 has why there are two).
+const JOB_ENTRIES: &str = "(SELECT * FROM entries INDEXED BY entries_identical \
+     WHERE status <> 'missing' UNION ALL SELECT * FROM entries INDEXED BY entries_missing \
+     WHERE status = 'missing') AS entries";
+
+/// The entries of one status, through the index by job that holds it: the query must also
+/// carry that index's term ([`partial_term`]).
+fn of_status(status: EntryStatus) -> &'static str {
+    if status == EntryStatus::Missing {
+        "entries INDEXED BY entries_missing"
+    } else {
+        "entries INDEXED BY entries_identical"
+    }
+}
+
+/// The literal term of the partial index by job that holds `status` ([`of_status`]).
+fn partial_term(status: EntryStatus) -> &'static str {
+    if status == EntryStatus::Missing {
+        "status = 'missing'"
+    } else {
+        "status <> 'missing'"
+    }
+}
+
+/// The literal terms of a status filter: the value itself (a bound parameter would not
+/// tell SQLite which partial index holds it), and `status <> 'missing'` for every other
+/// status, the term `entries_identical` is defined with.
+fn status_terms(f: &mut Filters, status: EntryStatus) {
+    f.add_fixed(format!("status = '{}'", status.as_str()));
+    if status != EntryStatus::Missing {
+        f.add_fixed(partial_term(status));
+    }
+}
+
+/// The table a listing reads: one job's entries through the indexes by job (left to itself,
 /// SQLite takes `entries_status_time` when a status is also given, and walks every job's
 /// entries of that status), else as the planner chooses.
 fn source(filter: &EntryFilter) -> &'static str {
-    if filter.job_id.is_some() {
-        "entries INDEXED BY entries_identical"
-    } else {
-        "entries"
+    match (filter.job_id, filter.status) {
+        (None, _) => "entries",
+        (Some(_), Some(status)) => of_status(status),
+        (Some(_), None) => JOB_ENTRIES,
     }
 }
 
@@ -404,7 +444,7 @@ fn total(conn: &Connection, filter: &EntryFilter, f: &Filters) -> rusqlite::Resu
         c.add("job_id", "=", v);
     }
     if let Some(v) = filter.status {
-        c.add("status", "=", v.as_str().to_owned());
+        status_terms(&mut c, v);
     }
     if let Some(agent) = &filter.agent {
         c.add_sql(
@@ -433,20 +473,19 @@ pub fn list(
     let total = total(conn, filter, &f)?;
     let select = page_sql(filter, &mut f, COLUMNS);
     let entries = if filter.job_id.is_some() && skip > 0 {
-        job_page_after(conn, f, skip, limit)?
+        job_page_after(conn, source(filter), f, skip, limit)?
     } else {
         super::page(conn, &select, f, skip, limit, from_row)?
     };
     Ok((entries, total))
 }
 
-/// [`job_page_after`]'s walk of a job's entries matching `within`, in the order of
-/// `entries_identical` (by time, an instant's entries by status and hash), before its
+/// [`job_page_after`]'s walk of a job's entries in `source` matching `within`, in the order
+/// of its indexes by job (by time, an instant's entries by status and hash), before its
 /// `LIMIT`.
-fn job_walk_sql(within: &str) -> String {
+fn job_walk_sql(source: &str, within: &str) -> String {
     format!(
-        "SELECT backup_timestamp_us, id FROM entries INDEXED BY entries_identical {within} \
-         ORDER BY backup_timestamp_us DESC"
+        "SELECT backup_timestamp_us, id FROM {source} {within} ORDER BY backup_timestamp_us DESC"
     )
 }
 
@@ -465,6 +504,7 @@ fn job_walk_sql(within: &str) -> String {
 /// starts where the entries newer than it end (counted).
 fn job_page_after(
     conn: &Connection,
+    source: &str,
     f: Filters,
     skip: i64,
     limit: i64,
@@ -478,9 +518,10 @@ fn job_page_after(
     let within = f.where_sql();
     let values = f.values.clone();
     let n = values.len();
-    let window: Vec<(i64, i64)> = super::page(conn, &job_walk_sql(&within), f, skip, limit, |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let window: Vec<(i64, i64)> =
+        super::page(conn, &job_walk_sql(source, &within), f, skip, limit, |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     let (Some(&(newest, _)), Some(&(oldest, _))) = (window.first(), window.last()) else {
         return Ok(Vec::new());
     };
@@ -488,8 +529,7 @@ fn job_page_after(
     // and its values.
     let of_instant = |select: &str, op: &str, instant: i64| {
         let sql = format!(
-            "{select} FROM entries INDEXED BY entries_identical {within} \
-             AND backup_timestamp_us {op} ?{}",
+            "{select} FROM {source} {within} AND backup_timestamp_us {op} ?{}",
             n + 1
         );
         let mut bound = values.clone();
@@ -538,7 +578,7 @@ fn filters(filter: &EntryFilter) -> Filters {
         f.add("job_id", "=", v);
     }
     if let Some(v) = filter.status {
-        f.add("status", "=", v.as_str().to_owned());
+        status_terms(&mut f, v);
     }
     if let Some(v) = filter.since {
         f.add("backup_timestamp_us", ">=", to_micros(v));
@@ -636,8 +676,73 @@ mod tests {
         }
     }
 
+    /// The entries' job is kept by triggers, not a foreign key (migration 0018): a job's
+    /// deletion takes its entries of every status along, each found through its index by
+    /// job, not by reading every entry of the table; an entry of no job is refused.
     #[test]
-    fn the_entries_have_one_index_by_job() {
+    fn a_deleted_jobs_entries_go_with_it_read_through_the_indexes_and_no_entry_is_of_no_job() {
+        use crate::db::testing::INSERT_JOB;
+        let (_dir, db) = migrated();
+        let conn = db.conn().unwrap();
+        conn.execute_batch(INSERT_JOB).unwrap();
+        conn.execute_batch(INSERT_JOB).unwrap();
+        for job in [1, 2] {
+            for (at, status) in EntryStatus::ALL.into_iter().enumerate() {
+                let new = NewEntry {
+                    status,
+                    ..NewEntry::missing(job, from_micros(i64::try_from(at).unwrap()))
+                };
+                insert(&conn, &new, from_micros(0)).unwrap();
+            }
+        }
+        let count = |job: i64| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM entries NOT INDEXED WHERE job_id = ?1",
+                [job],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(count(1), 5);
+
+        let mut delete = conn.prepare("DELETE FROM jobs WHERE id = 1").unwrap();
+        assert_eq!(delete.execute([]).unwrap(), 1);
+
+        assert_eq!(
+            delete.get_status(rusqlite::StatementStatus::FullscanStep),
+            0,
+            "a table read whole"
+        );
+        assert_eq!(count(1), 0);
+        assert_eq!(count(2), 5);
+        let counted: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM entry_counts WHERE job_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(counted, 0);
+        for status in EntryStatus::ALL {
+            let orphan = NewEntry {
+                status,
+                ..NewEntry::missing(1, from_micros(99))
+            };
+            let refused = insert(&conn, &orphan, from_micros(0)).unwrap_err();
+            assert!(
+                refused
+                    .to_string()
+                    .contains("FOREIGN KEY constraint failed"),
+                "{refused}"
+            );
+        }
+        let moved = conn.execute("UPDATE entries SET job_id = 1 WHERE job_id = 2", []);
+        assert!(moved.is_err(), "{moved:?}");
+        assert_eq!(count(2), 5);
+    }
+
+    #[test]
+    fn the_entries_have_one_index_by_job_for_the_missing_ones_and_one_for_the_others() {
         let (_dir, db) = migrated();
         let conn = db.conn().unwrap();
 
@@ -651,7 +756,25 @@ mod tests {
             .unwrap();
 
         assert!(names.iter().any(|n| n == "entries_identical"), "{names:?}");
+        assert!(names.iter().any(|n| n == "entries_missing"), "{names:?}");
         assert!(!names.iter().any(|n| n == "entries_job_time"), "{names:?}");
+        // Each unique on the same key: two entries of a job are the same entry when their
+        // time, status and hash are, in either index.
+        conn.execute_batch(crate::db::testing::INSERT_JOB).unwrap();
+        for status in EntryStatus::ALL {
+            for hash in [None, Some("h".to_owned())] {
+                let new = NewEntry {
+                    status,
+                    backup_hash: hash,
+                    ..NewEntry::missing(1, from_micros(5))
+                };
+                let (first, created) = insert(&conn, &new, from_micros(0)).unwrap();
+                assert!(created, "{status:?}");
+                let (again, created) = insert(&conn, &new, from_micros(1)).unwrap();
+                assert!(!created, "{status:?}");
+                assert_eq!(again, first);
+            }
+        }
     }
 
     #[test]
@@ -714,15 +837,52 @@ mod tests {
             ..filter.clone()
         };
 
-        for (filter, seek) in [
-            (filter, "(job_id=?)"),
-            (from_position, "backup_timestamp_us<?"),
+        let missing = EntryFilter {
+            status: Some(EntryStatus::Missing),
+            ..filter.clone()
+        };
+        let any_status = EntryFilter {
+            status: None,
+            ..filter.clone()
+        };
+        let any_status_from_position = EntryFilter {
+            status: None,
+            ..from_position.clone()
+        };
+
+        for (filter, seek, indexes) in [
+            (filter, "(job_id=?)", &["entries_identical"][..]),
+            (
+                from_position,
+                "backup_timestamp_us<?",
+                &["entries_identical"],
+            ),
+            (missing, "(job_id=?)", &["entries_missing"]),
+            (
+                any_status,
+                "(job_id=?)",
+                &["entries_identical", "entries_missing"],
+            ),
+            (
+                any_status_from_position,
+                "backup_timestamp_us<?",
+                &["entries_identical", "entries_missing"],
+            ),
         ] {
             let mut f = filters(&filter);
             let sql = page_sql(&filter, &mut f, COLUMNS);
             let steps = plan_on_new_database(&sql, params_from_iter(f.values.iter()));
 
             assert_seeks_one_job(&sql, &steps, seek);
+            for index in indexes {
+                assert!(steps.iter().any(|s| s.contains(index)), "{sql}: {steps:?}");
+            }
+            // Both indexes merged as they come, each sorting only an instant's entries by id
+            // (an unmerged union would sort the job's whole history for a page).
+            assert!(
+                !steps.iter().any(|s| s.contains("TEMP B-TREE FOR ORDER BY")),
+                "{sql}: {steps:?}"
+            );
 
             // A page after an offset walks the index alone, in its order: no row read, no
             // sort of what it skips.
@@ -731,7 +891,7 @@ mod tests {
             let n = f.values.len();
             let walk = format!(
                 "{} LIMIT ?{} OFFSET ?{}",
-                job_walk_sql(&f.where_sql()),
+                job_walk_sql(source(&filter), &f.where_sql()),
                 n + 1,
                 n + 2
             );
@@ -739,11 +899,11 @@ mod tests {
             values.extend([100.into(), 90_000.into()]);
             let steps = plan_on_new_database(&walk, params_from_iter(values.iter()));
             assert_seeks_one_job(&walk, &steps, seek);
+            let reads: Vec<&String> = steps.iter().filter(|s| s.contains(" entries ")).collect();
             assert!(
                 steps.iter().all(|s| !s.contains("TEMP B-TREE"))
-                    && steps
-                        .iter()
-                        .any(|s| s.contains("COVERING INDEX entries_identical")),
+                    && reads.len() == indexes.len()
+                    && reads.iter().all(|s| s.contains("COVERING INDEX")),
                 "the skipped entries are read or sorted: {walk}: {steps:?}"
             );
         }

@@ -26,10 +26,12 @@ pub struct OldAlert {
     pub superseded: bool,
 }
 
-/// [`latest_by_job`]'s query: `?1` status, `?2` now.
+/// [`latest_by_job`]'s query: `?1` status (not `missing`: `entries_identical` holds every
+/// other), `?2` now.
 const LATEST_BY_JOB: &str = "SELECT id, (SELECT backup_timestamp_us FROM entries \
      INDEXED BY entries_identical WHERE job_id = jobs.id AND backup_timestamp_us <= ?2 \
-     AND status = ?1 ORDER BY backup_timestamp_us DESC LIMIT 1) FROM jobs";
+     AND status = ?1 AND status <> 'missing' ORDER BY backup_timestamp_us DESC LIMIT 1) \
+     FROM jobs";
 
 /// For each job that has one, when its latest entry of `status` dated no later than `now_us`
 /// ran, found by walking each job's entries back from `now_us` (`entries_identical`): cheap

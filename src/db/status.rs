@@ -55,7 +55,8 @@ fn latest(
         .optional()
 }
 
-/// [`latest`]'s query: `?1` job, `?2` now.
+/// [`latest`]'s query: `?1` job, `?2` now. `status_sql` names statuses other than
+/// `missing` and says so (`status <> 'missing'`), which `entries_identical` needs.
 fn latest_sql(status_sql: &str) -> String {
     format!(
         "SELECT {COLUMNS} FROM entries INDEXED BY entries_identical \
@@ -74,13 +75,16 @@ struct Newest {
     success: Option<Entry>,
 }
 
-/// [`newest`]'s walk: `?1` job, `?2` now. The job's entries newest first in the order of
-/// `entries_identical` (an instant's entries by status and hash), which it covers: no
-/// sort and no row read.
+/// [`newest`]'s walk: `?1` job, `?2` now. The job's entries newest first: its `missing`
+/// ones (`entries_missing`) merged by time with the others (`entries_identical`), each
+/// index covering its part in its own order: no sort and no row read.
 const NEWEST_WALK: &str = "SELECT id, backup_timestamp_us, status \
      FROM entries INDEXED BY entries_identical \
-     WHERE job_id = ?1 AND backup_timestamp_us <= ?2 \
-     ORDER BY backup_timestamp_us DESC, status DESC, ifnull(backup_hash, '') DESC, id DESC";
+     WHERE job_id = ?1 AND backup_timestamp_us <= ?2 AND status <> 'missing' \
+     UNION ALL SELECT id, backup_timestamp_us, status \
+     FROM entries INDEXED BY entries_missing \
+     WHERE job_id = ?1 AND backup_timestamp_us <= ?2 AND status = 'missing' \
+     ORDER BY 2 DESC";
 
 /// [`latest`] for a log-less entry, a report and a success at once: one walk of the job's
 /// entries back from `now`, which stops once each of the three has its instant (the last
@@ -139,7 +143,8 @@ fn newest(conn: &Connection, job_id: i64, now: DateTime<Utc>) -> rusqlite::Resul
 /// start, `?3` window end, `?4` now.
 const REPORTED_IN: &str = "SELECT count(*), ifnull(sum(status = 'success'), 0) FROM entries \
      INDEXED BY entries_identical WHERE job_id = ?1 AND backup_timestamp_us >= ?2 \
-     AND backup_timestamp_us < min(?3, ?4 + 1) AND status IN ('success', 'failed')";
+     AND backup_timestamp_us < min(?3, ?4 + 1) AND status IN ('success', 'failed') \
+     AND status <> 'missing'";
 
 /// The job's newest entry of each status (`entry_counts.last_us`, kept exact by the
 /// entries' triggers): `?1` job. Every status, filtered by the caller: `status IN (…)` here
@@ -294,7 +299,7 @@ pub fn running_since(
 const AGENT_LAST_HEARD: &str =
     "SELECT max((SELECT backup_timestamp_us FROM entries INDEXED BY entries_identical \
      WHERE job_id = j.id AND status IN ('started', 'success', 'failed') \
-     AND backup_timestamp_us <= ?2 ORDER BY backup_timestamp_us DESC LIMIT 1)) \
+     AND status <> 'missing' AND backup_timestamp_us <= ?2 ORDER BY backup_timestamp_us DESC LIMIT 1)) \
      FROM jobs j WHERE j.agent_id_responsible = ?1";
 
 /// The latest instant, no later than `now`, at which `agent` sent anything (a `started`,
@@ -317,7 +322,7 @@ const AGENT_HEARD_SINCE: &str =
      WHERE j.agent_id_responsible = ?1 AND c.status IN ('started', 'success', 'failed') \
      AND c.last_us >= ?2 AND (c.last_us <= ?3 OR EXISTS (SELECT 1 FROM entries e \
      INDEXED BY entries_identical WHERE e.job_id = j.id AND e.backup_timestamp_us >= ?2 \
-     AND e.backup_timestamp_us <= ?3 AND e.status = c.status)))";
+     AND e.backup_timestamp_us <= ?3 AND e.status = c.status AND e.status <> 'missing')))";
 
 /// Whether `agent` sent anything (a `started`, `success` or `failed` entry of any of its
 /// jobs) dated in `[since, now]`. Job by job (`CROSS JOIN` keeps that order), from the
@@ -340,8 +345,8 @@ pub fn agent_heard_since(
         })
 }
 
-const REPORTS: &str = "AND status IN ('success', 'failed')";
-const SUCCESSES: &str = "AND status = 'success'";
+const REPORTS: &str = "AND status IN ('success', 'failed') AND status <> 'missing'";
+const SUCCESSES: &str = "AND status = 'success' AND status <> 'missing'";
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -432,6 +437,8 @@ mod tests {
         add(&conn, 1, 8, Started);
         add(&conn, 2, 4, Missing);
         let other_success = add(&conn, 2, 6, Success);
+        let missing_2 = add(&conn, 1, 2, Missing);
+        let missing_10 = add(&conn, 1, 10, Missing);
         assert_eq!(newest(1, "success"), Some(to_micros(day(9))));
         assert_eq!(newest(1, "failed"), Some(to_micros(day(7))));
         assert_eq!(newest(2, "success"), Some(to_micros(day(6))));
@@ -447,6 +454,13 @@ mod tests {
         assert_eq!(newest(1, "success"), None);
         assert_eq!(newest(2, "success"), Some(to_micros(day(6))));
         delete(other_success);
+        assert!(stale_newest(&conn).is_empty(), "{:?}", stale_newest(&conn));
+        // The same for the `missing` entries, kept in their own index.
+        assert_eq!(newest(1, "missing"), Some(to_micros(day(10))));
+        delete(missing_10);
+        assert_eq!(newest(1, "missing"), Some(to_micros(day(2))));
+        delete(missing_2);
+        assert_eq!(newest(1, "missing"), None);
         assert!(stale_newest(&conn).is_empty(), "{:?}", stale_newest(&conn));
 
         // A job deleted takes its counters along.
@@ -567,13 +581,23 @@ mod tests {
         assert_eq!(id(on_day_7.report.clone()), Some(earlier_failure));
         assert_eq!(id(on_day_7.success.clone()), Some(old_success));
         assert_eq!(before_any, Newest::default());
-        // The same rows as one `latest` call each.
+        // The same rows as one `latest` call each, and as the table read without an index.
+        let newest_not_log = |at: DateTime<Utc>| {
+            conn.query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM entries NOT INDEXED WHERE job_id = 1 \
+                     AND backup_timestamp_us <= ?1 AND status != 'log' \
+                     ORDER BY backup_timestamp_us DESC, id DESC LIMIT 1"
+                ),
+                [to_micros(at)],
+                from_row,
+            )
+            .optional()
+            .unwrap()
+        };
         for at in [day(4), day(7), day(9)] {
             let walked = newest(&conn, 1, at).unwrap();
-            assert_eq!(
-                walked.entry,
-                latest(&conn, 1, "AND status != 'log'", at).unwrap()
-            );
+            assert_eq!(walked.entry, newest_not_log(at));
             assert_eq!(walked.report, latest(&conn, 1, REPORTS, at).unwrap());
             assert_eq!(walked.success, latest(&conn, 1, SUCCESSES, at).unwrap());
         }
@@ -583,18 +607,35 @@ mod tests {
     fn a_jobs_state_seeks_its_entries_by_time() {
         use crate::db::testing::{assert_seeks_one_job, plan_on_new_database};
 
-        for status_sql in ["", REPORTS, SUCCESSES] {
+        for status_sql in [REPORTS, SUCCESSES] {
             let sql = latest_sql(status_sql);
             let steps = plan_on_new_database(&sql, params![1, 0]);
 
             assert_seeks_one_job(&sql, &steps, "backup_timestamp_us<?");
+            assert!(
+                steps.iter().any(|s| s.contains("entries_identical")),
+                "{steps:?}"
+            );
         }
         let steps = plan_on_new_database(NEWEST_WALK, params![1, 0]);
         assert_seeks_one_job(NEWEST_WALK, &steps, "backup_timestamp_us<?");
+        // Both indexes by job, merged as they come.
+        for index in ["entries_identical", "entries_missing"] {
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s.contains(&format!("COVERING INDEX {index} "))),
+                "{index}: {steps:?}"
+            );
+        }
         assert!(
-            steps.iter().all(|s| s.contains("COVERING INDEX")),
+            steps
+                .iter()
+                .filter(|s| s.contains(" entries "))
+                .all(|s| s.contains("COVERING INDEX")),
             "no row read: {steps:?}"
         );
+        assert!(steps.iter().any(|s| s == "MERGE (UNION ALL)"), "{steps:?}");
         assert!(
             !steps.iter().any(|s| s.contains("TEMP B-TREE")),
             "no sort: {steps:?}"
