@@ -205,6 +205,7 @@ impl Db {
     pub fn writer_conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, DbError> {
         let conn = self.pool.get()?;
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.query_row(
             &format!("PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}"),
             [],
