@@ -1,5 +1,6 @@
 //! systemd: the unit in `systemd/` verifies, and the binary tells a `NOTIFY_SOCKET` it is
-//! ready (after migrations and the bind), feeds the watchdog, and says when it stops.
+//! ready (after migrations, during which it extends the start's timeout, and the bind),
+//! feeds the watchdog, and says when it stops.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -50,6 +51,16 @@ fn the_service_signals_readiness_feeds_the_watchdog_and_says_it_stops() {
     // Ready means migrated and listening: the database is there, with its schema.
     assert!(dir.path().join("backup-monitor.db").is_file());
     let ready = seen.last().unwrap().clone();
+    // While the migrations ran, the start's timeout was extended, saying why.
+    let migrating = seen
+        .iter()
+        .position(|m| m.lines().any(|l| l == "EXTEND_TIMEOUT_USEC=60000000"))
+        .unwrap_or_else(|| panic!("no EXTEND_TIMEOUT_USEC before READY=1: {seen:?}"));
+    assert!(
+        seen[migrating].contains("STATUS=applying database migrations"),
+        "{seen:?}"
+    );
+    assert!(migrating < seen.len() - 1, "{seen:?}");
     let status = ready
         .lines()
         .find_map(|l| l.strip_prefix("STATUS=listening on "))

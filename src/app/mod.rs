@@ -60,9 +60,12 @@ impl Application {
         let path = settings.database_path();
         let db = Db::open(&path)?;
         let migrating = db.clone();
-        tokio::task::spawn_blocking(move || migrating.migrate())
-            .await
-            .context("Failed to run migrations")??;
+        crate::systemd::starting(
+            "applying database migrations",
+            tokio::task::spawn_blocking(move || migrating.migrate()),
+        )
+        .await
+        .context("Failed to run migrations")??;
         tracing::info!(database = %path.display(), "database ready");
         let bootstrapping = db.clone();
         let admin_token = settings.auth.admin_token.clone();
