@@ -1,7 +1,7 @@
 //! systemd integration: readiness (`Type=notify`) once migrations ran and the listener is
 //! bound (the start's timeout extended while they run), the watchdog fed while the database
-//! answers, and "stopping" on shutdown. Every
-//! call is a no-op when not started by systemd (no `NOTIFY_SOCKET`).
+//! answers, and "stopping" on shutdown. Every call is a no-op when not started by systemd
+//! (no `NOTIFY_SOCKET`).
 
 use std::net::SocketAddr;
 
