@@ -1,11 +1,11 @@
 //! Upgrades never strand a user's history: a database made by each earlier schema version
-//! (`tests/fixtures/schema-v<N>.db`, N = 1…17) is opened by the current service, which
+//! (`tests/fixtures/schema-v<N>.db`, N = 1…18) is opened by the current service, which
 //! migrates it to whatever version is latest, and everything it held is still there and
 //! still works: jobs, entries, the entry counts, alerts, tokens, the badge secret, and what
 //! later versions added where a fixture has it: runs and content checks (8), agent alerts
 //! (8), ping keys (10), snoozes and reminders (11), deliveries (12).
 //!
-//! The fixtures are small committed files (512-byte pages, 9 to 30 KB each). They are made
+//! The fixtures are small committed files (512-byte pages, 9 to 33 KB each). They are made
 //! by [`regenerate_fixtures`], which applies the migrations up to N exactly as that version
 //! did (the migration files never change once released; foreign keys off, as `Db::migrate`
 //! runs them) and writes the rows with the columns and encodings the code of that version
@@ -34,7 +34,7 @@ use common::{
 };
 
 /// The migrations of the schema versions that have fixtures, in order.
-const MIGRATION_SQL: [&str; 17] = [
+const MIGRATION_SQL: [&str; 18] = [
     include_str!("../src/db/migrations/0001_jobs_and_entries.sql"),
     include_str!("../src/db/migrations/0002_scheduler_and_alerts.sql"),
     include_str!("../src/db/migrations/0003_tokens.sql"),
@@ -52,6 +52,7 @@ const MIGRATION_SQL: [&str; 17] = [
     include_str!("../src/db/migrations/0015_newest_entry_times.sql"),
     include_str!("../src/db/migrations/0016_entry_versions.sql"),
     include_str!("../src/db/migrations/0017_checks_without_lists.sql"),
+    include_str!("../src/db/migrations/0018_missing_entries_apart.sql"),
 ];
 
 /// Job 1's longest run before a `hung` alert (schema version 8 on).
@@ -585,7 +586,7 @@ fn the_fixtures_are_small_and_each_is_the_version_its_name_says() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .len();
         // Mostly schema by version 12 (each table and index takes a page at least).
-        assert!(bytes <= 32 * 1024, "{} is {bytes} bytes", path.display());
+        assert!(bytes <= 40 * 1024, "{} is {bytes} bytes", path.display());
         let conn =
             Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let stored: i64 = conn

@@ -95,6 +95,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0018_missing_entries_apart",
         include_str!("migrations/0018_missing_entries_apart.sql"),
     ),
+    (
+        "0019_entries_without_statement_journal",
+        include_str!("migrations/0019_entries_without_statement_journal.sql"),
+    ),
 ];
 
 /// The group-commit writer's page cache, in KiB (see [`Db::writer_conn`]).

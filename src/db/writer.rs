@@ -483,8 +483,9 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status, jobs: 
         }
         return;
     }
-    let mut finishes = Vec::with_capacity(group.len());
-    for work in group {
+    let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
+    let mut works = group.into_iter();
+    while let Some(work) = works.next() {
         // Prepared once (the connection's statement cache), not parsed per report.
         if let Err(e) = run_cached(&tx, "SAVEPOINT item") {
             tracing::error!(error = %e, "cannot open a savepoint");
@@ -492,6 +493,30 @@ fn commit_group(conn: &mut Connection, group: Vec<Work>, status: &Status, jobs: 
             continue;
         }
         let (ok, finish) = work.run(&tx);
+        if !ok && tx.is_autocommit() {
+            // SQLite rolled the whole transaction back, not just this write: a statement
+            // with no statement journal to undo it alone (an entry's insert, migration 0019)
+            // met a disk that failed or filled up. The writes before it are undone, and
+            // each after it would commit on its own outside the group: none of them runs.
+            jobs.forget();
+            status.group_began_ms.store(0, Ordering::Release);
+            finish(None);
+            let error = DbError::Unavailable(
+                "a write grouped with it failed and its transaction was rolled back; \
+                 nothing of it is stored"
+                    .to_owned(),
+            );
+            tracing::error!(
+                "a failed write rolled its whole group back: none of its writes is stored"
+            );
+            for finish in finishes {
+                finish(Some(copy(&error)));
+            }
+            for work in works {
+                work.abandon(copy(&error));
+            }
+            return;
+        }
         let closed = if ok {
             run_cached(&tx, "RELEASE item")
         } else {
@@ -759,6 +784,45 @@ mod tests {
             None,
             "a deleted job is gone"
         );
+    }
+
+    /// A write whose failure makes SQLite roll the whole group transaction back (a full
+    /// disk, here a full database: `max_page_count`) leaves every write of its group
+    /// answered with an error and none of their rows stored; the writes after it in the
+    /// group are not run, so none commits on its own while its caller hears of a failure.
+    #[tokio::test]
+    async fn a_write_that_rolls_its_whole_group_back_fails_every_write_of_the_group() {
+        let (_dir, writer) = writer(STUCK_AFTER);
+        insert(&writer, 0).await.unwrap();
+        let busy = writer.write(|_| {
+            std::thread::sleep(Duration::from_millis(200));
+            Ok::<_, DbError>(())
+        });
+        let group = async {
+            // Queued while the first group runs: the next group, in this order.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let fills = writer.write(|conn| -> Result<(), DbError> {
+                let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                conn.pragma_update(None, "max_page_count", pages)?;
+                let full = conn.execute("INSERT INTO t (x) VALUES (zeroblob(1000000))", []);
+                conn.pragma_update(None, "max_page_count", 1_073_741_823)?;
+                full?;
+                Ok(())
+            });
+            tokio::join!(insert(&writer, 1), fills, insert(&writer, 2))
+        };
+        let (busy, (before, full, after)) = tokio::join!(busy, group);
+        busy.unwrap();
+        assert!(
+            matches!(full, Err(DbError::Storage(StorageFault::Full))),
+            "{full:?}"
+        );
+        assert!(before.is_err(), "the write before it was rolled back");
+        assert!(after.is_err(), "the write after it was not run");
+        assert_eq!(count(&writer).await, 1, "only the row of before the group");
+        insert(&writer, 3).await.unwrap();
+        assert_eq!(count(&writer).await, 2);
+        assert!(writer.health().is_ok());
     }
 
     #[tokio::test]
